@@ -1,0 +1,117 @@
+"""create_app(settings, clock=...) -> FastAPI: the single wiring point, no import-time state."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from twostep.delivery.mail import MailSender, build_mail_sender
+from twostep.delivery.sms import FailoverSmsSender, build_sms_sender
+from twostep.domain.clock import Clock, SystemClock
+from twostep.domain.passwords import PasswordHashing, PasswordPolicy
+from twostep.domain.sealing import Digester, Sealer
+from twostep.i18n import PACKAGE_DIR
+from twostep.services.context import Context
+from twostep.settings import Settings
+from twostep.storage.database import Database
+from twostep.web import account, help, ui
+from twostep.web.pages import WebState, build_page
+from twostep.web.security import CookieNames, Csrf, SecurityHeaders
+
+log = logging.getLogger("twostep")
+
+
+def build_context(
+    settings: Settings, *, clock: Clock | None = None, mail: MailSender | None = None,
+    sms: FailoverSmsSender | None = None, database: Database | None = None,
+) -> Context:
+    return Context(
+        settings=settings,
+        db=database or Database(settings.resolved_database_url),
+        clock=clock or SystemClock(),
+        hashing=PasswordHashing(
+            time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        ),
+        sealer=Sealer(settings.secret_key_bytes),
+        digester=Digester(settings.secret_key_bytes),
+        mail=mail or build_mail_sender(settings),
+        sms=sms or build_sms_sender(settings),
+        password_policy=PasswordPolicy(min_length=settings.password_min_length),
+    )
+
+
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, mail: MailSender | None = None,
+    sms: FailoverSmsSender | None = None, context: Context | None = None,
+) -> FastAPI:
+    ctx = context or build_context(settings, clock=clock, mail=mail, sms=sms)
+    app = FastAPI(
+        title=f"{settings.service_name} API", docs_url=None, redoc_url=None, openapi_url=None,
+    )
+    app.state.web = WebState(
+        ctx=ctx, csrf=Csrf(settings.secret_key_bytes), cookies=CookieNames(settings),
+        trusted_proxies=frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip()),
+    )
+    app.state.ctx = ctx
+    app.add_middleware(SecurityHeaders, hsts=settings.uses_https)
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request.state.request_id = uuid.uuid4().hex
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        return response
+
+    app.mount("/static", StaticFiles(directory=str(PACKAGE_DIR / "static")), name="static")
+    app.include_router(ui.router)
+    app.include_router(account.router)
+    app.include_router(help.router)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        if ctx.db.ping():
+            return JSONResponse({"status": "ready", "database": "ok"})
+        return JSONResponse({"status": "not ready", "database": "unreachable"}, status_code=503)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _error_response(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return _error_response(request, 422, "The request was not understood.")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", "")})
+        return _error_response(request, 500, "Something went wrong on our side.")
+
+    return app
+
+
+def _error_response(request: Request, status: int, detail: str) -> Response:
+    if request.url.path.startswith("/api/"):
+        return JSONResponse(
+            {"type": "about:blank", "title": detail, "status": status, "detail": detail},
+            status_code=status, media_type="application/problem+json",
+        )
+    try:
+        page = build_page(request)
+        titles = {404: page.gettext("Page not found"), 405: page.gettext("Not allowed"),
+                  422: page.gettext("The request was not understood."),
+                  500: page.gettext("Something went wrong on our side.")}
+        return page.render("message.html", status_code=status, title=titles.get(status, detail), error="")
+    except Exception:
+        return HTMLResponse("<h1>Error</h1>", status_code=status)

@@ -1,0 +1,1 @@
+"""Printable documents (PDF) that twostep offers for download."""

@@ -1,0 +1,36 @@
+"""Throttling of guesses, counted per account (never per IP only).
+
+State kept per key (``pw:<email digest>`` or ``2fa:<user id>``): ``failures`` (consecutive wrong
+guesses, reset only by a success or an administrator) and ``blocked_until``. The first
+``FREE_FAILURES`` failures cost nothing; from then on each failure blocks the key for
+``BASE_DELAY_SECONDS * 2**(failures - FREE_FAILURES)`` seconds, capped at ``MAX_DELAY_SECONDS``
+(NIST SP 800-63B §3.2.2 and RFC 4226 §7.3: an increasing delay rather than a permanent lock).
+
+    failures:  1  2  3  4  5    6    7     ...  12+
+    delay s :  0  0  0  0  30   60   120   ...  3600
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+FREE_FAILURES = 4
+BASE_DELAY_SECONDS = 30
+MAX_DELAY_SECONDS = 3600
+ATTEMPTS_PER_PENDING_LOGIN = 5
+
+
+def delay_after(failures: int) -> timedelta:
+    """The wait imposed after the ``failures``-th consecutive failure."""
+    if failures <= FREE_FAILURES:
+        return timedelta(0)
+    seconds = BASE_DELAY_SECONDS * 2 ** min(failures - FREE_FAILURES - 1, 16)
+    return timedelta(seconds=min(seconds, MAX_DELAY_SECONDS))
+
+
+def seconds_left(blocked_until: datetime | None, now: datetime) -> int:
+    """Whole seconds still to wait (rounded up), 0 when not blocked."""
+    if blocked_until is None or blocked_until <= now:
+        return 0
+    remaining = (blocked_until - now).total_seconds()
+    return int(remaining) + (1 if remaining % 1 else 0)

@@ -1,0 +1,64 @@
+"""Append-only audit events named after OWASP's logging vocabulary (authn_*, session_*, authz_*)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from twostep.services.context import Context, RequestInfo
+from twostep.storage.models import AuditEvent, User
+
+log = logging.getLogger("twostep.audit")
+
+
+def record(
+    ctx: Context,
+    db: Session,
+    event: str,
+    *,
+    request: RequestInfo,
+    user: User | None = None,
+    actor: User | None = None,
+    outcome: str = "success",
+    reason: str = "",
+    **detail: Any,
+) -> None:
+    """Adds the event to the caller's transaction, so it commits (or not) with the action itself."""
+    db.add(
+        AuditEvent(
+            at=ctx.clock.now(),
+            event=event,
+            outcome=outcome,
+            user_id=user.id if user else None,
+            user_email=user.email if user else "",
+            actor_id=actor.id if actor else None,
+            ip=request.ip[:64],
+            user_agent=request.user_agent[:300],
+            request_id=request.request_id[:64],
+            reason=reason,
+            detail=json.dumps(detail, default=str, sort_keys=True) if detail else "",
+        )
+    )
+    log.info(
+        "audit %s",
+        event,
+        extra={"event": event, "outcome": outcome, "user_id": user.id if user else None,
+               "request_id": request.request_id},
+    )
+
+
+def events_query(
+    *, event: str = "", user_email: str = "", outcome: str = "", limit: int = 200
+) -> Select[tuple[AuditEvent]]:
+    query = select(AuditEvent).order_by(AuditEvent.id.desc())
+    if event:
+        query = query.where(AuditEvent.event.startswith(event))
+    if user_email:
+        query = query.where(AuditEvent.user_email.contains(user_email.lower()))
+    if outcome:
+        query = query.where(AuditEvent.outcome == outcome)
+    return query.limit(limit)

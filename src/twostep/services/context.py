@@ -1,0 +1,42 @@
+"""What every use case needs, built once per app: settings, database, clock, crypto, channels."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from twostep.delivery.mail import MailSender
+from twostep.delivery.sms import FailoverSmsSender
+from twostep.domain.clock import Clock
+from twostep.domain.passwords import PasswordHashing, PasswordPolicy
+from twostep.domain.sealing import Digester, Sealer
+from twostep.settings import Settings
+from twostep.storage.database import Database
+
+log = logging.getLogger("twostep")
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """Who is asking, for the audit log and notifications (never secrets)."""
+
+    ip: str = ""
+    user_agent: str = ""
+    request_id: str = ""
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database
+    clock: Clock
+    hashing: PasswordHashing
+    sealer: Sealer
+    digester: Digester
+    mail: MailSender
+    sms: FailoverSmsSender
+    password_policy: PasswordPolicy = field(default_factory=PasswordPolicy)
+
+    @property
+    def service_name(self) -> str:
+        return self.settings.service_name

@@ -1,0 +1,160 @@
+"""Enrolling an authenticator app: a pending secret that survives wrong codes (no re-scan) for ten
+minutes, confirmed only by a code from that secret (checklist T-06)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from twostep.domain import totp
+from twostep.domain.clock import as_utc
+from twostep.domain.factors import FactorKind
+from twostep.domain.factors import totp as totp_factor
+from twostep.domain.login_flow import Stage
+from twostep.services import accounts, audit, devices, notify, recovery, sessions, throttling
+from twostep.services.context import Context, RequestInfo
+from twostep.storage.models import Factor, User, WebSession
+
+PENDING_ENROLLMENT = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class TotpEnrollment:
+    secret: str
+    uri: str
+    grouped_secret: str
+    account: str
+
+
+@dataclass(frozen=True)
+class ConfirmResult:
+    outcome: Literal["confirmed", "invalid", "expired", "throttled", "no_session", "reauth"]
+    token: str | None = None
+    drift_seconds: int | None = None
+    wait_seconds: int = 0
+    recovery_codes: list[str] = field(default_factory=list)
+
+
+def enrolling_session(ctx: Context, db: Session, token: str | None) -> tuple[WebSession, User] | None:
+    """Enrollment is open to the ENROLL stage and to signed-in users (adding a method)."""
+    row = sessions.load(ctx, db, token)
+    if row is None or row.stage not in (Stage.ENROLL.value, Stage.SIGNED_IN.value):
+        return None
+    user = db.get(User, row.user_id)
+    return (row, user) if user is not None else None
+
+
+def needs_reauth(ctx: Context, db: Session, row: WebSession) -> bool:
+    """Adding a method to an account that already has one needs a fresh password + second step."""
+    if row.stage != Stage.SIGNED_IN.value or row.must_replace_method:
+        return False
+    return bool(accounts.confirmed_methods(db, row.user_id)) and not sessions.reauthenticated_recently(ctx, row)
+
+
+def _owner(user_id: int) -> str:
+    return f"user:{user_id}:totp"
+
+
+def _pending(ctx: Context, db: Session, user_id: int) -> Factor | None:
+    row = db.scalar(
+        select(Factor).where(
+            Factor.user_id == user_id, Factor.kind == FactorKind.TOTP.value, Factor.confirmed_at.is_(None)
+        ).order_by(Factor.id.desc())
+    )
+    if row is not None and as_utc(row.created_at) + PENDING_ENROLLMENT <= ctx.clock.now():
+        db.delete(row)
+        return None
+    return row
+
+
+def start_totp(ctx: Context, token: str | None) -> TotpEnrollment | None:
+    """The pending secret for this user: the same one until confirmed or expired."""
+    with ctx.db.transaction() as db:
+        found = enrolling_session(ctx, db, token)
+        if found is None:
+            return None
+        row, user = found
+        if needs_reauth(ctx, db, row):
+            return None
+        pending = _pending(ctx, db, user.id)
+        if pending is None:
+            secret = totp.new_secret()
+            db.add(Factor(user_id=user.id, kind=FactorKind.TOTP.value,
+                          secret_sealed=ctx.sealer.seal(secret, _owner(user.id)),
+                          label="", created_at=ctx.clock.now()))
+        else:
+            secret = ctx.sealer.open(pending.secret_sealed or b"", _owner(user.id))
+        return TotpEnrollment(
+            secret=secret,
+            uri=totp.otpauth_uri(secret, user.email, ctx.service_name),
+            grouped_secret=totp.group_secret(secret),
+            account=user.email,
+        )
+
+
+def confirm_totp(ctx: Context, token: str | None, raw_code: str, request: RequestInfo) -> ConfirmResult:
+    now = ctx.clock.now()
+    with ctx.db.transaction() as db:
+        found = enrolling_session(ctx, db, token)
+        if found is None:
+            return ConfirmResult("no_session")
+        row, user = found
+        if needs_reauth(ctx, db, row):
+            return ConfirmResult("reauth")
+        key = throttling.second_step_key(user.id)
+        wait = throttling.wait_seconds(db, key, now)
+        if wait:
+            return ConfirmResult("throttled", wait_seconds=wait)
+        pending = _pending(ctx, db, user.id)
+        if pending is None:
+            return ConfirmResult("expired")
+        secret = ctx.sealer.open(pending.secret_sealed or b"", _owner(user.id))
+        verdict = totp_factor.verify(secret, raw_code, now, None)
+        if not verdict.accepted or verdict.step is None:
+            throttling.record_failure(db, key, now)
+            audit.record(ctx, db, "authn_token_enroll_fail", request=request, user=user, outcome="failure",
+                         method="totp")
+            drift = verdict.drift_steps * totp.PERIOD_SECONDS if verdict.drift_steps is not None else None
+            return ConfirmResult("invalid", drift_seconds=drift)
+        return _activate(ctx, db, row, user, pending, verdict.step, request)
+
+
+def _activate(
+    ctx: Context, db: Session, row: WebSession, user: User, factor: Factor, step: int | None,
+    request: RequestInfo,
+) -> ConfirmResult:
+    now = ctx.clock.now()
+    first_method = not accounts.confirmed_methods(db, user.id)
+    replacing = row.must_replace_method
+    if replacing:
+        # "I lost my phone": the new method replaces every earlier one of the same kind.
+        db.execute(delete(Factor).where(Factor.user_id == user.id, Factor.id != factor.id,
+                                        Factor.kind == factor.kind))
+    factor.confirmed_at = now
+    factor.last_used_step = step
+    factor.last_used_at = now
+    user.must_enroll = False
+    throttling.clear(db, throttling.second_step_key(user.id))
+    codes: list[str] = []
+    if first_method or replacing or recovery.remaining(db, user.id) == 0:
+        codes = recovery.regenerate(ctx, db, user.id)
+    accounts.revoke_remembered_devices(db, user.id)
+    row.must_replace_method = False
+    new_token = sessions.create(
+        ctx, db, user, Stage.SIGNED_IN, request,
+        password_at=row.password_at, second_step_at=now, replacing=row,
+    )
+    audit.record(ctx, db, "authn_token_created", request=request, user=user, method=factor.kind)
+    email, language = user.email, user.language
+    db.flush()
+    result = ConfirmResult("confirmed", token=new_token, recovery_codes=codes)
+    # After commit of the caller's transaction the message goes out; failure never undoes this.
+    db.info.setdefault("after_commit", []).append(
+        lambda: notify.security_notice(ctx, email, language, "method_added", request, method=factor.kind,
+                                       browser_label=devices.browser_summary(request.user_agent))
+    )
+    return result

@@ -1,0 +1,59 @@
+"""Security notifications and code messages by email. A notification that cannot be sent is logged
+and never blocks or undoes the action it reports (checklist N-04)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from twostep.delivery.mail import MailDeliveryError, MailMessage
+from twostep.i18n import environment
+from twostep.services.context import Context, RequestInfo
+
+log = logging.getLogger("twostep.notify")
+
+
+def language_of(ctx: Context, language: str | None) -> str:
+    return language or ctx.settings.default_language
+
+
+def render_mail(ctx: Context, template: str, language: str, **params: Any) -> tuple[str, str, str]:
+    """(subject, text, html) from templates/mail/<template>.txt; the first line is the subject."""
+    env = environment(language)
+    common = {
+        "service": ctx.service_name,
+        "support": ctx.settings.support_email,
+        "base_url": ctx.settings.base_url,
+        **params,
+    }
+    text = env.get_template(f"mail/{template}.txt").render(**common)
+    subject, _, body = text.partition("\n")
+    html = env.get_template("mail/layout.html").render(body=body.strip(), subject=subject.strip(), **common)
+    return f"[{ctx.service_name}] {subject.strip()}", body.strip() + "\n", html
+
+
+def send_mail(ctx: Context, to: str, template: str, language: str, **params: Any) -> None:
+    """Raises MailDeliveryError: for codes the caller must tell the user it failed."""
+    subject, text, html = render_mail(ctx, template, language, **params)
+    ctx.mail.send(MailMessage(to=to, subject=subject, text=text, html=html))
+
+
+def security_notice(
+    ctx: Context, to: str, language: str | None, event: str, request: RequestInfo, **params: Any
+) -> bool:
+    """Tell the account owner something changed; True when the message left us."""
+    try:
+        send_mail(
+            ctx,
+            to,
+            f"notice_{event}",
+            language_of(ctx, language),
+            when=ctx.clock.now().strftime("%Y-%m-%d %H:%M UTC"),
+            ip=request.ip,
+            browser=request.user_agent[:120],
+            **params,
+        )
+    except MailDeliveryError as exc:
+        log.warning("security notice %s not delivered: %s", event, exc)
+        return False
+    return True

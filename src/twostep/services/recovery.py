@@ -1,0 +1,56 @@
+"""Recovery codes: ten single-use codes of 80 bits, shown once, stored only as keyed digests."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from twostep.domain.codes import RECOVERY_CODE_COUNT, new_recovery_code, normalize_recovery_code
+from twostep.services.context import Context
+from twostep.storage.models import RecoveryCode
+
+
+def regenerate(ctx: Context, db: Session, user_id: int) -> list[str]:
+    """Voids every earlier code and returns the new set (the only time they exist in clear)."""
+    db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    now = ctx.clock.now()
+    codes = [new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
+    for code in codes:
+        db.add(RecoveryCode(user_id=user_id, code_digest=_digest(ctx, user_id, code), created_at=now,
+                            used_at=None))
+    return codes
+
+
+def remaining(db: Session, user_id: int) -> int:
+    return int(
+        db.scalar(
+            select(func.count()).select_from(RecoveryCode).where(
+                RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None)
+            )
+        )
+        or 0
+    )
+
+
+def consume(ctx: Context, db: Session, user_id: int, raw_code: str) -> bool:
+    """Compare-and-set on ``used_at IS NULL``: of many parallel uses exactly one succeeds.
+
+    The digest includes the user id, so user A's code can never match in B's sign-in.
+    """
+    code = normalize_recovery_code(raw_code)
+    if len(code) != 19:
+        return False
+    result = db.execute(
+        update(RecoveryCode)
+        .where(
+            RecoveryCode.user_id == user_id,
+            RecoveryCode.code_digest == _digest(ctx, user_id, code),
+            RecoveryCode.used_at.is_(None),
+        )
+        .values(used_at=ctx.clock.now())
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _digest(ctx: Context, user_id: int, code: str) -> str:
+    return ctx.digester.digest(f"{user_id}:{normalize_recovery_code(code)}", "recovery")

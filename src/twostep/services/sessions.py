@@ -1,0 +1,103 @@
+"""Server-side sessions: the cookie holds a random token; the table holds its digest and the state."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from twostep.domain.clock import as_utc
+from twostep.domain.login_flow import (
+    ABSOLUTE_TIMEOUT,
+    ENROLL_LIFETIME,
+    IDLE_TIMEOUT,
+    PENDING_LIFETIME,
+    REAUTH_WINDOW,
+    Stage,
+)
+from twostep.services.context import Context, RequestInfo
+from twostep.storage.models import User, WebSession
+
+TOUCH_EVERY_SECONDS = 30
+
+
+def session_id(ctx: Context, token: str) -> str:
+    return ctx.digester.digest(token, "session")
+
+
+def create(
+    ctx: Context,
+    db: Session,
+    user: User,
+    stage: Stage,
+    request: RequestInfo,
+    *,
+    password_at: datetime | None = None,
+    second_step_at: datetime | None = None,
+    via_remembered_device: bool = False,
+    replacing: WebSession | None = None,
+) -> str:
+    """A fresh id at every step (checklist S-02); the replaced session row is deleted."""
+    now = ctx.clock.now()
+    if replacing is not None:
+        db.delete(replacing)
+    token = secrets.token_urlsafe(32)
+    lifetime = {
+        Stage.SECOND_STEP: PENDING_LIFETIME,
+        Stage.RESET_SECOND_STEP: PENDING_LIFETIME,
+        Stage.ENROLL: ENROLL_LIFETIME,
+    }.get(stage, ABSOLUTE_TIMEOUT)
+    db.add(
+        WebSession(
+            id=session_id(ctx, token),
+            user_id=user.id,
+            stage=stage.value,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + lifetime,
+            code_attempts=0,
+            password_at=password_at,
+            second_step_at=second_step_at,
+            via_remembered_device=via_remembered_device,
+            must_replace_method=replacing.must_replace_method if replacing is not None else False,
+            ip=request.ip[:64],
+            user_agent=request.user_agent[:300],
+        )
+    )
+    return token
+
+
+def load(ctx: Context, db: Session, token: str | None) -> WebSession | None:
+    """The live session for this token, or None (expired sessions are deleted on sight)."""
+    if not token or len(token) > 100:
+        return None
+    row = db.get(WebSession, session_id(ctx, token))
+    if row is None:
+        return None
+    now = ctx.clock.now()
+    idle_limit = as_utc(row.last_seen_at) + IDLE_TIMEOUT
+    if now >= as_utc(row.expires_at) or (row.stage == Stage.SIGNED_IN and now >= idle_limit):
+        db.delete(row)
+        return None
+    if (now - as_utc(row.last_seen_at)).total_seconds() >= TOUCH_EVERY_SECONDS:
+        row.last_seen_at = now
+    return row
+
+
+def destroy_all(db: Session, user_id: int, *, except_id: str | None = None) -> None:
+    statement = delete(WebSession).where(WebSession.user_id == user_id)
+    if except_id is not None:
+        statement = statement.where(WebSession.id != except_id)
+    db.execute(statement)
+
+
+def reauthenticated_recently(ctx: Context, row: WebSession) -> bool:
+    """Password and a real second step within five minutes; a remembered device never counts."""
+    now = ctx.clock.now()
+    if row.password_at is None or row.second_step_at is None or row.via_remembered_device:
+        return False
+    return (
+        now - as_utc(row.password_at) <= REAUTH_WINDOW and now - as_utc(row.second_step_at) <= REAUTH_WINDOW
+    )

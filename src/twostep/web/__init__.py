@@ -1,0 +1,1 @@
+"""HTTP adapters: pages, JSON API, administration; handlers parse, call one service, render."""

@@ -1,0 +1,161 @@
+"""Per-request page context: language, session, CSRF token, and rendering with translations."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from twostep.domain.login_flow import Area, Stage, home_for, may_enter
+from twostep.i18n import LANGUAGES, environment, gettext_for, negotiate
+from twostep.services import views
+from twostep.services.context import Context, RequestInfo
+from twostep.web.messages import MESSAGES, support_contact
+from twostep.web.security import CookieNames, Csrf, client_ip, new_presession_value, set_cookie
+
+
+@dataclass
+class WebState:
+    """Everything the handlers share, built once in create_app."""
+
+    ctx: Context
+    csrf: Csrf
+    cookies: CookieNames
+    trusted_proxies: frozenset[str]
+
+
+@dataclass
+class Page:
+    request: Request
+    web: WebState
+    language: str
+    session_token: str | None
+    session: views.SessionInfo | None
+    presession: str
+    new_presession: bool
+    set_language_cookie: str | None = None
+    cookies_to_set: list[tuple[str, str, int | None]] = field(default_factory=list)
+    cookies_to_clear: list[str] = field(default_factory=list)
+
+    @property
+    def ctx(self) -> Context:
+        return self.web.ctx
+
+    @property
+    def stage(self) -> Stage | None:
+        return Stage(self.session.stage) if self.session else None
+
+    @property
+    def info(self) -> RequestInfo:
+        return RequestInfo(
+            ip=client_ip(self.request, self.web.trusted_proxies),
+            user_agent=self.request.headers.get("user-agent", "")[:300],
+            request_id=getattr(self.request.state, "request_id", ""),
+        )
+
+    @property
+    def csrf_token(self) -> str:
+        return self.web.csrf.token_for(self.session_token or self.presession)
+
+    def csrf_ok(self, submitted: str | None) -> bool:
+        return self.web.csrf.valid(self.session_token or self.presession, submitted)
+
+    def gettext(self, message: str) -> str:
+        return gettext_for(self.language)(message)
+
+    def message(self, code: str, **params: Any) -> str:
+        params.setdefault("support", support_contact(self.ctx.settings.support_email) if
+                          self.ctx.settings.support_email else self.gettext("your administrator"))
+        params.setdefault("min", self.ctx.password_policy.min_length)
+        params.setdefault("max", self.ctx.password_policy.max_length)
+        text = self.gettext(MESSAGES.get(code, code))
+        try:
+            return text % params
+        except (KeyError, ValueError, TypeError):
+            return text
+
+    def render(self, template: str, *, status_code: int = 200, **params: Any) -> HTMLResponse:
+        env = environment(self.language)
+        html = env.get_template(template).render(
+            page=self,
+            service=self.ctx.service_name,
+            support_email=self.ctx.settings.support_email,
+            languages=LANGUAGES,
+            lang=self.language,
+            csrf_token=self.csrf_token,
+            session=self.session,
+            path=self.request.url.path,
+            remember_days=self.ctx.settings.remember_device_days,
+            **params,
+        )
+        return self.finish(HTMLResponse(html, status_code=status_code))
+
+    def redirect(self, url: str) -> RedirectResponse:
+        response = RedirectResponse(url, status_code=303)
+        self.finish(response)
+        return response
+
+    def set_session(self, token: str | None) -> None:
+        names = self.web.cookies
+        if token:
+            self.cookies_to_set.append((names.session, token, None))
+        else:
+            self.cookies_to_clear.append(names.session)
+
+    def finish(self, response: Response) -> Response:
+        names = self.web.cookies
+        if self.new_presession:
+            set_cookie(response, names, names.presession, self.presession)
+        if self.set_language_cookie:
+            set_cookie(response, names, names.language, self.set_language_cookie, max_age=365 * 86400)
+        for name, value, max_age in self.cookies_to_set:
+            set_cookie(response, names, name, value, max_age=max_age)
+        for name in self.cookies_to_clear:
+            response.delete_cookie(name, path="/", secure=names.secure, httponly=True, samesite="lax")
+        return response
+
+    def guard(self, area: Area) -> RedirectResponse | None:
+        """Fail closed: a session outside its stage's area is sent to where it belongs."""
+        if may_enter(self.stage, area):
+            return None
+        if self.stage is None:
+            return self.redirect("/login")
+        return self.redirect(home_for(self.stage))
+
+
+def build_page(request: Request) -> Page:
+    web: WebState = request.app.state.web
+    names = web.cookies
+    if not getattr(request.state, "request_id", ""):
+        request.state.request_id = uuid.uuid4().hex
+    token = request.cookies.get(names.session)
+    session = views.session_info(web.ctx, token) if token else None
+    if session is None:
+        token = None
+    presession = request.cookies.get(names.presession, "")
+    new_presession = not presession or len(presession) > 64
+    if new_presession:
+        presession = new_presession_value()
+    chosen = request.query_params.get("lang", "")
+    set_language_cookie = None
+    if chosen in LANGUAGES:
+        set_language_cookie = chosen
+        if session is not None:
+            views.save_language(web.ctx, session.user_id, chosen)
+            session = views.session_info(web.ctx, token)
+        language = chosen
+    else:
+        cookie_language = request.cookies.get(names.language, "")
+        language = (
+            (session.language if session and session.language in LANGUAGES else None)
+            or (cookie_language if cookie_language in LANGUAGES else None)
+            or negotiate(request.headers.get("accept-language", ""))
+            or web.ctx.settings.default_language
+        )
+    return Page(
+        request=request, web=web, language=language, session_token=token, session=session,
+        presession=presession, new_presession=new_presession, set_language_cookie=set_language_cookie,
+    )

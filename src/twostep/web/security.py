@@ -1,0 +1,99 @@
+"""Cookies, CSRF tokens and security headers.
+
+CSRF (checklist S-11/S-12): every form carries ``csrf_token`` = HMAC(key, binding), where the
+binding is the session token when there is a session and otherwise a random pre-session cookie.
+Rotating the session id therefore also rotates the token; a forged cross-site form has neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from twostep.domain.sealing import derive_key
+from twostep.settings import Settings
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+    "base-uri 'none'; object-src 'none'"
+)
+
+
+class CookieNames:
+    def __init__(self, settings: Settings) -> None:
+        prefix = "__Host-" if settings.uses_https else ""
+        self.session = f"{prefix}twostep_session"
+        self.device = f"{prefix}twostep_device"
+        self.presession = f"{prefix}twostep_pre"
+        self.language = "twostep_lang"
+        self.secure = settings.uses_https
+
+
+class Csrf:
+    def __init__(self, master_key: bytes) -> None:
+        self._key = derive_key(master_key, "twostep/csrf/v1")
+
+    def token_for(self, binding: str) -> str:
+        return hmac.new(self._key, binding.encode(), hashlib.sha256).hexdigest()
+
+    def valid(self, binding: str | None, submitted: str | None) -> bool:
+        if not binding or not submitted:
+            return False
+        return hmac.compare_digest(self.token_for(binding), submitted)
+
+
+def new_presession_value() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def set_cookie(
+    response: Response, names: CookieNames, name: str, value: str, *, max_age: int | None = None,
+    http_only: bool = True,
+) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, path="/", secure=names.secure, httponly=http_only, samesite="lax"
+    )
+
+
+def clear_cookie(response: Response, names: CookieNames, name: str) -> None:
+    response.delete_cookie(name, path="/", secure=names.secure, httponly=True, samesite="lax")
+
+
+class SecurityHeaders(BaseHTTPMiddleware):
+    """CSP without inline script, no framing, no referrer, no caching of anything but static files."""
+
+    def __init__(self, app: object, *, hsts: bool) -> None:
+        super().__init__(app)  # type: ignore[arg-type]
+        self.hsts = hsts
+
+    async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if not request.url.path.startswith("/static/"):
+            headers.setdefault("Cache-Control", "no-store")
+        if self.hsts:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response
+
+
+def client_ip(request: Request, trusted_proxies: frozenset[str]) -> str:
+    """X-Forwarded-For is believed only when the direct peer is a configured proxy (checklist S-18)."""
+    peer = request.client.host if request.client else ""
+    if peer in trusted_proxies:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[-1].strip()[:64]
+    return peer

@@ -1,0 +1,211 @@
+"""The sign-in pages: login, second step, enrollment, first-run setup, logout."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+import segno
+from fastapi import APIRouter, Depends, Form
+from fastapi.responses import HTMLResponse, Response
+
+from twostep.domain.login_flow import Area, Stage, home_for
+from twostep.services import accounts, enrollment, login, setup, views
+from twostep.web.pages import Page, build_page
+
+router = APIRouter()
+PageDep = Annotated[Page, Depends(build_page)]
+FormStr = Annotated[str, Form()]
+OptionalForm = Annotated[str, Form()]
+
+
+def qr_data_uri(uri: str) -> str:
+    """Drawn on our server (never a third-party QR service): a PNG as a data: URI."""
+    png = segno.make(uri, error="m").png_data_uri(scale=6, border=4)
+    return str(png) if str(png).startswith("data:") else "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(page: PageDep) -> Response:
+    if page.stage is None:
+        return page.redirect("/login")
+    return page.redirect(home_for(page.stage))
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(page: PageDep) -> Response:
+    if page.stage is Stage.SIGNED_IN:
+        return page.redirect("/account")
+    notice = page.request.query_params.get("notice", "")
+    return page.render("login.html", email="", errors={}, notice=notice)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login_submit(
+    page: PageDep, email: Annotated[str, Form(max_length=400)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "", csrf_token: OptionalForm = "",
+) -> Response:
+    if not page.csrf_ok(csrf_token):
+        return page.render("login.html", status_code=400, email=email, errors={"form": page.message("csrf")})
+    if not email.strip():
+        return page.render("login.html", status_code=422, email=email,
+                           errors={"email": page.message("email_invalid")})
+    result = login.password_step(
+        page.ctx, email, password, device_token=page.request.cookies.get(page.web.cookies.device),
+        current_token=page.session_token, request=page.info,
+    )
+    if result.outcome == "not_email":
+        return page.render("login.html", status_code=422, email=email,
+                           errors={"email": page.message("not_email")})
+    if result.outcome == "throttled":
+        return page.render("login.html", status_code=429, email=email,
+                           errors={"form": page.message("throttled", seconds=result.wait_seconds)})
+    if result.outcome == "invalid" or result.token is None:
+        return page.render("login.html", status_code=401, email=email,
+                           errors={"form": page.message("login_invalid")})
+    page.set_session(result.token)
+    target = {"signed_in": "/account", "second_step": "/login/code", "enroll": "/enroll"}[result.outcome]
+    return page.redirect(target)
+
+
+@router.get("/login/code", response_class=HTMLResponse)
+def code_form(page: PageDep, method: str = "") -> Response:
+    if page.stage is not Stage.SECOND_STEP:
+        return page.guard(Area.SECOND_STEP) or page.redirect("/account")
+    if method:
+        login.choose_method(page.ctx, page.session_token, method)
+    return render_code_page(page)
+
+
+def render_code_page(page: Page, *, status_code: int = 200, error: str = "", notice: str = "") -> Response:
+    view = views.code_page_view(page.ctx, page.session_token)
+    if view is None:
+        return page.redirect("/login?notice=session_expired")
+    return page.render("code.html", status_code=status_code, view=view, error=error, notice=notice)
+
+
+@router.post("/login/code", response_class=HTMLResponse)
+def code_submit(
+    page: PageDep, code: Annotated[str, Form(max_length=64)] = "", remember_device: OptionalForm = "",
+    csrf_token: OptionalForm = "",
+) -> Response:
+    if page.stage is not Stage.SECOND_STEP:
+        return page.guard(Area.SECOND_STEP) or page.redirect("/account")
+    if not page.csrf_ok(csrf_token):
+        return render_code_page(page, status_code=400, error=page.message("csrf"))
+    result = login.second_step(
+        page.ctx, page.session_token, code, remember_device=remember_device == "1", request=page.info
+    )
+    if result.outcome == "signed_in" and result.token:
+        page.set_session(result.token)
+        if result.device_token:
+            page.cookies_to_set.append(
+                (page.web.cookies.device, result.device_token, page.ctx.settings.remember_device_days * 86400)
+            )
+        return page.redirect("/account")
+    if result.outcome == "restart":
+        page.set_session(None)
+        return page.redirect("/login?notice=restart")
+    if result.outcome == "no_session":
+        page.set_session(None)
+        return page.redirect("/login?notice=session_expired")
+    if result.outcome == "throttled":
+        return render_code_page(page, status_code=429, error=page.message("throttled", seconds=result.wait_seconds))
+    return render_code_page(page, status_code=401, error=page.message("code_invalid"))
+
+
+@router.get("/enroll", response_class=HTMLResponse)
+def enroll_choice(page: PageDep) -> Response:
+    blocked = page.guard(Area.ENROLL)
+    if blocked:
+        return blocked
+    return page.render("enroll.html", methods=views.enrollment_choices(page.ctx))
+
+
+@router.get("/enroll/totp", response_class=HTMLResponse)
+def enroll_totp_form(page: PageDep) -> Response:
+    blocked = page.guard(Area.ENROLL)
+    if blocked:
+        return blocked
+    return render_totp_page(page)
+
+
+def render_totp_page(page: Page, *, status_code: int = 200, error: str = "") -> Response:
+    started = enrollment.start_totp(page.ctx, page.session_token)
+    if started is None:
+        return page.redirect("/account/reauth?next=/enroll/totp")
+    return page.render(
+        "enroll_totp.html", status_code=status_code, enrollment=started, qr=qr_data_uri(started.uri),
+        error=error,
+    )
+
+
+@router.post("/enroll/totp", response_class=HTMLResponse)
+def enroll_totp_submit(
+    page: PageDep, code: Annotated[str, Form(max_length=64)] = "", csrf_token: OptionalForm = ""
+) -> Response:
+    blocked = page.guard(Area.ENROLL)
+    if blocked:
+        return blocked
+    if not page.csrf_ok(csrf_token):
+        return render_totp_page(page, status_code=400, error=page.message("csrf"))
+    result = enrollment.confirm_totp(page.ctx, page.session_token, code, page.info)
+    if result.outcome == "confirmed" and result.token:
+        page.set_session(result.token)
+        page.session_token = result.token
+        return page.render("enrolled.html", method="totp", recovery_codes=result.recovery_codes)
+    if result.outcome == "reauth":
+        return page.redirect("/account/reauth?next=/enroll/totp")
+    if result.outcome == "no_session":
+        return page.redirect("/login?notice=session_expired")
+    if result.outcome == "throttled":
+        return render_totp_page(page, status_code=429, error=page.message("throttled", seconds=result.wait_seconds))
+    if result.outcome == "expired":
+        return render_totp_page(page, status_code=410, error=page.message("enroll_expired"))
+    if result.drift_seconds is not None:
+        return render_totp_page(page, status_code=401,
+                                error=page.message("clock_off", seconds=abs(result.drift_seconds)))
+    return render_totp_page(page, status_code=401, error=page.message("code_invalid"))
+
+
+@router.post("/logout")
+def logout(page: PageDep, csrf_token: OptionalForm = "") -> Response:
+    if page.csrf_ok(csrf_token):
+        login.logout(page.ctx, page.session_token, page.info)
+        page.set_session(None)
+        response = page.redirect("/login?notice=signed_out")
+        response.headers["Clear-Site-Data"] = '"cache"'
+        return response
+    return page.redirect("/")
+
+
+@router.get("/setup/{token}", response_class=HTMLResponse)
+def setup_form(page: PageDep, token: str) -> Response:
+    if not setup.setup_link_valid(page.ctx, token):
+        return page.render("message.html", status_code=404, title=page.gettext("Setup link"),
+                           error=page.message("setup_invalid"))
+    return page.render("setup.html", token=token, email="", errors={})
+
+
+@router.post("/setup/{token}", response_class=HTMLResponse)
+def setup_submit(
+    page: PageDep, token: str, email: Annotated[str, Form(max_length=400)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    password_confirm: Annotated[str, Form(max_length=1024)] = "", csrf_token: OptionalForm = "",
+) -> Response:
+    if not page.csrf_ok(csrf_token):
+        return page.render("setup.html", status_code=400, token=token, email=email,
+                           errors={"form": page.message("csrf")})
+    if password != password_confirm:
+        return page.render("setup.html", status_code=422, token=token, email=email,
+                           errors={"password_confirm": page.message("passwords_differ")})
+    try:
+        session_token = setup.create_first_admin(page.ctx, token, email, password, page.info)
+    except accounts.AccountError as error:
+        return page.render("setup.html", status_code=422, token=token, email=email,
+                           errors={error.field or "form": page.message(error.code)})
+    if session_token is None:
+        return page.render("message.html", status_code=404, title=page.gettext("Setup link"),
+                           error=page.message("setup_invalid"))
+    page.set_session(session_token)
+    return page.redirect("/enroll")
