@@ -29,15 +29,20 @@ log = logging.getLogger("twostep")
 
 
 def build_context(
-    settings: Settings, *, clock: Clock | None = None, mail: MailSender | None = None,
-    sms: FailoverSmsSender | None = None, database: Database | None = None,
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    mail: MailSender | None = None,
+    sms: FailoverSmsSender | None = None,
+    database: Database | None = None,
 ) -> Context:
     return Context(
         settings=settings,
         db=database or Database(settings.resolved_database_url),
         clock=clock or SystemClock(),
         hashing=PasswordHashing(
-            time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib,
+            time_cost=settings.argon2_time_cost,
+            memory_kib=settings.argon2_memory_kib,
             parallelism=settings.argon2_parallelism,
         ),
         sealer=Sealer(settings.secret_key_bytes),
@@ -49,15 +54,24 @@ def build_context(
 
 
 def create_app(
-    settings: Settings, *, clock: Clock | None = None, mail: MailSender | None = None,
-    sms: FailoverSmsSender | None = None, context: Context | None = None,
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    mail: MailSender | None = None,
+    sms: FailoverSmsSender | None = None,
+    context: Context | None = None,
 ) -> FastAPI:
     ctx = context or build_context(settings, clock=clock, mail=mail, sms=sms)
     app = FastAPI(
-        title=f"{settings.service_name} API", docs_url=None, redoc_url=None, openapi_url=None,
+        title=f"{settings.service_name} API",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.web = WebState(
-        ctx=ctx, csrf=Csrf(settings.secret_key_bytes), cookies=CookieNames(settings),
+        ctx=ctx,
+        csrf=Csrf(settings.secret_key_bytes),
+        cookies=CookieNames(settings),
         trusted_proxies=frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip()),
     )
     app.state.ctx = ctx
@@ -105,13 +119,17 @@ def _error_response(request: Request, status: int, detail: str) -> Response:
     if request.url.path.startswith("/api/"):
         return JSONResponse(
             {"type": "about:blank", "title": detail, "status": status, "detail": detail},
-            status_code=status, media_type="application/problem+json",
+            status_code=status,
+            media_type="application/problem+json",
         )
     try:
         page = build_page(request)
-        titles = {404: page.gettext("Page not found"), 405: page.gettext("Not allowed"),
-                  422: page.gettext("The request was not understood."),
-                  500: page.gettext("Something went wrong on our side.")}
+        titles = {
+            404: page.gettext("Page not found"),
+            405: page.gettext("Not allowed"),
+            422: page.gettext("The request was not understood."),
+            500: page.gettext("Something went wrong on our side."),
+        }
         return page.render("message.html", status_code=status, title=titles.get(status, detail), error="")
     except Exception:
         return HTMLResponse("<h1>Error</h1>", status_code=status)

@@ -37,12 +37,20 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     link = accounts.issue_setup_link(_context(settings))
     if link:
         banner = "=" * 72
-        print(f"{banner}\nNo administrator yet. Open this one-time link to create the first one:\n\n"
-              f"    {link}\n\n(valid for 24 hours; a new link is printed at each start until then)\n{banner}",
-              flush=True)
+        print(
+            f"{banner}\nNo administrator yet. Open this one-time link to create the first one:\n\n"
+            f"    {link}\n\n(valid for 24 hours; a new link is printed at each start until then)\n{banner}",
+            flush=True,
+        )
     uvicorn.run(
-        "twostep.asgi:create", factory=True, host=args.host or settings.host, port=args.port or settings.port,
-        workers=args.workers, proxy_headers=False, access_log=False, log_level="warning",
+        "twostep.asgi:create",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers,
+        proxy_headers=False,
+        access_log=False,
+        log_level="warning",
     )
     return 0
 
@@ -55,8 +63,9 @@ def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
         print("error: no password on standard input", file=sys.stderr)
         return 2
     try:
-        user_id = accounts.create_user(_context(settings), args.email, password, admin=args.admin,
-                                       roles=args.role or [])
+        user_id = accounts.create_user(
+            _context(settings), args.email, password, admin=args.admin, roles=args.role or []
+        )
     except accounts.AccountError as error:
         print(f"error: {_explain(error.code, settings)}", file=sys.stderr)
         return 1
@@ -80,13 +89,17 @@ def cmd_user_list(settings: Settings, args: argparse.Namespace) -> int:
     users = accounts.list_users(_context(settings))
     if args.json:
         for user in users:
-            print(json.dumps({"id": user.id, "email": user.email, "roles": user.roles, "methods": user.methods}))
+            print(
+                json.dumps({"id": user.id, "email": user.email, "roles": user.roles, "methods": user.methods})
+            )
         return 0
     if not users:
         print("no users")
     for user in users:
-        print(f"{user.id:>6}  {user.email:<40} roles={','.join(user.roles) or '-'}  "
-              f"methods={','.join(user.methods) or '-'}")
+        print(
+            f"{user.id:>6}  {user.email:<40} roles={','.join(user.roles) or '-'}  "
+            f"methods={','.join(user.methods) or '-'}"
+        )
     return 0
 
 
@@ -104,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(handler=cmd_migrate)
 
-    user = commands.add_parser("user", help="manage accounts").add_subparsers(dest="user_command", required=True)
+    user = commands.add_parser("user", help="manage accounts").add_subparsers(
+        dest="user_command", required=True
+    )
     create = user.add_parser("create", help="create an account (password read from stdin)")
     create.add_argument("email")
     create.add_argument("--password-stdin", action="store_true")

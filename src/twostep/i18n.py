@@ -19,7 +19,7 @@ LOCALE_DIR = PACKAGE_DIR / "locale"
 TEMPLATE_DIR = PACKAGE_DIR / "templates"
 
 
-def N_(message: str) -> str:  # noqa: N802 - the conventional marker name for Babel
+def N_(message: str) -> str:
     """Marks a message for extraction without translating it yet."""
     return message
 

@@ -25,7 +25,7 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 class CodePurpose(StrEnum):
     SIGN_IN = "sign_in"
     ADDRESS_CHECK = "address_check"
-    PASSWORD_RESET = "password_reset"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose name, not a password
     API_CHALLENGE = "api_challenge"
 
 

@@ -70,11 +70,16 @@ def overview(ctx: Context, user_id: int, current_session_id: str) -> AccountOver
         ]
         live = [
             SessionRow(s.id, s.user_agent, s.ip, as_utc(s.last_seen_at), s.id == current_session_id)
-            for s in db.scalars(select(WebSession).where(WebSession.user_id == user_id,
-                                                         WebSession.stage == "signed_in"))
+            for s in db.scalars(
+                select(WebSession).where(WebSession.user_id == user_id, WebSession.stage == "signed_in")
+            )
             if as_utc(s.expires_at) > now
         ]
         return AccountOverview(
-            email=user.email, methods=methods, devices=devices, sessions=live,
-            recovery_left=recovery.remaining(db, user_id), password_changed_at=_utc(user.password_changed_at),
+            email=user.email,
+            methods=methods,
+            devices=devices,
+            sessions=live,
+            recovery_left=recovery.remaining(db, user_id),
+            password_changed_at=_utc(user.password_changed_at),
         )

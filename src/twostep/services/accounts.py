@@ -69,8 +69,14 @@ def check_new_password(ctx: Context, password: str, email: str) -> None:
 
 
 def create_user_in(
-    ctx: Context, db: Session, raw_email: str, password: str | None, *, roles: list[str] | None = None,
-    name: str = "", language: str | None = None,
+    ctx: Context,
+    db: Session,
+    raw_email: str,
+    password: str | None,
+    *,
+    roles: list[str] | None = None,
+    name: str = "",
+    language: str | None = None,
 ) -> User:
     email = normalize_email(raw_email)
     if email is None:
@@ -99,7 +105,12 @@ def create_user_in(
 
 
 def create_user(
-    ctx: Context, raw_email: str, password: str | None, *, admin: bool = False, roles: list[str] | None = None,
+    ctx: Context,
+    raw_email: str,
+    password: str | None,
+    *,
+    admin: bool = False,
+    roles: list[str] | None = None,
     request: RequestInfo | None = None,
 ) -> int:
     all_roles = list(roles or []) + ([ADMIN] if admin else [])
@@ -142,8 +153,10 @@ def issue_setup_link(ctx: Context) -> str | None:
         db.execute(delete(SetupToken))
         db.add(
             SetupToken(
-                token_digest=ctx.digester.digest(token, "setup"), created_at=now,
-                expires_at=now + SETUP_LINK_LIFETIME, used_at=None,
+                token_digest=ctx.digester.digest(token, "setup"),
+                created_at=now,
+                expires_at=now + SETUP_LINK_LIFETIME,
+                used_at=None,
             )
         )
     return f"{ctx.settings.base_url}/setup/{token}"

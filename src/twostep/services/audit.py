@@ -46,14 +46,18 @@ def record(
     log.info(
         "audit %s",
         event,
-        extra={"event": event, "outcome": outcome, "user_id": user.id if user else None,
-               "request_id": request.request_id},
+        extra={
+            "event": event,
+            "outcome": outcome,
+            "user_id": user.id if user else None,
+            "request_id": request.request_id,
+        },
     )
 
 
 def events_query(
     *, event: str = "", user_email: str = "", outcome: str = "", limit: int = 200
-) -> Select[tuple[AuditEvent]]:
+) -> Select[AuditEvent]:
     query = select(AuditEvent).order_by(AuditEvent.id.desc())
     if event:
         query = query.where(AuditEvent.event.startswith(event))

@@ -18,14 +18,31 @@ def browser_summary(user_agent: str) -> str:
     """A short human label ("Firefox on Linux") rather than the whole user-agent string."""
     agent = user_agent.lower()
     browser = next(
-        (name for key, name in [("edg/", "Edge"), ("firefox", "Firefox"), ("chrome", "Chrome"),
-                                ("safari", "Safari")] if key in agent),
+        (
+            name
+            for key, name in [
+                ("edg/", "Edge"),
+                ("firefox", "Firefox"),
+                ("chrome", "Chrome"),
+                ("safari", "Safari"),
+            ]
+            if key in agent
+        ),
         "Browser",
     )
     system = next(
-        (name for key, name in [("android", "Android"), ("iphone", "iPhone"), ("ipad", "iPad"),
-                                ("windows", "Windows"), ("mac os", "macOS"), ("linux", "Linux")]
-         if key in agent),
+        (
+            name
+            for key, name in [
+                ("android", "Android"),
+                ("iphone", "iPhone"),
+                ("ipad", "iPad"),
+                ("windows", "Windows"),
+                ("mac os", "macOS"),
+                ("linux", "Linux"),
+            ]
+            if key in agent
+        ),
         "",
     )
     return f"{browser} on {system}" if system else browser

@@ -52,7 +52,9 @@ def needs_reauth(ctx: Context, db: Session, row: WebSession) -> bool:
     """Adding a method to an account that already has one needs a fresh password + second step."""
     if row.stage != Stage.SIGNED_IN.value or row.must_replace_method:
         return False
-    return bool(accounts.confirmed_methods(db, row.user_id)) and not sessions.reauthenticated_recently(ctx, row)
+    return bool(accounts.confirmed_methods(db, row.user_id)) and not sessions.reauthenticated_recently(
+        ctx, row
+    )
 
 
 def _owner(user_id: int) -> str:
@@ -61,9 +63,9 @@ def _owner(user_id: int) -> str:
 
 def _pending(ctx: Context, db: Session, user_id: int) -> Factor | None:
     row = db.scalar(
-        select(Factor).where(
-            Factor.user_id == user_id, Factor.kind == FactorKind.TOTP.value, Factor.confirmed_at.is_(None)
-        ).order_by(Factor.id.desc())
+        select(Factor)
+        .where(Factor.user_id == user_id, Factor.kind == FactorKind.TOTP.value, Factor.confirmed_at.is_(None))
+        .order_by(Factor.id.desc())
     )
     if row is not None and as_utc(row.created_at) + PENDING_ENROLLMENT <= ctx.clock.now():
         db.delete(row)
@@ -83,9 +85,15 @@ def start_totp(ctx: Context, token: str | None) -> TotpEnrollment | None:
         pending = _pending(ctx, db, user.id)
         if pending is None:
             secret = totp.new_secret()
-            db.add(Factor(user_id=user.id, kind=FactorKind.TOTP.value,
-                          secret_sealed=ctx.sealer.seal(secret, _owner(user.id)),
-                          label="", created_at=ctx.clock.now()))
+            db.add(
+                Factor(
+                    user_id=user.id,
+                    kind=FactorKind.TOTP.value,
+                    secret_sealed=ctx.sealer.seal(secret, _owner(user.id)),
+                    label="",
+                    created_at=ctx.clock.now(),
+                )
+            )
         else:
             secret = ctx.sealer.open(pending.secret_sealed or b"", _owner(user.id))
         return TotpEnrollment(
@@ -116,15 +124,27 @@ def confirm_totp(ctx: Context, token: str | None, raw_code: str, request: Reques
         verdict = totp_factor.verify(secret, raw_code, now, None)
         if not verdict.accepted or verdict.step is None:
             throttling.record_failure(db, key, now)
-            audit.record(ctx, db, "authn_token_enroll_fail", request=request, user=user, outcome="failure",
-                         method="totp")
+            audit.record(
+                ctx,
+                db,
+                "authn_token_enroll_fail",
+                request=request,
+                user=user,
+                outcome="failure",
+                method="totp",
+            )
             drift = verdict.drift_steps * totp.PERIOD_SECONDS if verdict.drift_steps is not None else None
             return ConfirmResult("invalid", drift_seconds=drift)
         return _activate(ctx, db, row, user, pending, verdict.step, request)
 
 
 def _activate(
-    ctx: Context, db: Session, row: WebSession, user: User, factor: Factor, step: int | None,
+    ctx: Context,
+    db: Session,
+    row: WebSession,
+    user: User,
+    factor: Factor,
+    step: int | None,
     request: RequestInfo,
 ) -> ConfirmResult:
     now = ctx.clock.now()
@@ -132,8 +152,11 @@ def _activate(
     replacing = row.must_replace_method
     if replacing:
         # "I lost my phone": the new method replaces every earlier one of the same kind.
-        db.execute(delete(Factor).where(Factor.user_id == user.id, Factor.id != factor.id,
-                                        Factor.kind == factor.kind))
+        db.execute(
+            delete(Factor).where(
+                Factor.user_id == user.id, Factor.id != factor.id, Factor.kind == factor.kind
+            )
+        )
     factor.confirmed_at = now
     factor.last_used_step = step
     factor.last_used_at = now
@@ -145,8 +168,14 @@ def _activate(
     accounts.revoke_remembered_devices(db, user.id)
     row.must_replace_method = False
     new_token = sessions.create(
-        ctx, db, user, Stage.SIGNED_IN, request,
-        password_at=row.password_at, second_step_at=now, replacing=row,
+        ctx,
+        db,
+        user,
+        Stage.SIGNED_IN,
+        request,
+        password_at=row.password_at,
+        second_step_at=now,
+        replacing=row,
     )
     audit.record(ctx, db, "authn_token_created", request=request, user=user, method=factor.kind)
     email, language = user.email, user.language
@@ -154,7 +183,14 @@ def _activate(
     result = ConfirmResult("confirmed", token=new_token, recovery_codes=codes)
     # After commit of the caller's transaction the message goes out; failure never undoes this.
     db.info.setdefault("after_commit", []).append(
-        lambda: notify.security_notice(ctx, email, language, "method_added", request, method=factor.kind,
-                                       browser_label=devices.browser_summary(request.user_agent))
+        lambda: notify.security_notice(
+            ctx,
+            email,
+            language,
+            "method_added",
+            request,
+            method=factor.kind,
+            browser_label=devices.browser_summary(request.user_agent),
+        )
     )
     return result

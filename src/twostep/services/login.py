@@ -46,7 +46,12 @@ def _email_key(ctx: Context, raw_email: str) -> str:
 
 
 def password_step(
-    ctx: Context, raw_email: str, password: str, *, device_token: str | None, current_token: str | None,
+    ctx: Context,
+    raw_email: str,
+    password: str,
+    *,
+    device_token: str | None,
+    current_token: str | None,
     request: RequestInfo,
 ) -> PasswordStepResult:
     """Same answer and the same work (one Argon2 check) for known and unknown emails."""
@@ -67,8 +72,16 @@ def password_step(
         user = accounts.find_user_by_email(db, raw_email)
         if not ok or user is None or user.password_hash != stored_hash:
             failures = throttling.record_failure(db, key, now)
-            audit.record(ctx, db, "authn_login_fail", request=request, user=user, outcome="failure",
-                         step="password", failures=failures)
+            audit.record(
+                ctx,
+                db,
+                "authn_login_fail",
+                request=request,
+                user=user,
+                outcome="failure",
+                step="password",
+                failures=failures,
+            )
             wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
             return PasswordStepResult("throttled" if wait else "invalid", wait_seconds=wait)
         throttling.clear(db, key)
@@ -78,7 +91,11 @@ def password_step(
 
 
 def _after_password(
-    ctx: Context, db: Session, user: User, device_token: str | None, current_token: str | None,
+    ctx: Context,
+    db: Session,
+    user: User,
+    device_token: str | None,
+    current_token: str | None,
     request: RequestInfo,
 ) -> PasswordStepResult:
     now = ctx.clock.now()
@@ -89,7 +106,13 @@ def _after_password(
     )
     current = sessions.load(ctx, db, current_token)
     token = sessions.create(
-        ctx, db, user, stage, request, password_at=now, via_remembered_device=device is not None,
+        ctx,
+        db,
+        user,
+        stage,
+        request,
+        password_at=now,
+        via_remembered_device=device is not None,
         replacing=current,
     )
     if stage is Stage.SIGNED_IN:
@@ -162,7 +185,12 @@ def verify_totp(ctx: Context, db: Session, user_id: int, code: str) -> Verdict:
 
 
 def second_step(
-    ctx: Context, token: str | None, raw_code: str, *, remember_device: bool, request: RequestInfo,
+    ctx: Context,
+    token: str | None,
+    raw_code: str,
+    *,
+    remember_device: bool,
+    request: RequestInfo,
 ) -> CodeStepResult:
     """One transaction: throttle check → verify → consume → counters → audit."""
     now = ctx.clock.now()
@@ -186,8 +214,17 @@ def second_step(
             row.code_attempts += 1
             failures = throttling.record_failure(db, key, now)
             event = "authn_token_reuse" if verdict.replayed else "authn_login_fail"
-            audit.record(ctx, db, event, request=request, user=user, outcome="failure", step="second",
-                         method=method, failures=failures)
+            audit.record(
+                ctx,
+                db,
+                event,
+                request=request,
+                user=user,
+                outcome="failure",
+                step="second",
+                method=method,
+                failures=failures,
+            )
             if verdict.replayed:
                 notices.append("replay")
             wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
@@ -196,12 +233,20 @@ def second_step(
                 audit.record(ctx, db, "authn_login_fail_max", request=request, user=user, outcome="failure")
                 result = CodeStepResult("restart", wait_seconds=wait, notices=notices)
             else:
-                result = CodeStepResult("throttled" if wait else "invalid", wait_seconds=wait, notices=notices)
+                result = CodeStepResult(
+                    "throttled" if wait else "invalid", wait_seconds=wait, notices=notices
+                )
             email, language = user.email, user.language
         else:
             throttling.clear(db, key)
             new_token = sessions.create(
-                ctx, db, user, Stage.SIGNED_IN, request, password_at=row.password_at, second_step_at=now,
+                ctx,
+                db,
+                user,
+                Stage.SIGNED_IN,
+                request,
+                password_at=row.password_at,
+                second_step_at=now,
                 replacing=row,
             )
             device_token = None
@@ -214,12 +259,15 @@ def second_step(
             result = CodeStepResult("signed_in", token=new_token, device_token=device_token, notices=notices)
             email, language = user.email, user.language
     for notice in notices:
-        notify.security_notice(ctx, email, language, notice, request,
-                               browser_label=devices.browser_summary(request.user_agent))
+        notify.security_notice(
+            ctx, email, language, notice, request, browser_label=devices.browser_summary(request.user_agent)
+        )
     return result
 
 
-def verify_method(ctx: Context, db: Session, user: User, row: WebSession, method: str, raw_code: str) -> Verdict:
+def verify_method(
+    ctx: Context, db: Session, user: User, row: WebSession, method: str, raw_code: str
+) -> Verdict:
     if method == FactorKind.TOTP.value:
         return verify_totp(ctx, db, user.id, raw_code)
     from twostep.services import sent_codes

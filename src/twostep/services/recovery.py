@@ -16,17 +16,20 @@ def regenerate(ctx: Context, db: Session, user_id: int) -> list[str]:
     now = ctx.clock.now()
     codes = [new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
     for code in codes:
-        db.add(RecoveryCode(user_id=user_id, code_digest=_digest(ctx, user_id, code), created_at=now,
-                            used_at=None))
+        db.add(
+            RecoveryCode(
+                user_id=user_id, code_digest=_digest(ctx, user_id, code), created_at=now, used_at=None
+            )
+        )
     return codes
 
 
 def remaining(db: Session, user_id: int) -> int:
     return int(
         db.scalar(
-            select(func.count()).select_from(RecoveryCode).where(
-                RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None)
-            )
+            select(func.count())
+            .select_from(RecoveryCode)
+            .where(RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))
         )
         or 0
     )

@@ -37,16 +37,25 @@ def _digest(ctx: Context, user_id: int, purpose: str, bound_to: str, code: str) 
 
 
 def issue(
-    ctx: Context, db: Session, user: User, purpose: CodePurpose, *, factor: Factor | None, bound_to: str,
+    ctx: Context,
+    db: Session,
+    user: User,
+    purpose: CodePurpose,
+    *,
+    factor: Factor | None,
+    bound_to: str,
     target_digest: str = "",
 ) -> Issued:
     """A new code voids the previous one for the same user and purpose; sends are capped."""
     now = ctx.clock.now()
     recent = db.scalars(
-        select(OneTimeCode.created_at).where(
-            OneTimeCode.user_id == user.id, OneTimeCode.purpose == purpose.value,
+        select(OneTimeCode.created_at)
+        .where(
+            OneTimeCode.user_id == user.id,
+            OneTimeCode.purpose == purpose.value,
             OneTimeCode.created_at > now - timedelta(hours=1),
-        ).order_by(OneTimeCode.created_at.desc())
+        )
+        .order_by(OneTimeCode.created_at.desc())
     ).all()
     if recent and as_utc(recent[0]) + RESEND_COOLDOWN > now:
         return Issued("cooldown", wait_seconds=_ceil_seconds(as_utc(recent[0]) + RESEND_COOLDOWN - now))
@@ -55,15 +64,26 @@ def issue(
         return Issued("hourly_limit", wait_seconds=_ceil_seconds(oldest + timedelta(hours=1) - now))
     db.execute(
         update(OneTimeCode)
-        .where(OneTimeCode.user_id == user.id, OneTimeCode.purpose == purpose.value,
-               OneTimeCode.used_at.is_(None), OneTimeCode.voided_at.is_(None))
+        .where(
+            OneTimeCode.user_id == user.id,
+            OneTimeCode.purpose == purpose.value,
+            OneTimeCode.used_at.is_(None),
+            OneTimeCode.voided_at.is_(None),
+        )
         .values(voided_at=now)
     )
     code = new_numeric_code()
     row = OneTimeCode(
-        user_id=user.id, factor_id=factor.id if factor else None, purpose=purpose.value,
-        code_digest=_digest(ctx, user.id, purpose.value, bound_to, code), bound_to=bound_to,
-        created_at=now, expires_at=now + CODE_LIFETIME, used_at=None, voided_at=None, wrong_tries=0,
+        user_id=user.id,
+        factor_id=factor.id if factor else None,
+        purpose=purpose.value,
+        code_digest=_digest(ctx, user.id, purpose.value, bound_to, code),
+        bound_to=bound_to,
+        created_at=now,
+        expires_at=now + CODE_LIFETIME,
+        used_at=None,
+        voided_at=None,
+        wrong_tries=0,
     )
     db.add(row)
     db.flush()
@@ -75,9 +95,12 @@ def _address_sends(db: Session, target_digest: str, now: datetime) -> int:
         return 0
     return int(
         db.scalar(
-            select(func.count()).select_from(OneTimeCode).join(Factor, Factor.id == OneTimeCode.factor_id)
+            select(func.count())
+            .select_from(OneTimeCode)
+            .join(Factor, Factor.id == OneTimeCode.factor_id)
             .where(Factor.target_digest == target_digest, OneTimeCode.created_at > now - timedelta(hours=1))
-        ) or 0
+        )
+        or 0
     )
 
 
@@ -91,14 +114,21 @@ def void(db: Session, code_id: int, now: datetime) -> None:
 
 
 def verify(
-    ctx: Context, db: Session, user: User, purpose: CodePurpose, bound_to: str, raw_code: str,
+    ctx: Context,
+    db: Session,
+    user: User,
+    purpose: CodePurpose,
+    bound_to: str,
+    raw_code: str,
     factor_id: int | None = None,
 ) -> Verdict:
     """Checks the one live code; a wrong try counts on the code; success consumes it atomically."""
     now = ctx.clock.now()
     query = select(OneTimeCode).where(
-        OneTimeCode.user_id == user.id, OneTimeCode.purpose == purpose.value,
-        OneTimeCode.bound_to == bound_to, OneTimeCode.voided_at.is_(None),
+        OneTimeCode.user_id == user.id,
+        OneTimeCode.purpose == purpose.value,
+        OneTimeCode.bound_to == bound_to,
+        OneTimeCode.voided_at.is_(None),
     )
     if factor_id is not None:
         query = query.where(OneTimeCode.factor_id == factor_id)
@@ -110,7 +140,10 @@ def verify(
         matches=lambda code: ctx.digester.matches(
             f"{user.id}:{purpose.value}:{bound_to}:{code}", row.code_digest, "otc"
         ),
-        expires_at=as_utc(row.expires_at), used=row.used_at is not None, wrong_tries=row.wrong_tries, now=now,
+        expires_at=as_utc(row.expires_at),
+        used=row.used_at is not None,
+        wrong_tries=row.wrong_tries,
+        now=now,
     )
     if not verdict.accepted:
         if row.used_at is None:
@@ -128,8 +161,9 @@ def verify_sign_in_code(
     ctx: Context, db: Session, user: User, row: WebSession, method: str, raw_code: str
 ) -> Verdict:
     factor_ids = db.scalars(
-        select(Factor.id).where(Factor.user_id == user.id, Factor.kind == method,
-                                Factor.confirmed_at.is_not(None))
+        select(Factor.id).where(
+            Factor.user_id == user.id, Factor.kind == method, Factor.confirmed_at.is_not(None)
+        )
     ).all()
     if not factor_ids:
         return Verdict(accepted=False)

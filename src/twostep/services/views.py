@@ -32,8 +32,13 @@ def session_info(ctx: Context, token: str | None) -> SessionInfo | None:
         if user is None:
             return None
         return SessionInfo(
-            session_id=row.id, user_id=user.id, email=user.email, stage=row.stage, language=user.language,
-            is_admin=accounts.is_admin(db, user.id), must_replace_method=row.must_replace_method,
+            session_id=row.id,
+            user_id=user.id,
+            email=user.email,
+            stage=row.stage,
+            language=user.language,
+            is_admin=accounts.is_admin(db, user.id),
+            must_replace_method=row.must_replace_method,
             reauth_fresh=sessions.reauthenticated_recently(ctx, row),
         )
 
@@ -66,8 +71,13 @@ def code_page_view(ctx: Context, token: str | None) -> CodePageView | None:
         method = login.chosen_method(db, user, row) or "totp"
         label = next((f.label for f in accounts.confirmed_methods(db, user.id) if f.kind == method), "")
         wait = throttling.wait_seconds(db, throttling.second_step_key(user.id), ctx.clock.now())
-        return CodePageView(email=user.email, method=method, methods=login.available_methods(db, user.id),
-                            target_label=label, wait_seconds=wait)
+        return CodePageView(
+            email=user.email,
+            method=method,
+            methods=login.available_methods(db, user.id),
+            target_label=label,
+            wait_seconds=wait,
+        )
 
 
 def enrollment_choices(ctx: Context) -> list[str]:

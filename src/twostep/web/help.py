@@ -17,11 +17,17 @@ def setup_pdf(request: Request, lang: str = "") -> Response:
     language = lang if lang in LANGUAGES else build_page(request).language
     settings = request.app.state.ctx.settings
     pdf = render_setup_instructions(
-        gettext=gettext_for(language), service_name=settings.service_name,
-        support_email=settings.support_email, base_url=settings.base_url,
+        gettext=gettext_for(language),
+        service_name=settings.service_name,
+        support_email=settings.support_email,
+        base_url=settings.base_url,
     )
     return Response(
-        pdf, media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="two-step-setup-{language}.pdf"',
-                 "Cache-Control": "public, max-age=3600", "Content-Language": language},
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="two-step-setup-{language}.pdf"',
+            "Cache-Control": "public, max-age=3600",
+            "Content-Language": language,
+        },
     )

@@ -17,9 +17,7 @@ MESSAGES: dict[str, str] = {
     "needs_symbol": N_("Add at least one special character."),
     "passwords_differ": N_("The two passwords are not the same."),
     "login_invalid": N_("The email address or password is not correct."),
-    "not_email": N_(
-        "Sign in with your email address now; forgot which one? Contact %(support)s."
-    ),
+    "not_email": N_("Sign in with your email address now; forgot which one? Contact %(support)s."),
     "throttled": N_("Too many attempts. Wait %(seconds)s seconds, then try again."),
     "code_invalid": N_("That code didn't work. Check it and try again, or wait for the next code."),
     "code_format": N_("Enter the 6-digit code."),

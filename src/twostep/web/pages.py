@@ -67,8 +67,12 @@ class Page:
         return gettext_for(self.language)(message)
 
     def message(self, code: str, **params: Any) -> str:
-        params.setdefault("support", support_contact(self.ctx.settings.support_email) if
-                          self.ctx.settings.support_email else self.gettext("your administrator"))
+        params.setdefault(
+            "support",
+            support_contact(self.ctx.settings.support_email)
+            if self.ctx.settings.support_email
+            else self.gettext("your administrator"),
+        )
         params.setdefault("min", self.ctx.password_policy.min_length)
         params.setdefault("max", self.ctx.password_policy.max_length)
         text = self.gettext(MESSAGES.get(code, code))
@@ -91,7 +95,9 @@ class Page:
             remember_days=self.ctx.settings.remember_device_days,
             **params,
         )
-        return self.finish(HTMLResponse(html, status_code=status_code))
+        response = HTMLResponse(html, status_code=status_code)
+        self.finish(response)
+        return response
 
     def redirect(self, url: str) -> RedirectResponse:
         response = RedirectResponse(url, status_code=303)
@@ -156,6 +162,12 @@ def build_page(request: Request) -> Page:
             or web.ctx.settings.default_language
         )
     return Page(
-        request=request, web=web, language=language, session_token=token, session=session,
-        presession=presession, new_presession=new_presession, set_language_cookie=set_language_cookie,
+        request=request,
+        web=web,
+        language=language,
+        session_token=token,
+        session=session,
+        presession=presession,
+        new_presession=new_presession,
+        set_language_cookie=set_language_cookie,
     )

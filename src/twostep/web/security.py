@@ -54,7 +54,12 @@ def new_presession_value() -> str:
 
 
 def set_cookie(
-    response: Response, names: CookieNames, name: str, value: str, *, max_age: int | None = None,
+    response: Response,
+    names: CookieNames,
+    name: str,
+    value: str,
+    *,
+    max_age: int | None = None,
     http_only: bool = True,
 ) -> None:
     response.set_cookie(
@@ -73,7 +78,9 @@ class SecurityHeaders(BaseHTTPMiddleware):
         super().__init__(app)  # type: ignore[arg-type]
         self.hsts = hsts
 
-    async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def dispatch(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         response = await call_next(request)
         headers = response.headers
         headers.setdefault("Content-Security-Policy", CSP)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated
 
 import segno
@@ -21,8 +20,7 @@ OptionalForm = Annotated[str, Form()]
 
 def qr_data_uri(uri: str) -> str:
     """Drawn on our server (never a third-party QR service): a PNG as a data: URI."""
-    png = segno.make(uri, error="m").png_data_uri(scale=6, border=4)
-    return str(png) if str(png).startswith("data:") else "data:image/png;base64," + base64.b64encode(png).decode()
+    return str(segno.make(uri, error="m").png_data_uri(scale=6, border=4))
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -42,27 +40,40 @@ def login_form(page: PageDep) -> Response:
 
 @router.post("/login", response_class=HTMLResponse)
 def login_submit(
-    page: PageDep, email: Annotated[str, Form(max_length=400)] = "",
-    password: Annotated[str, Form(max_length=1024)] = "", csrf_token: OptionalForm = "",
+    page: PageDep,
+    email: Annotated[str, Form(max_length=400)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    csrf_token: OptionalForm = "",
 ) -> Response:
     if not page.csrf_ok(csrf_token):
         return page.render("login.html", status_code=400, email=email, errors={"form": page.message("csrf")})
     if not email.strip():
-        return page.render("login.html", status_code=422, email=email,
-                           errors={"email": page.message("email_invalid")})
+        return page.render(
+            "login.html", status_code=422, email=email, errors={"email": page.message("email_invalid")}
+        )
     result = login.password_step(
-        page.ctx, email, password, device_token=page.request.cookies.get(page.web.cookies.device),
-        current_token=page.session_token, request=page.info,
+        page.ctx,
+        email,
+        password,
+        device_token=page.request.cookies.get(page.web.cookies.device),
+        current_token=page.session_token,
+        request=page.info,
     )
     if result.outcome == "not_email":
-        return page.render("login.html", status_code=422, email=email,
-                           errors={"email": page.message("not_email")})
+        return page.render(
+            "login.html", status_code=422, email=email, errors={"email": page.message("not_email")}
+        )
     if result.outcome == "throttled":
-        return page.render("login.html", status_code=429, email=email,
-                           errors={"form": page.message("throttled", seconds=result.wait_seconds)})
+        return page.render(
+            "login.html",
+            status_code=429,
+            email=email,
+            errors={"form": page.message("throttled", seconds=result.wait_seconds)},
+        )
     if result.outcome == "invalid" or result.token is None:
-        return page.render("login.html", status_code=401, email=email,
-                           errors={"form": page.message("login_invalid")})
+        return page.render(
+            "login.html", status_code=401, email=email, errors={"form": page.message("login_invalid")}
+        )
     page.set_session(result.token)
     target = {"signed_in": "/account", "second_step": "/login/code", "enroll": "/enroll"}[result.outcome]
     return page.redirect(target)
@@ -86,7 +97,9 @@ def render_code_page(page: Page, *, status_code: int = 200, error: str = "", not
 
 @router.post("/login/code", response_class=HTMLResponse)
 def code_submit(
-    page: PageDep, code: Annotated[str, Form(max_length=64)] = "", remember_device: OptionalForm = "",
+    page: PageDep,
+    code: Annotated[str, Form(max_length=64)] = "",
+    remember_device: OptionalForm = "",
     csrf_token: OptionalForm = "",
 ) -> Response:
     if page.stage is not Stage.SECOND_STEP:
@@ -110,7 +123,9 @@ def code_submit(
         page.set_session(None)
         return page.redirect("/login?notice=session_expired")
     if result.outcome == "throttled":
-        return render_code_page(page, status_code=429, error=page.message("throttled", seconds=result.wait_seconds))
+        return render_code_page(
+            page, status_code=429, error=page.message("throttled", seconds=result.wait_seconds)
+        )
     return render_code_page(page, status_code=401, error=page.message("code_invalid"))
 
 
@@ -135,7 +150,10 @@ def render_totp_page(page: Page, *, status_code: int = 200, error: str = "") -> 
     if started is None:
         return page.redirect("/account/reauth?next=/enroll/totp")
     return page.render(
-        "enroll_totp.html", status_code=status_code, enrollment=started, qr=qr_data_uri(started.uri),
+        "enroll_totp.html",
+        status_code=status_code,
+        enrollment=started,
+        qr=qr_data_uri(started.uri),
         error=error,
     )
 
@@ -159,12 +177,15 @@ def enroll_totp_submit(
     if result.outcome == "no_session":
         return page.redirect("/login?notice=session_expired")
     if result.outcome == "throttled":
-        return render_totp_page(page, status_code=429, error=page.message("throttled", seconds=result.wait_seconds))
+        return render_totp_page(
+            page, status_code=429, error=page.message("throttled", seconds=result.wait_seconds)
+        )
     if result.outcome == "expired":
         return render_totp_page(page, status_code=410, error=page.message("enroll_expired"))
     if result.drift_seconds is not None:
-        return render_totp_page(page, status_code=401,
-                                error=page.message("clock_off", seconds=abs(result.drift_seconds)))
+        return render_totp_page(
+            page, status_code=401, error=page.message("clock_off", seconds=abs(result.drift_seconds))
+        )
     return render_totp_page(page, status_code=401, error=page.message("code_invalid"))
 
 
@@ -182,30 +203,52 @@ def logout(page: PageDep, csrf_token: OptionalForm = "") -> Response:
 @router.get("/setup/{token}", response_class=HTMLResponse)
 def setup_form(page: PageDep, token: str) -> Response:
     if not setup.setup_link_valid(page.ctx, token):
-        return page.render("message.html", status_code=404, title=page.gettext("Setup link"),
-                           error=page.message("setup_invalid"))
+        return page.render(
+            "message.html",
+            status_code=404,
+            title=page.gettext("Setup link"),
+            error=page.message("setup_invalid"),
+        )
     return page.render("setup.html", token=token, email="", errors={})
 
 
 @router.post("/setup/{token}", response_class=HTMLResponse)
 def setup_submit(
-    page: PageDep, token: str, email: Annotated[str, Form(max_length=400)] = "",
+    page: PageDep,
+    token: str,
+    email: Annotated[str, Form(max_length=400)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
-    password_confirm: Annotated[str, Form(max_length=1024)] = "", csrf_token: OptionalForm = "",
+    password_confirm: Annotated[str, Form(max_length=1024)] = "",
+    csrf_token: OptionalForm = "",
 ) -> Response:
     if not page.csrf_ok(csrf_token):
-        return page.render("setup.html", status_code=400, token=token, email=email,
-                           errors={"form": page.message("csrf")})
+        return page.render(
+            "setup.html", status_code=400, token=token, email=email, errors={"form": page.message("csrf")}
+        )
     if password != password_confirm:
-        return page.render("setup.html", status_code=422, token=token, email=email,
-                           errors={"password_confirm": page.message("passwords_differ")})
+        return page.render(
+            "setup.html",
+            status_code=422,
+            token=token,
+            email=email,
+            errors={"password_confirm": page.message("passwords_differ")},
+        )
     try:
         session_token = setup.create_first_admin(page.ctx, token, email, password, page.info)
     except accounts.AccountError as error:
-        return page.render("setup.html", status_code=422, token=token, email=email,
-                           errors={error.field or "form": page.message(error.code)})
+        return page.render(
+            "setup.html",
+            status_code=422,
+            token=token,
+            email=email,
+            errors={error.field or "form": page.message(error.code)},
+        )
     if session_token is None:
-        return page.render("message.html", status_code=404, title=page.gettext("Setup link"),
-                           error=page.message("setup_invalid"))
+        return page.render(
+            "message.html",
+            status_code=404,
+            title=page.gettext("Setup link"),
+            error=page.message("setup_invalid"),
+        )
     page.set_session(session_token)
     return page.redirect("/enroll")

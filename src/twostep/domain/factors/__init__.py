@@ -28,7 +28,9 @@ class FactorSpec:
 REGISTRY: dict[FactorKind, FactorSpec] = {
     FactorKind.TOTP: FactorSpec(FactorKind.TOTP, sends_code=False, phishing_resistant=False, strength_rank=0),
     FactorKind.SMS: FactorSpec(FactorKind.SMS, sends_code=True, phishing_resistant=False, strength_rank=1),
-    FactorKind.EMAIL: FactorSpec(FactorKind.EMAIL, sends_code=True, phishing_resistant=False, strength_rank=2),
+    FactorKind.EMAIL: FactorSpec(
+        FactorKind.EMAIL, sends_code=True, phishing_resistant=False, strength_rank=2
+    ),
 }
 
 

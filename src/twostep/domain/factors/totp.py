@@ -13,5 +13,6 @@ def verify(secret_b32: str, submitted: str, now: datetime, last_used_step: int |
     if code is None:
         return Verdict(accepted=False)
     check = totp.check_code(secret_b32, code, now, last_used_step, detect_drift=True)
-    return Verdict(accepted=check.accepted, replayed=check.replayed, step=check.step,
-                   drift_steps=check.drift_steps)
+    return Verdict(
+        accepted=check.accepted, replayed=check.replayed, step=check.step, drift_steps=check.drift_steps
+    )
