@@ -51,7 +51,7 @@ def postgres_url() -> Iterator[str]:
             pytest.fail("TWOSTEP_TEST_DATABASE_URL is required (TWOSTEP_REQUIRE_POSTGRES=1)")
         pytest.skip("PostgreSQL not configured: set TWOSTEP_TEST_DATABASE_URL")
     admin = create_engine(normalize_url(PG_URL), isolation_level="AUTOCOMMIT")
-    name = f"twostep_test_{_worker()}"
+    name = f"twostep_test_{_worker()}_{os.getpid()}"
     try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
