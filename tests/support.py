@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from html import unescape
 from dataclasses import dataclass, field
+from html import unescape
 
 import pyotp
 from fastapi.testclient import TestClient
