@@ -33,7 +33,7 @@ def test_device_cookie_is_random_httponly_and_stored_hashed(client: TestClient, 
     secret = enrolled_user(client, ctx, clock)
     login_password(client, "ada@example.com")
     response = submit_code(client, code_for(secret, clock), remember=True)
-    header = [h for h in response.headers.get_list("set-cookie") if h.startswith("twostep_device=")][0]
+    header = next(h for h in response.headers.get_list("set-cookie") if h.startswith("twostep_device="))
     token = header.split(";")[0].split("=", 1)[1]
     assert len(token) >= 43 and "HttpOnly" in header and "Max-Age=1209600" in header and "SameSite=lax" in header
     with ctx.db.transaction() as db:
