@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,13 +13,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from twostep.delivery.mail import MailSender, build_mail_sender
 from twostep.delivery.sms import FailoverSmsSender, build_sms_sender
 from twostep.domain.clock import Clock, SystemClock
-from twostep.domain.passwords import PasswordHashing, PasswordPolicy
+from twostep.domain.passwords import PasswordHashing
 from twostep.domain.sealing import Digester, Sealer
 from twostep.i18n import PACKAGE_DIR
 from twostep.services.context import Context
+from twostep.services.policy import password_rules
 from twostep.settings import Settings
 from twostep.storage.database import Database
-from twostep.web import account, help, ui
+from twostep.web import account, admin_apikeys, admin_policy, api, help, metrics, oob, reauth, recover, reminder, ui
+from twostep.web import admin as admin_pages
 from twostep.web.pages import WebState, build_page
 from twostep.web.security import CookieNames, Csrf, SecurityHeaders
 
@@ -49,7 +49,7 @@ def build_context(
         digester=Digester(settings.secret_key_bytes),
         mail=mail or build_mail_sender(settings),
         sms=sms or build_sms_sender(settings),
-        password_policy=PasswordPolicy(min_length=settings.password_min_length),
+        password_policy=password_rules(settings),
     )
 
 
@@ -77,17 +77,22 @@ def create_app(
     app.state.ctx = ctx
     app.add_middleware(SecurityHeaders, hsts=settings.uses_https)
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request.state.request_id = uuid.uuid4().hex
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
+    # The request id (request.state.request_id, X-Request-ID) is set by web.metrics' ASGI middleware.
 
     app.mount("/static", StaticFiles(directory=str(PACKAGE_DIR / "static")), name="static")
     app.include_router(ui.router)
+    app.include_router(oob.router)
     app.include_router(account.router)
+    app.include_router(reauth.router)
+    app.include_router(recover.router)
+    app.include_router(admin_pages.router)
     app.include_router(help.router)
+    app.include_router(api.router)
+    app.include_router(api.docs_router)
+    app.include_router(admin_apikeys.router)
+    app.include_router(admin_policy.router)
+    app.include_router(reminder.router)
+    metrics.install(app, ctx)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -6,14 +6,21 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from twostep.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from twostep.services.context import RequestInfo
 
 
 def _context(settings: Settings):  # type: ignore[no-untyped-def]
     from twostep.app import build_context
+    from twostep.services import policy
 
-    return build_context(settings)
+    ctx = build_context(settings)
+    policy.apply(ctx)  # password rules an administrator saved at /admin/policy
+    return ctx
 
 
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
@@ -27,7 +34,7 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from twostep.logs import configure_logging
+    from twostep.logs import configure_logging, uvicorn_log_config
     from twostep.services import accounts
     from twostep.storage.migrate import upgrade
 
@@ -42,6 +49,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             f"    {link}\n\n(valid for 24 hours; a new link is printed at each start until then)\n{banner}",
             flush=True,
         )
+    if args.workers > 1:
+        _prepare_multiprocess_metrics()
     uvicorn.run(
         "twostep.asgi:create",
         factory=True,
@@ -51,8 +60,22 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=False,
         access_log=False,
         log_level="warning",
+        log_config=uvicorn_log_config(settings.log_format),
     )
     return 0
+
+
+def _prepare_multiprocess_metrics() -> None:
+    """Worker processes share /metrics through files in PROMETHEUS_MULTIPROC_DIR, emptied at each start."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="twostep-metrics-")
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    for stale in Path(directory).glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
 
 
 def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
@@ -63,9 +86,14 @@ def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
         print("error: no password on standard input", file=sys.stderr)
         return 2
     try:
+        from twostep.services import roles
+
         user_id = accounts.create_user(
-            _context(settings), args.email, password, admin=args.admin, roles=args.role or []
+            _context(settings), args.email, password, admin=args.admin, roles=roles.parse(args.role or [])
         )
+    except roles.RoleError as error:
+        print(f"error: --role: not a role name: {error.names} (use a-z, 0-9, '.', '_', '-')", file=sys.stderr)
+        return 2
     except accounts.AccountError as error:
         print(f"error: {_explain(error.code, settings)}", file=sys.stderr)
         return 1
@@ -103,6 +131,208 @@ def cmd_user_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
+    from twostep.services import apikeys
+
+    try:
+        created = apikeys.create(_context(settings), args.name)
+    except apikeys.ApiKeyError as error:
+        print(f"error: {_explain(error.code, settings)}", file=sys.stderr)
+        return 1
+    print(
+        f"created API key {created.info.id} ({created.info.name}); copy it now, it is not shown again:",
+        file=sys.stderr,
+    )
+    print(created.key)
+    return 0
+
+
+def cmd_apikey_list(settings: Settings, args: argparse.Namespace) -> int:
+    from twostep.services import apikeys
+
+    keys = apikeys.list_keys(_context(settings))
+    if args.json:
+        for key in keys:
+            print(
+                json.dumps(
+                    {
+                        "id": key.id,
+                        "name": key.name,
+                        "prefix": key.prefix,
+                        "created_at": key.created_at.isoformat(),
+                        "last_used_at": key.last_used_at.isoformat() if key.last_used_at else None,
+                        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+                    }
+                )
+            )
+        return 0
+    if not keys:
+        print("no API keys")
+    for key in keys:
+        state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+        used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
+        print(f"{key.id:>4}  ts_{key.prefix}_…  {key.name:<30} {state:<24} last used {used}")
+    return 0
+
+
+def cmd_apikey_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from twostep.services import apikeys
+
+    try:
+        info = apikeys.revoke(_context(settings), args.key)
+    except apikeys.ApiKeyError:
+        print(f"error: no API key with id or prefix {args.key!r}", file=sys.stderr)
+        return 1
+    print(f"revoked API key {info.id} (ts_{info.prefix}_…, {info.name})")
+    return 0
+
+
+def _cli_request() -> RequestInfo:
+    """Who acts from the command line, for the audit log: the operating-system user."""
+    import getpass
+    import uuid
+
+    from twostep.services.context import RequestInfo
+
+    try:
+        who = getpass.getuser()
+    except Exception:
+        who = "unknown"
+    return RequestInfo(ip="", user_agent=f"twostep-cli ({who})", request_id=uuid.uuid4().hex)
+
+
+def _admin_error(code: str) -> str:
+    from twostep.web.admin import MESSAGES
+
+    return MESSAGES.get(code, code)
+
+
+def _user_action(settings: Settings, args: argparse.Namespace) -> int:
+    """reset-2fa, delete, unlock, sign-out, grant-admin, revoke-admin: one user, by email."""
+    from twostep.services import admin
+
+    ctx = _context(settings)
+    user_id = admin.find_user_id(ctx, args.email)
+    if user_id is None:
+        print(f"error: no user with the email address {args.email!r}", file=sys.stderr)
+        return 1
+    request = _cli_request()
+    action = args.user_command
+    try:
+        if action == "reset-2fa":
+            email = admin.reset_2fa(ctx, admin.CLI, user_id, args.reason, request)
+            print(f"reset two-step verification for {email}; a new method is set up at the next sign-in")
+        elif action == "delete":
+            confirm = args.email
+            if not args.yes:
+                print(f"Type the email address to delete {args.email}: ", end="", file=sys.stderr, flush=True)
+                confirm = sys.stdin.readline().strip()
+            email = admin.delete_user(ctx, admin.CLI, user_id, confirm, request)
+            print(f"deleted {email}")
+        elif action == "unlock":
+            admin.unlock(ctx, admin.CLI, user_id, request)
+            print(f"unlocked {args.email}")
+        elif action == "sign-out":
+            ended = admin.sign_out_everywhere(ctx, admin.CLI, user_id, request)
+            print(f"ended {ended} session(s) of {args.email} and forgot their remembered devices")
+        else:
+            grant = action == "grant-admin"
+            changed = admin.set_admin(ctx, admin.CLI, user_id, grant, request)
+            state = "is now an administrator" if grant else "is no longer an administrator"
+            print(f"{args.email} {state}" if changed else f"{args.email}: nothing changed")
+    except admin.AdminError as error:
+        print(f"error: {_admin_error(error.code)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
+    import os
+    import tempfile
+    from datetime import date
+    from pathlib import Path
+
+    from twostep.services import admin
+
+    dates: dict[str, date | None] = {"since": None, "until": None}
+    for name in dates:
+        raw = getattr(args, name)
+        if raw:
+            try:
+                dates[name] = date.fromisoformat(raw)
+            except ValueError:
+                print(f"error: --{name} must be a date like 2026-03-01, not {raw!r}", file=sys.stderr)
+                return 2
+    filters = admin.AuditFilter(
+        event=args.event or "",
+        user=args.user or "",
+        outcome=args.outcome or "",
+        since=dates["since"],
+        until=dates["until"],
+    )
+    ctx = _context(settings)
+    fmt: admin.ExportFormat = "csv" if args.format == "csv" else "jsonl"
+    admin.record_export(ctx, admin.CLI, fmt, filters, _cli_request())
+    lines = admin.export_events(ctx, filters, fmt)
+    if not args.output or args.output == "-":
+        for line in lines:
+            sys.stdout.write(line)
+        return 0
+    target = Path(args.output)
+    # Written next to the target and renamed at the end, so a failed export leaves no half file.
+    fd, temporary = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=".audit-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            for line in lines:
+                handle.write(line)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    print(f"wrote {target}", file=sys.stderr)
+    return 0
+
+
+def cmd_user_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Exit 0: every row imported; 1: some rows refused (the others are in); 2: nothing written."""
+    from pathlib import Path
+
+    from twostep.services import importer
+
+    if args.batch_size < 1:
+        print("error: --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    progress = None if args.quiet else importer.TextProgress(sys.stderr)
+    try:
+        report = importer.import_users(
+            _context(settings), Path(args.file), dry_run=args.dry_run, batch_size=args.batch_size, progress=progress
+        )
+    except importer.ImportFileError as error:
+        print(f"error: {args.file}: {error}; nothing was imported", file=sys.stderr)
+        return 2
+    print(importer.report_json(report) if args.json else report.as_text())
+    return 1 if report.refused else 0
+
+
+def cmd_user_set_roles(settings: Settings, args: argparse.Namespace) -> int:
+    from twostep.services import accounts, roles
+
+    try:
+        before, after = roles.set_roles(_context(settings), args.email, args.role or [])
+    except roles.RoleError as error:
+        reason = {
+            "role_invalid": f"not a role name: {error.names} (use a-z, 0-9, '.', '_', '-')",
+            "last_admin": "this is the last administrator; make someone else an administrator first",
+        }.get(error.code, error.code)
+        print(f"error: {reason}", file=sys.stderr)
+        return 1
+    except accounts.AccountError:
+        print(f"error: no account with the email address {args.email}", file=sys.stderr)
+        return 1
+    print(f"{args.email.strip().lower()}: roles {', '.join(before) or '-'} -> {', '.join(after) or '-'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twostep", description="Self-hosted two-step verification.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +359,62 @@ def build_parser() -> argparse.ArgumentParser:
     listing = user.add_parser("list", help="list accounts")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_user_list)
+    importing = user.add_parser("import", help="import accounts from CSV (header row) or JSON lines")
+    importing.add_argument(
+        "file", help="columns: email, name, roles, language, username, password_hash, totp_secret, totp_uri"
+    )
+    importing.add_argument("--dry-run", action="store_true", help="check everything, write nothing")
+    importing.add_argument("--batch-size", type=int, default=1000, help="rows per transaction (default 1000)")
+    importing.add_argument("--json", action="store_true", help="print the report as JSON")
+    importing.add_argument("--quiet", action="store_true", help="no progress bar")
+    importing.set_defaults(handler=cmd_user_import)
+    set_roles = user.add_parser("set-roles", help="give an account exactly these roles (none: no --role)")
+    set_roles.add_argument("email")
+    set_roles.add_argument("--role", action="append", help="a role, e.g. sensitive-data; repeat for more")
+    set_roles.set_defaults(handler=cmd_user_set_roles)
+    reset = user.add_parser("reset-2fa", help="remove all second-step methods; enroll again at next sign-in")
+    reset.add_argument("email")
+    reset.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    reset.set_defaults(handler=_user_action)
+    remove = user.add_parser("delete", help="delete an account and its data (asks to type the email)")
+    remove.add_argument("email")
+    remove.add_argument("--yes", action="store_true", help="don't ask for confirmation")
+    remove.set_defaults(handler=_user_action)
+    for name, text in [
+        ("unlock", "clear the throttle after too many wrong attempts"),
+        ("sign-out", "end every session and forget remembered devices"),
+        ("grant-admin", "give the administrator role"),
+        ("revoke-admin", "take the administrator role away (never from the last one)"),
+    ]:
+        action = user.add_parser(name, help=text)
+        action.add_argument("email")
+        action.set_defaults(handler=_user_action)
+
+    audit_commands = commands.add_parser("audit", help="the audit log").add_subparsers(
+        dest="audit_command", required=True
+    )
+    export = audit_commands.add_parser("export", help="print the audit log as JSON lines or CSV")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--output", help="write to this file instead of standard output")
+    export.add_argument("--event", help="only events whose name starts with this, e.g. authn_")
+    export.add_argument("--user", help="only events about this user (part of the email, or the id)")
+    export.add_argument("--outcome", choices=["success", "failure"])
+    export.add_argument("--since", help="from this date (YYYY-MM-DD, UTC)")
+    export.add_argument("--until", help="up to and including this date (YYYY-MM-DD, UTC)")
+    export.set_defaults(handler=cmd_audit_export)
+
+    apikey = commands.add_parser("apikey", help="manage API keys").add_subparsers(
+        dest="apikey_command", required=True
+    )
+    apikey_create = apikey.add_parser("create", help="create a key and print it once")
+    apikey_create.add_argument("name", help="which application uses it")
+    apikey_create.set_defaults(handler=cmd_apikey_create)
+    apikey_list = apikey.add_parser("list", help="list keys (never the keys themselves)")
+    apikey_list.add_argument("--json", action="store_true")
+    apikey_list.set_defaults(handler=cmd_apikey_list)
+    apikey_revoke = apikey.add_parser("revoke", help="revoke a key by id or prefix")
+    apikey_revoke.add_argument("key", help="the id or prefix shown by `apikey list`")
+    apikey_revoke.set_defaults(handler=cmd_apikey_revoke)
     return parser
 
 

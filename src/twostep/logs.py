@@ -7,7 +7,19 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-_EXTRA_FIELDS = ("request_id", "route", "status", "duration_ms", "user_id", "event", "outcome", "method")
+# Structured fields copied from ``extra=``: identifiers and measurements only, never a password, code,
+# secret or token (the access log names routes by template, so a token in a URL never reaches it).
+_EXTRA_FIELDS = (
+    "request_id",
+    "http_method",
+    "route",
+    "status",
+    "duration_ms",
+    "user_id",
+    "event",
+    "outcome",
+    "method",
+)
 
 
 class JsonFormatter(logging.Formatter):
@@ -17,6 +29,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,
         }
         for name in _EXTRA_FIELDS:
             value = getattr(record, name, None)
@@ -37,3 +50,23 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+
+
+def uvicorn_log_config(log_format: str) -> dict[str, object]:
+    """uvicorn's own loggers in the same format as ours, so TWOSTEP_LOG_FORMAT=json is JSON throughout."""
+    formatter: dict[str, object] = (
+        {"()": "twostep.logs.JsonFormatter"}
+        if log_format == "json"
+        else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}},
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": "WARNING", "propagate": False},
+            "uvicorn.error": {"handlers": ["default"], "level": "WARNING", "propagate": False},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+    }

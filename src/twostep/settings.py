@@ -59,10 +59,23 @@ class Settings(BaseSettings):
     default_country: str = ""
     remember_device_days: int = Field(default=14, ge=0, le=365)
     redis_url: str = ""
+    redis_prefix: str = "twostep:"
     log_format: Literal["text", "json"] = "text"
     default_language: Literal["en", "pl", "nl", "sv"] = "en"
     trusted_proxies: str = ""
     password_min_length: int = Field(default=12, ge=8, le=128)
+    # Rolling out 2FA (docs/rollout.md). An administrator may override these at /admin/policy.
+    twofa_required: Literal["all", "roles", "optional"] = "all"
+    twofa_required_roles: str = ""
+    twofa_immediate_roles: str = ""
+    twofa_allowed_methods: str = "totp,sms,email"
+    twofa_grace_days: int = Field(default=0, ge=0, le=3650)
+    twofa_grace_sign_ins: int = Field(default=0, ge=0, le=1000)
+    password_require_lower: bool = False
+    password_require_upper: bool = False
+    password_require_digit: bool = False
+    password_require_symbol: bool = False
+    password_check_common: bool = True
     argon2_time_cost: int = Field(default=2, ge=2)
     argon2_memory_kib: int = Field(default=19456, ge=19456)
     argon2_parallelism: int = Field(default=1, ge=1)
@@ -78,6 +91,12 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _TomlFileSource(settings_cls))
+
+    @field_validator("twofa_required_roles", "twofa_immediate_roles", "twofa_allowed_methods", mode="before")
+    @classmethod
+    def _list_as_text(cls, value: Any) -> Any:
+        """The TOML file may give a list (["a", "b"]); the environment gives "a,b"."""
+        return ",".join(str(item) for item in value) if isinstance(value, list | tuple) else value
 
     @field_validator("base_url")
     @classmethod

@@ -10,6 +10,8 @@ from importlib import resources
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from twostep.domain import legacy_hashes
+
 MAX_LENGTH = 128
 
 
@@ -77,7 +79,13 @@ class PasswordHashing:
         return self._hasher.hash(normalize_password(password))
 
     def verify(self, stored_hash: str | None, password: str) -> bool:
-        """Constant work whether or not the account exists: a missing hash checks the dummy."""
+        """Constant work whether or not the account exists: a missing hash checks the dummy.
+
+        Hashes imported from another system (bcrypt, Django PBKDF2, scrypt: see legacy_hashes) are
+        checked with their own scheme; ``needs_rehash`` then tells the caller to store Argon2id.
+        """
+        if stored_hash and not stored_hash.startswith("$argon2") and legacy_hashes.identify(stored_hash):
+            return legacy_hashes.verify(stored_hash, password)
         target = stored_hash if stored_hash and stored_hash.startswith("$argon2") else self._dummy_hash
         try:
             ok = self._hasher.verify(target, normalize_password(password))
@@ -86,4 +94,10 @@ class PasswordHashing:
         return ok and target is stored_hash
 
     def needs_rehash(self, stored_hash: str) -> bool:
-        return self._hasher.check_needs_rehash(stored_hash)
+        """True for anything but Argon2id at our current costs (imported hashes included)."""
+        if not stored_hash.startswith("$argon2"):
+            return True
+        try:
+            return self._hasher.check_needs_rehash(stored_hash)
+        except (InvalidHashError, ValueError):
+            return True

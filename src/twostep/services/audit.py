@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, Protocol, cast
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Table, insert, select
 from sqlalchemy.orm import Session
 
 from twostep.services.context import Context, RequestInfo
@@ -15,33 +15,51 @@ from twostep.storage.models import AuditEvent, User
 log = logging.getLogger("twostep.audit")
 
 
+class Identified(Protocol):
+    """An account as the audit log names it (a ``User`` row, or a lighter read model)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def email(self) -> str: ...
+
+
+_INSERT = insert(cast(Table, AuditEvent.__table__))
+
+
 def record(
     ctx: Context,
     db: Session,
     event: str,
     *,
     request: RequestInfo,
-    user: User | None = None,
+    user: Identified | None = None,
     actor: User | None = None,
     outcome: str = "success",
     reason: str = "",
     **detail: Any,
 ) -> None:
-    """Adds the event to the caller's transaction, so it commits (or not) with the action itself."""
-    db.add(
-        AuditEvent(
-            at=ctx.clock.now(),
-            event=event,
-            outcome=outcome,
-            user_id=user.id if user else None,
-            user_email=user.email if user else "",
-            actor_id=actor.id if actor else None,
-            ip=request.ip[:64],
-            user_agent=request.user_agent[:300],
-            request_id=request.request_id[:64],
-            reason=reason,
-            detail=json.dumps(detail, default=str, sort_keys=True) if detail else "",
-        )
+    """Adds the event to the caller's transaction, so it commits (or not) with the action itself.
+
+    A prebuilt INSERT rather than ``db.add``: the same row in the same transaction, without the ORM
+    unit of work, which cost several times the insert itself on the verification API's hot path.
+    """
+    db.execute(
+        _INSERT,
+        {
+            "at": ctx.clock.now(),
+            "event": event,
+            "outcome": outcome,
+            "user_id": user.id if user else None,
+            "user_email": user.email if user else "",
+            "actor_id": actor.id if actor else None,
+            "ip": request.ip[:64],
+            "user_agent": request.user_agent[:300],
+            "request_id": request.request_id[:64],
+            "reason": reason,
+            "detail": json.dumps(detail, default=str, sort_keys=True) if detail else "",
+        },
     )
     log.info(
         "audit %s",

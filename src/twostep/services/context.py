@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from twostep.delivery.mail import MailSender
 from twostep.delivery.sms import FailoverSmsSender
@@ -36,6 +37,8 @@ class Context:
     mail: MailSender
     sms: FailoverSmsSender
     password_policy: PasswordPolicy = field(default_factory=PasswordPolicy)
+    # services.policy keeps the configured settings and the administrator's overrides here.
+    policy_cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def service_name(self) -> str:

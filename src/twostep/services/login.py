@@ -6,21 +6,23 @@ The Argon2 check runs between transactions so that a slow hash never holds a dat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
+from twostep.domain import rollout
 from twostep.domain import throttle as throttle_rules
 from twostep.domain.emails import looks_like_email, normalize_email
 from twostep.domain.factors import FactorKind, Verdict
 from twostep.domain.factors import totp as totp_factor
 from twostep.domain.login_flow import Stage, stage_after_password
-from twostep.services import accounts, audit, devices, notify, sessions, throttling
+from twostep.services import accounts, audit, devices, notify, policy, sessions, throttling
 from twostep.services.context import Context, RequestInfo
 from twostep.storage.models import Factor, User, WebSession
 
-PasswordOutcome = Literal["signed_in", "second_step", "enroll", "invalid", "throttled", "not_email"]
+PasswordOutcome = Literal["signed_in", "second_step", "enroll", "remind", "invalid", "throttled", "not_email"]
 CodeOutcome = Literal["signed_in", "invalid", "throttled", "restart", "no_session", "no_method"]
 
 
@@ -83,10 +85,17 @@ def password_step(
                 failures=failures,
             )
             wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
+            if wait:
+                audit.record(ctx, db, "authn_login_lock", request=request, user=user, outcome="failure",
+                             step="password", seconds=wait)
             return PasswordStepResult("throttled" if wait else "invalid", wait_seconds=wait)
         throttling.clear(db, key)
         if ctx.hashing.needs_rehash(stored_hash or ""):
+            # Imported bcrypt/PBKDF2/scrypt/Argon2i hashes become Argon2id at their first use.
             user.password_hash = ctx.hashing.hash(password)
+            if user.password_imported:
+                audit.record(ctx, db, "authn_password_rehashed", request=request, user=user)
+        user.password_imported = False
         return _after_password(ctx, db, user, device_token, current_token, request)
 
 
@@ -101,8 +110,12 @@ def _after_password(
     now = ctx.clock.now()
     methods = accounts.confirmed_methods(db, user.id)
     device = devices.find_valid(ctx, db, device_token, user.id) if methods else None
+    # No method yet: the rollout policy says whether to force enrollment, remind, or let them in.
+    decision = None if methods else policy.decide_after_password(ctx, db, user)
     stage = stage_after_password(
-        has_confirmed_method=bool(methods), device_remembered=device is not None, must_enroll=True
+        has_confirmed_method=bool(methods),
+        device_remembered=device is not None,
+        must_enroll=decision is not None and decision.verdict is rollout.Verdict.FORCE,
     )
     current = sessions.load(ctx, db, current_token)
     token = sessions.create(
@@ -119,8 +132,10 @@ def _after_password(
         if device is not None:
             device.last_used_at = now
         _signed_in(user, now, method=None)
-        audit.record(ctx, db, "authn_login_success", request=request, user=user, via="remembered_device")
-        return PasswordStepResult("signed_in", token=token)
+        via = "remembered_device" if device is not None else "password_only"
+        audit.record(ctx, db, "authn_login_success", request=request, user=user, via=via)
+        remind = decision is not None and decision.verdict is rollout.Verdict.REMIND
+        return PasswordStepResult("remind" if remind else "signed_in", token=token)
     audit.record(ctx, db, "authn_password_ok", request=request, user=user, next=stage.value)
     return PasswordStepResult("second_step" if stage is Stage.SECOND_STEP else "enroll", token=token)
 
@@ -151,33 +166,43 @@ def chosen_method(db: Session, user: User, row: WebSession) -> str | None:
     return methods[0] if methods else None
 
 
+# Prebuilt statements (compiled once, cached by SQLAlchemy): the second step is the hot path of the
+# verification API, where building ORM statements per call cost more than the database work.
+_FACTORS = cast(Table, Factor.__table__)
+_TOTP_FACTORS = select(_FACTORS.c.id, _FACTORS.c.secret_sealed, _FACTORS.c.last_used_step).where(
+    _FACTORS.c.user_id == bindparam("user_id"),
+    _FACTORS.c.kind == FactorKind.TOTP.value,
+    _FACTORS.c.confirmed_at.is_not(None),
+)
+_CONSUME_STEP = (
+    update(_FACTORS)
+    .where(
+        _FACTORS.c.id == bindparam("factor_id"),
+        or_(_FACTORS.c.last_used_step.is_(None), _FACTORS.c.last_used_step < bindparam("step")),
+    )
+    .values(last_used_step=bindparam("new_step"), last_used_at=bindparam("used_at"))
+)
+
+
 def consume_totp_step(db: Session, factor_id: int, step: int, now: object) -> bool:
     """RFC 6238 §5.2 compare-and-set: exactly one concurrent submission of a step can win."""
-    result = db.execute(
-        update(Factor)
-        .where(
-            Factor.id == factor_id,
-            (Factor.last_used_step.is_(None)) | (Factor.last_used_step < step),
-        )
-        .values(last_used_step=step, last_used_at=now)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    result = db.execute(_CONSUME_STEP, {"factor_id": factor_id, "step": step, "new_step": step, "used_at": now})
+    consumed = bool(result.rowcount)  # type: ignore[attr-defined]
+    loaded = db.identity_map.get(identity_key(Factor, factor_id)) if consumed else None
+    if loaded is not None:  # a Factor already loaded in this session must not show the old step
+        db.expire(loaded, ["last_used_step", "last_used_at"])
+    return consumed
 
 
 def verify_totp(ctx: Context, db: Session, user_id: int, code: str) -> Verdict:
     """Check a code against the user's confirmed authenticators and consume its step atomically."""
     now = ctx.clock.now()
     replayed = False
-    factors = db.scalars(
-        select(Factor).where(
-            Factor.user_id == user_id, Factor.kind == FactorKind.TOTP.value, Factor.confirmed_at.is_not(None)
-        )
-    ).all()
-    for factor in factors:
-        secret = ctx.sealer.open(factor.secret_sealed or b"", f"user:{user_id}:totp")
-        verdict = totp_factor.verify(secret, code, now, factor.last_used_step)
+    for factor_id, sealed, last_used_step in db.execute(_TOTP_FACTORS, {"user_id": user_id}).all():
+        secret = ctx.sealer.open(sealed or b"", f"user:{user_id}:totp")
+        verdict = totp_factor.verify(secret, code, now, last_used_step)
         if verdict.accepted and verdict.step is not None:
-            if consume_totp_step(db, factor.id, verdict.step, now):
+            if consume_totp_step(db, factor_id, verdict.step, now):
                 return verdict
             replayed = True
         replayed = replayed or verdict.replayed
@@ -228,6 +253,9 @@ def second_step(
             if verdict.replayed:
                 notices.append("replay")
             wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
+            if wait:
+                audit.record(ctx, db, "authn_login_lock", request=request, user=user, outcome="failure",
+                             step="second", seconds=wait)
             if row.code_attempts >= throttle_rules.ATTEMPTS_PER_PENDING_LOGIN:
                 db.delete(row)
                 audit.record(ctx, db, "authn_login_fail_max", request=request, user=user, outcome="failure")

@@ -57,3 +57,44 @@ def consume(ctx: Context, db: Session, user_id: int, raw_code: str) -> bool:
 
 def _digest(ctx: Context, user_id: int, code: str) -> str:
     return ctx.digester.digest(f"{user_id}:{normalize_recovery_code(code)}", "recovery")
+
+
+def was_used(ctx: Context, db: Session, user_id: int, raw_code: str) -> bool:
+    """True when this is one of the user's codes that has already been spent (a replay)."""
+    code = normalize_recovery_code(raw_code)
+    if len(code) != 19:
+        return False
+    return (
+        db.scalar(
+            select(RecoveryCode.id).where(
+                RecoveryCode.user_id == user_id,
+                RecoveryCode.code_digest == _digest(ctx, user_id, code),
+                RecoveryCode.used_at.is_not(None),
+            )
+        )
+        is not None
+    )
+
+
+def unused_among(ctx: Context, db: Session, user_id: int, raw_codes: list[str]) -> list[str]:
+    """The submitted codes that are this user's unused codes, in the order given (for download).
+
+    The download echoes only codes we can match, so the endpoint never reflects arbitrary text.
+    """
+    stored = set(
+        db.scalars(
+            select(RecoveryCode.code_digest).where(
+                RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None)
+            )
+        )
+    )
+    found: list[str] = []
+    for raw in raw_codes[:RECOVERY_CODE_COUNT]:
+        code = normalize_recovery_code(raw)
+        if len(code) == 19 and code not in found and _digest(ctx, user_id, code) in stored:
+            found.append(code)
+    return found
+
+
+def delete_all(db: Session, user_id: int) -> None:
+    db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -22,11 +23,17 @@ def second_step_key(user_id: int) -> str:
     return f"2fa:{user_id}"
 
 
+_TABLE = cast(Table, Throttle.__table__)
+# Prebuilt (compiled once): these run on every second-step check, the verification API's hot path.
+_BLOCKED_UNTIL = select(_TABLE.c.blocked_until).where(_TABLE.c.key == bindparam("throttle_key"))
+_CLEAR = delete(_TABLE).where(_TABLE.c.key == bindparam("throttle_key"))
+
+
 def wait_seconds(db: Session, key: str, now: datetime) -> int:
-    row = db.get(Throttle, key)
-    if row is None or row.blocked_until is None:
+    blocked = db.execute(_BLOCKED_UNTIL, {"throttle_key": key}).scalar_one_or_none()
+    if blocked is None:
         return 0
-    return seconds_left(as_utc(row.blocked_until), now)
+    return seconds_left(as_utc(blocked), now)
 
 
 def record_failure(db: Session, key: str, now: datetime) -> int:
@@ -49,9 +56,9 @@ def record_failure(db: Session, key: str, now: datetime) -> int:
 
 
 def clear(db: Session, key: str) -> None:
-    db.execute(delete(Throttle).where(Throttle.key == key))
+    db.execute(_CLEAR, {"throttle_key": key})
 
 
 def blocked_until(db: Session, key: str) -> datetime | None:
-    row = db.execute(select(Throttle.blocked_until).where(Throttle.key == key)).scalar_one_or_none()
+    row = db.execute(_BLOCKED_UNTIL, {"throttle_key": key}).scalar_one_or_none()
     return as_utc(row) if row else None

@@ -86,4 +86,6 @@ def enrollment_choices(ctx: Context) -> list[str]:
     if ctx.settings.sms_enabled:
         choices.append("sms")
     choices.append("email")
-    return choices
+    from twostep.services.policy import allowed_methods
+
+    return [choice for choice in choices if choice in allowed_methods(ctx)]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +44,9 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _begin_immediate(conn: Any) -> None:
             # Writers queue up instead of failing with "database is locked" on upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Database.snapshot() reads take no write lock: a deferred BEGIN (WAL keeps them consistent).
+            deferred = conn.get_execution_options().get("twostep_read_only", False)
+            conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
         @event.listens_for(engine, "connect")
         def _no_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:
@@ -49,6 +54,35 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+class SqliteWriteLock:
+    """One SQLite writer at a time, across threads (an RLock) and processes (flock on a file beside
+    the database). A waiting writer sleeps in the kernel and wakes as soon as the lock is free,
+    instead of polling in SQLite's busy handler, whose naps (1, 2, 5, 10 … 100 ms) gave several
+    worker processes long tail latencies under load."""
+
+    def __init__(self, database_path: str) -> None:
+        self._path = f"{database_path}.writelock"
+        self._thread_lock = threading.RLock()
+        self._fd: int | None = None
+        self._depth = 0
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        with self._thread_lock:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = self._fd
+            if self._depth == 0:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 class Database:
@@ -62,24 +96,44 @@ class Database:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(twostep_read_only=True), expire_on_commit=False
+        )
+        path = self.url.split("///", 1)[-1] if self.url.startswith("sqlite") else ""
+        self._write_lock = SqliteWriteLock(path) if path and path != ":memory:" else None
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
+    def _writer(self) -> AbstractContextManager[None]:
+        return self._write_lock.hold() if self._write_lock is not None else nullcontext()
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         session = self._sessions()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        with self._writer():
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
         for callback in session.info.pop("after_commit", []):
             callback()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A read-only transaction (rolled back at the end). On SQLite it takes no write lock, so
+        reads never queue behind writers; use ``transaction()`` for anything that writes."""
+        session = self._read_sessions()
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
 
     def ping(self) -> bool:
         try:

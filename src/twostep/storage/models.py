@@ -49,10 +49,18 @@ class User(Base):
     last_method: Mapped[str | None] = mapped_column(String(16))
     must_enroll: Mapped[bool] = mapped_column(Boolean, default=False)
     recovery_prompt: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Rollout (services.policy): when the 2FA requirement first met this user, and how many
+    # sign-ins they have made since without enrolling ("Later").
+    grace_started_at: Mapped[datetime | None]
+    grace_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
+    # Import (services.importer): the stored hash came from another system and was never used here.
+    password_imported: Mapped[bool] = mapped_column(Boolean, default=False)
+    imported_at: Mapped[datetime | None]
 
 
 class UserRole(Base):
     __tablename__ = "user_roles"
+    __table_args__ = (Index("ix_user_roles_role", "role"),)
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     role: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -155,7 +163,8 @@ class RateCounter(Base):
 
     key: Mapped[str] = mapped_column(String(120), primary_key=True)
     window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    count: Mapped[int] = mapped_column(Integer, default=0)
+    # BigInteger: cooldown rows (window_start 0) keep an epoch second here (services.rate_limits).
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class AuditEvent(Base):
@@ -198,3 +207,14 @@ class ApiKey(Base):
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+class PolicySetting(Base):
+    """A policy value an administrator saved at /admin/policy; it overrides the configuration file."""
+
+    __tablename__ = "policy_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[int | None] = mapped_column(Integer)

@@ -31,6 +31,12 @@ MESSAGES: dict[str, str] = {
     ),
     "setup_invalid": N_("This setup link is no longer valid."),
     "reauth_needed": N_("For your security, confirm it's you first."),
+    "password_wrong": N_("That is not your current password."),
+    "current_password_missing": N_("Enter your current password."),
+    "password_unchanged": N_("Choose a password different from your current one."),
+    "last_method": N_(
+        "This is your only second-step method. Add another method first, then you can remove this one."
+    ),
 }
 
 

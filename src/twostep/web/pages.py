@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from twostep.domain.login_flow import Area, Stage, home_for, may_enter
 from twostep.i18n import LANGUAGES, environment, gettext_for, negotiate
-from twostep.services import views
+from twostep.services import policy, views
 from twostep.services.context import Context, RequestInfo
 from twostep.web.messages import MESSAGES, support_contact
 from twostep.web.security import CookieNames, Csrf, client_ip, new_presession_value, set_cookie
@@ -71,6 +72,7 @@ class Page:
             "support",
             support_contact(self.ctx.settings.support_email)
             if self.ctx.settings.support_email
+            # Translators: fills %(support)s in "... Contact %(support)s." when no support email is set.
             else self.gettext("your administrator"),
         )
         params.setdefault("min", self.ctx.password_policy.min_length)
@@ -88,6 +90,7 @@ class Page:
             service=self.ctx.service_name,
             support_email=self.ctx.settings.support_email,
             languages=LANGUAGES,
+            language_links=language_links(self.request),
             lang=self.language,
             csrf_token=self.csrf_token,
             session=self.session,
@@ -132,11 +135,41 @@ class Page:
         return self.redirect(home_for(self.stage))
 
 
+#: Stages whose sessions may write the account's saved language: a fully signed-in user, and an
+#: account enrolling its first method (which has no second step yet). A session that has only
+#: passed the password of an account *with* a second step changes nothing on the account.
+SAVES_LANGUAGE = frozenset({Stage.SIGNED_IN.value, Stage.ENROLL.value})
+
+
+def resolve_language(
+    *, chosen: str, saved: str | None, cookie: str, accept_language: str, default: str, pending: bool
+) -> str:
+    """The page language, first match wins:
+
+    1. ``?lang=`` on this request (the language switcher on every page), which is also remembered
+       in a cookie and, for a signed-in user, saved on the account;
+    2. the account's saved preference, then the switcher's cookie — in the other order while a
+       sign-in is pending, so a choice made on the code page sticks before the preference may change;
+    3. ``Accept-Language``; 4. the configured default.
+    """
+    if chosen in LANGUAGES:
+        return chosen
+    known = [value for value in ((cookie, saved) if pending else (saved, cookie)) if value in LANGUAGES]
+    return known[0] if known else (negotiate(accept_language) or default)
+
+
+def language_links(request: Request) -> dict[str, str]:
+    """The switcher's links: this page with ``lang`` set and every other query parameter kept."""
+    params = [(key, value) for key, value in request.query_params.multi_items() if key != "lang"]
+    return {code: f"{request.url.path}?{urlencode([*params, ('lang', code)])}" for code in LANGUAGES}
+
+
 def build_page(request: Request) -> Page:
     web: WebState = request.app.state.web
     names = web.cookies
     if not getattr(request.state, "request_id", ""):
         request.state.request_id = uuid.uuid4().hex
+    policy.apply(web.ctx)  # the administrator's /admin/policy overrides (re-read every few seconds)
     token = request.cookies.get(names.session)
     session = views.session_info(web.ctx, token) if token else None
     if session is None:
@@ -149,18 +182,17 @@ def build_page(request: Request) -> Page:
     set_language_cookie = None
     if chosen in LANGUAGES:
         set_language_cookie = chosen
-        if session is not None:
+        if session is not None and session.stage in SAVES_LANGUAGE:
             views.save_language(web.ctx, session.user_id, chosen)
             session = views.session_info(web.ctx, token)
-        language = chosen
-    else:
-        cookie_language = request.cookies.get(names.language, "")
-        language = (
-            (session.language if session and session.language in LANGUAGES else None)
-            or (cookie_language if cookie_language in LANGUAGES else None)
-            or negotiate(request.headers.get("accept-language", ""))
-            or web.ctx.settings.default_language
-        )
+    language = resolve_language(
+        chosen=chosen,
+        saved=session.language if session else None,
+        cookie=request.cookies.get(names.language, ""),
+        accept_language=request.headers.get("accept-language", ""),
+        default=web.ctx.settings.default_language,
+        pending=session is not None and session.stage not in SAVES_LANGUAGE,
+    )
     return Page(
         request=request,
         web=web,

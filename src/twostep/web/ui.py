@@ -75,24 +75,37 @@ def login_submit(
             "login.html", status_code=401, email=email, errors={"form": page.message("login_invalid")}
         )
     page.set_session(result.token)
-    target = {"signed_in": "/account", "second_step": "/login/code", "enroll": "/enroll"}[result.outcome]
+    target = {"signed_in": "/account", "second_step": "/login/code", "enroll": "/enroll", "remind": "/reminder"}[
+        result.outcome
+    ]
+    if result.outcome == "second_step":
+        from twostep.web import oob  # email codes go out right after the password (issue 3)
+
+        target += oob.auto_send_query(page.ctx, result.token, page)
     return page.redirect(target)
 
 
 @router.get("/login/code", response_class=HTMLResponse)
-def code_form(page: PageDep, method: str = "") -> Response:
+def code_form(page: PageDep, method: str = "", sent: str = "") -> Response:
     if page.stage is not Stage.SECOND_STEP:
         return page.guard(Area.SECOND_STEP) or page.redirect("/account")
     if method:
         login.choose_method(page.ctx, page.session_token, method)
-    return render_code_page(page)
+    from twostep.web import oob
+
+    notice, send_error = oob.query_feedback(page, sent)
+    return render_code_page(page, notice=notice, send_error=send_error)
 
 
-def render_code_page(page: Page, *, status_code: int = 200, error: str = "", notice: str = "") -> Response:
+def render_code_page(
+    page: Page, *, status_code: int = 200, error: str = "", notice: str = "", send_error: str = ""
+) -> Response:
     view = views.code_page_view(page.ctx, page.session_token)
     if view is None:
         return page.redirect("/login?notice=session_expired")
-    return page.render("code.html", status_code=status_code, view=view, error=error, notice=notice)
+    return page.render(
+        "code.html", status_code=status_code, view=view, error=error, notice=notice, send_error=send_error
+    )
 
 
 @router.post("/login/code", response_class=HTMLResponse)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 00:01:50.300783
+Create Date: 2026-11-22 00:09:20.438371
 """
 
 from collections.abc import Sequence
@@ -49,10 +49,17 @@ def upgrade() -> None:
         batch_op.create_index('ix_audit_events_at', ['at'], unique=False)
         batch_op.create_index('ix_audit_events_user', ['user_id'], unique=False)
 
+    op.create_table('policy_settings',
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('value', sa.Text(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_by', sa.Integer(), nullable=True),
+    sa.PrimaryKeyConstraint('key', name=op.f('pk_policy_settings'))
+    )
     op.create_table('rate_counters',
     sa.Column('key', sa.String(length=120), nullable=False),
     sa.Column('window_start', sa.BigInteger(), nullable=False),
-    sa.Column('count', sa.Integer(), nullable=False),
+    sa.Column('count', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('key', 'window_start', name=op.f('pk_rate_counters'))
     )
     op.create_table('setup_tokens',
@@ -83,6 +90,10 @@ def upgrade() -> None:
     sa.Column('last_method', sa.String(length=16), nullable=True),
     sa.Column('must_enroll', sa.Boolean(), nullable=False),
     sa.Column('recovery_prompt', sa.Boolean(), nullable=False),
+    sa.Column('grace_started_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('grace_sign_ins', sa.Integer(), nullable=False),
+    sa.Column('password_imported', sa.Boolean(), nullable=False),
+    sa.Column('imported_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('email', name=op.f('uq_users_email')),
     sa.UniqueConstraint('legacy_username', name=op.f('uq_users_legacy_username'))
@@ -161,6 +172,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_user_roles_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', 'role', name=op.f('pk_user_roles'))
     )
+    with op.batch_alter_table('user_roles', schema=None) as batch_op:
+        batch_op.create_index('ix_user_roles_role', ['role'], unique=False)
+
     op.create_table('one_time_codes',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -189,6 +203,9 @@ def downgrade() -> None:
         batch_op.drop_index('ix_one_time_codes_user_purpose')
 
     op.drop_table('one_time_codes')
+    with op.batch_alter_table('user_roles', schema=None) as batch_op:
+        batch_op.drop_index('ix_user_roles_role')
+
     op.drop_table('user_roles')
     with op.batch_alter_table('sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sessions_user_id'))
@@ -210,6 +227,7 @@ def downgrade() -> None:
     op.drop_table('throttles')
     op.drop_table('setup_tokens')
     op.drop_table('rate_counters')
+    op.drop_table('policy_settings')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_events_user')
         batch_op.drop_index('ix_audit_events_at')

@@ -1,0 +1,306 @@
+"""API keys for other applications: created once, stored as a keyed digest, rate limited per key.
+
+A key looks like ``ts_<prefix>_<random>``: ``prefix`` (8 hex characters) is stored in clear so an
+operator can tell keys apart in lists and logs; ``random`` carries 256 bits from the OS CSPRNG. The
+database keeps only HMAC-SHA256(key) under the instance's digest key (``ctx.digester``): a long random
+key needs no slow password hash, and a stolen database alone cannot be used to call the API.
+
+The rate limit is a fixed one-minute window per key (``api:<key id>``), shared by every worker
+process: in ``rate_counters`` (written in small batches, see ``count_request``), or in Redis through
+``services.rate_limits`` when Redis is configured.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from twostep.domain.clock import as_utc
+from twostep.services import audit, rate_limits
+from twostep.services.context import Context, RequestInfo
+from twostep.storage.database import Database
+from twostep.storage.models import ApiKey, RateCounter
+
+KEY_PREFIX = "ts"
+PREFIX_HEX_CHARS = 8
+RANDOM_BYTES = 32
+MAX_KEY_LENGTH = 120
+MAX_NAME_LENGTH = 200
+WINDOW_SECONDS = 60
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+class ApiKeyError(ValueError):
+    """A refusal the CLI or admin page shows: ``code`` is a message id."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    info: ApiKeyInfo
+    key: str  # shown once, never stored
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The application behind a request: what the API layer needs after authentication."""
+
+    key_id: int
+    name: str
+    prefix: str
+
+
+def _digest(ctx: Context, key: str) -> str:
+    return ctx.digester.digest(key, "apikey")
+
+
+def _info(row: ApiKey) -> ApiKeyInfo:
+    return ApiKeyInfo(
+        id=row.id,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=as_utc(row.created_at),
+        revoked_at=as_utc(row.revoked_at) if row.revoked_at else None,
+        last_used_at=as_utc(row.last_used_at) if row.last_used_at else None,
+    )
+
+
+def generate_key() -> tuple[str, str]:
+    """(prefix, key): ``ts_<8 hex>_<43 base64url chars>``."""
+    prefix = secrets.token_hex(PREFIX_HEX_CHARS // 2)
+    return prefix, f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(RANDOM_BYTES)}"
+
+
+def parse_prefix(key: str) -> str | None:
+    """The prefix of a well-formed key, else None (cheap shape check before any database work)."""
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isascii():
+        return None
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != PREFIX_HEX_CHARS or len(parts[2]) < 32:
+        return None
+    return parts[1]
+
+
+def create(ctx: Context, name: str, *, actor_id: int | None = None, request: RequestInfo | None = None) -> NewApiKey:
+    clean = " ".join(name.split())
+    if not clean:
+        raise ApiKeyError("apikey_name_missing")
+    if len(clean) > MAX_NAME_LENGTH:
+        raise ApiKeyError("apikey_name_too_long")
+    prefix, key = generate_key()
+    now = ctx.clock.now()
+    with ctx.db.transaction() as db:
+        row = ApiKey(
+            name=clean, prefix=prefix, key_digest=_digest(ctx, key), created_at=now, revoked_at=None, last_used_at=None
+        )
+        db.add(row)
+        db.flush()
+        audit.record(
+            ctx,
+            db,
+            "apikey_created",
+            request=request or RequestInfo(),
+            actor=_user(db, actor_id),
+            key_id=row.id,
+            prefix=prefix,
+            name=clean,
+        )
+        return NewApiKey(info=_info(row), key=key)
+
+
+def list_keys(ctx: Context) -> list[ApiKeyInfo]:
+    with ctx.db.transaction() as db:
+        return [_info(row) for row in db.scalars(select(ApiKey).order_by(ApiKey.id))]
+
+
+def find(ctx: Context, ident: str) -> ApiKeyInfo | None:
+    """A key by numeric id or by its prefix (what `apikey list` shows)."""
+    with ctx.db.transaction() as db:
+        row = _find(db, ident)
+        return _info(row) if row else None
+
+
+def _find(db: Session, ident: str) -> ApiKey | None:
+    ident = ident.strip()
+    if ident.isdigit():
+        return db.get(ApiKey, int(ident))
+    if ident.startswith(f"{KEY_PREFIX}_"):
+        ident = ident.split("_", 2)[1] if ident.count("_") >= 1 else ident
+    rows = db.scalars(select(ApiKey).where(ApiKey.prefix == ident.lower())).all()
+    return rows[0] if len(rows) == 1 else None
+
+
+def _user(db: Session, user_id: int | None):  # type: ignore[no-untyped-def]
+    if user_id is None:
+        return None
+    from twostep.storage.models import User
+
+    return db.get(User, user_id)
+
+
+def revoke(ctx: Context, ident: str, *, actor_id: int | None = None, request: RequestInfo | None = None) -> ApiKeyInfo:
+    """Revoked keys stop working at once, in every worker (each request reads the key row)."""
+    with ctx.db.transaction() as db:
+        row = _find(db, ident)
+        if row is None:
+            raise ApiKeyError("apikey_unknown")
+        if row.revoked_at is None:
+            row.revoked_at = ctx.clock.now()
+            audit.record(
+                ctx,
+                db,
+                "apikey_revoked",
+                request=request or RequestInfo(),
+                actor=_user(db, actor_id),
+                key_id=row.id,
+                prefix=row.prefix,
+                name=row.name,
+            )
+        return _info(row)
+
+
+_KEYS = cast(Table, ApiKey.__table__)
+_COUNTERS = cast(Table, RateCounter.__table__)
+# Prebuilt statements (compiled once): every API request runs them.
+_BY_DIGEST = select(_KEYS.c.id, _KEYS.c.name, _KEYS.c.prefix, _KEYS.c.revoked_at, _KEYS.c.last_used_at).where(
+    _KEYS.c.key_digest == bindparam("digest")
+)
+_TOUCH = update(_KEYS).where(_KEYS.c.id == bindparam("key_id")).values(last_used_at=bindparam("used_at"))
+_FORGET_OLD_WINDOWS = delete(_COUNTERS).where(
+    _COUNTERS.c.key == bindparam("counter_key"),
+    _COUNTERS.c.window_start > 0,  # window 0 holds cooldowns (services.rate_limits)
+    _COUNTERS.c.window_start < bindparam("current"),
+)
+
+
+def authenticate(ctx: Context, db: Session, presented: str) -> Caller | None:
+    """The live key matching ``presented``, or None. One indexed read; ``last_used_at`` is written at
+    most once a minute so a busy key does not turn every request into an extra row update."""
+    prefix = parse_prefix(presented)
+    if prefix is None:
+        return None
+    row = db.execute(_BY_DIGEST, {"digest": _digest(ctx, presented)}).first()
+    if row is None or row.revoked_at is not None or row.prefix != prefix:
+        return None
+    now = ctx.clock.now()
+    if row.last_used_at is None or as_utc(row.last_used_at) + LAST_USED_PRECISION <= now:
+        db.execute(_TOUCH, {"key_id": row.id, "used_at": now})
+    return Caller(key_id=row.id, name=row.name, prefix=row.prefix)
+
+
+@dataclass
+class _Window:
+    """This process's view of one key's current window: counts not yet written, and the shared total
+    (every process's) as of this process's last write."""
+
+    start: int
+    pending: int = 0
+    shared: int = 0
+    written_at: float = 0.0
+
+
+# Per database handle (a test run has many), then per key id.
+_windows: weakref.WeakKeyDictionary[Database, dict[int, _Window]] = weakref.WeakKeyDictionary()
+_windows_lock = threading.Lock()
+_add_statements: dict[str, Any] = {}
+FLUSH_SECONDS = 0.25
+
+
+def batch_size(limit: int) -> int:
+    """How many requests a process may count before writing them: 1 (exact) for small limits, up to
+    50 for large ones, so a busy key's counter row is written tens of times a second, not thousands."""
+    return max(1, min(50, limit // 200))
+
+
+def count_request(ctx: Context, db: Session, key_id: int, limit: int) -> int:
+    """Count one request in the key's current minute; 0 when allowed, else the seconds until the next.
+
+    With Redis configured, every request goes to the shared store (``services.rate_limits``). Without
+    it, the counter is the row ``api:<key id>`` in ``rate_counters``, which each worker process adds to
+    in batches (``batch_size``, or every 0.25 s), so all workers share one limit; the limit can be
+    overshot by at most (workers × batch − 1) requests a minute.
+    """
+    now = ctx.clock.now()
+    epoch = int(now.timestamp())
+    start = epoch - epoch % WINDOW_SECONDS
+    retry_after = max(1, start + WINDOW_SECONDS - epoch)
+    if ctx.settings.redis_url.strip():
+        decision = rate_limits.store(ctx).hit(db, f"api:{key_id}", limit, WINDOW_SECONDS, now)
+        return 0 if decision.allowed else decision.retry_after
+    with _windows_lock:
+        windows = _windows.setdefault(ctx.db, {})
+        window = windows.get(key_id)
+        if window is None or window.start != start:
+            window = windows[key_id] = _Window(start)
+        window.pending += 1
+        due = window.pending >= batch_size(limit) or time.monotonic() - window.written_at >= FLUSH_SECONDS
+        if not due:
+            return 0 if window.shared + window.pending <= limit else retry_after
+        pending, window.pending = window.pending, 0
+    total = _add(db, f"api:{key_id}", start, pending)
+    with _windows_lock:
+        window.shared = max(window.shared, total)
+        window.written_at = time.monotonic()
+    return 0 if total <= limit else retry_after
+
+
+def _add(db: Session, key: str, start: int, amount: int) -> int:
+    dialect = db.get_bind().dialect.name
+    statement = _add_statements.get(dialect)
+    if statement is None:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = _add_statements[dialect] = (
+            insert(_COUNTERS)
+            .values(key=bindparam("counter_key"), window_start=bindparam("window"), count=bindparam("amount"))
+            .on_conflict_do_update(
+                index_elements=["key", "window_start"], set_={"count": _COUNTERS.c.count + bindparam("amount")}
+            )
+            .returning(_COUNTERS.c.count)
+        )
+    params = {"counter_key": key, "window": start, "amount": amount}
+    total = int(db.execute(statement, params).scalar_one())
+    if total == amount:  # the first write of a new window: forget this key's older windows
+        db.execute(_FORGET_OLD_WINDOWS, {"counter_key": key, "current": start})
+    return total
+
+
+def admin_may_manage(ctx: Context, session_id: str) -> bool:
+    """Administrators only, in a session that passed a real second step (a remembered device never counts)."""
+    from twostep.domain.login_flow import Stage
+    from twostep.services import accounts
+    from twostep.storage.models import WebSession
+
+    with ctx.db.transaction() as db:
+        row = db.get(WebSession, session_id)
+        if row is None or row.stage != Stage.SIGNED_IN.value:
+            return False
+        if row.second_step_at is None or row.via_remembered_device:
+            return False
+        return accounts.is_admin(db, row.user_id)

@@ -1,0 +1,276 @@
+"""Getting back in when the phone is lost: a recovery code, then "I lost my phone".
+
+ScanSnap's "If you cannot obtain an authentication code" turns two-step verification off so that a
+new phone can be enrolled. Here the user keeps two-step verification on all the way:
+
+1. a recovery code (a look-up secret, NIST SP 800-63B §5.1.2) completes only the pending sign-in of
+   the user who passed the password step, under the same per-account throttle as other codes
+   (checklist T-11, RC-03), and the owner is told by email;
+2. "I lost my phone" removes the lost methods at once (a thief's phone stops working), signs out
+   everywhere else, forgets remembered devices and sends the session to enrollment before anything
+   else; enrolling the new method issues a new set of recovery codes;
+3. with no code left and no device, a person must help (``TWOSTEP_SUPPORT_EMAIL``): email alone never
+   removes two-step verification, or one mailbox would be enough to take over the account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sqlalchemy.orm import Session
+
+from twostep.domain import throttle as throttle_rules
+from twostep.domain.factors import FactorKind
+from twostep.domain.login_flow import Stage
+from twostep.services import accounts, audit, devices, login, notify, recovery, sessions, throttling
+from twostep.services.context import Context, RequestInfo
+from twostep.storage.models import User, WebSession
+
+RecoveryOutcome = Literal["signed_in", "invalid", "throttled", "restart", "no_session"]
+LostPhoneOutcome = Literal["enroll", "reauth", "no_session", "nothing_chosen"]
+
+# Methods that live on a phone; "I lost my phone" proposes removing these.
+PHONE_METHODS = frozenset({FactorKind.TOTP.value, FactorKind.SMS.value})
+
+
+@dataclass(frozen=True)
+class RecoverPageView:
+    email: str
+    remaining: int
+    other_methods: list[str]
+    wait_seconds: int
+
+
+@dataclass(frozen=True)
+class RecoveryResult:
+    outcome: RecoveryOutcome
+    token: str | None = None
+    remaining: int = 0
+    wait_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class MethodChoice:
+    id: int
+    kind: str
+    label: str
+    on_phone: bool
+
+
+@dataclass(frozen=True)
+class LostPhoneView:
+    email: str
+    fresh: bool
+    methods: list[MethodChoice]
+    recovery_left: int
+
+
+@dataclass(frozen=True)
+class LostPhoneResult:
+    outcome: LostPhoneOutcome
+    token: str | None = None
+    removed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Download:
+    email: str
+    codes: list[str]
+
+
+def _after_commit(db: Session, callback: Callable[[], object]) -> None:
+    db.info.setdefault("after_commit", []).append(callback)
+
+
+def _signed_in(ctx: Context, db: Session, token: str | None) -> tuple[WebSession, User] | None:
+    row = sessions.load(ctx, db, token)
+    if row is None or row.stage != Stage.SIGNED_IN.value:
+        return None
+    user = db.get(User, row.user_id)
+    return (row, user) if user is not None else None
+
+
+def recover_page_view(ctx: Context, token: str | None) -> RecoverPageView | None:
+    """What /login/recover shows; only for a sign-in that has passed the password step."""
+    with ctx.db.transaction() as db:
+        row = login.pending_session(ctx, db, token, Stage.SECOND_STEP)
+        if row is None:
+            return None
+        user = db.get(User, row.user_id)
+        if user is None:
+            return None
+        return RecoverPageView(
+            email=user.email,
+            remaining=recovery.remaining(db, user.id),
+            other_methods=login.available_methods(db, user.id),
+            wait_seconds=throttling.wait_seconds(db, throttling.second_step_key(user.id), ctx.clock.now()),
+        )
+
+
+def sign_in_with_recovery_code(ctx: Context, token: str | None, raw_code: str, request: RequestInfo) -> RecoveryResult:
+    """One transaction: throttle check → compare-and-set consume → counters → audit → notice.
+
+    The code is looked up for the pending session's user only, so another user's code never
+    matches; a spent code counts as a failure (and a replay) like a wrong one.
+    """
+    now = ctx.clock.now()
+    with ctx.db.transaction() as db:
+        row = login.pending_session(ctx, db, token, Stage.SECOND_STEP)
+        user = db.get(User, row.user_id) if row is not None else None
+        if row is None or user is None:
+            return RecoveryResult("no_session")
+        key = throttling.second_step_key(user.id)
+        wait = throttling.wait_seconds(db, key, now)
+        if wait:
+            return RecoveryResult("throttled", wait_seconds=wait)
+        email, language = user.email, user.language
+        browser = devices.browser_summary(request.user_agent)
+        if recovery.consume(ctx, db, user.id, raw_code):
+            throttling.clear(db, key)
+            left = recovery.remaining(db, user.id)
+            user.last_sign_in_at = now
+            user.sign_in_count = (user.sign_in_count or 0) + 1
+            new_token = sessions.create(
+                ctx,
+                db,
+                user,
+                Stage.SIGNED_IN,
+                request,
+                password_at=row.password_at,
+                second_step_at=now,
+                replacing=row,
+            )
+            audit.record(
+                ctx,
+                db,
+                "authn_login_success",
+                request=request,
+                user=user,
+                method="recovery_code",
+                recovery_codes_left=left,
+            )
+            _after_commit(
+                db,
+                lambda: notify.security_notice(
+                    ctx, email, language, "recovery_code_used", request, browser_label=browser, left=left
+                ),
+            )
+            return RecoveryResult("signed_in", token=new_token, remaining=left)
+        replayed = recovery.was_used(ctx, db, user.id, raw_code)
+        row.code_attempts += 1
+        failures = throttling.record_failure(db, key, now)
+        audit.record(
+            ctx,
+            db,
+            "authn_token_reuse" if replayed else "authn_login_fail",
+            request=request,
+            user=user,
+            outcome="failure",
+            step="second",
+            method="recovery_code",
+            failures=failures,
+        )
+        if replayed:
+            _after_commit(
+                db,
+                lambda: notify.security_notice(ctx, email, language, "replay", request, browser_label=browser),
+            )
+        wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
+        if wait:
+            audit.record(
+                ctx,
+                db,
+                "authn_login_lock",
+                request=request,
+                user=user,
+                outcome="failure",
+                key="2fa",
+                seconds=wait,
+                failures=failures,
+            )
+        if row.code_attempts >= throttle_rules.ATTEMPTS_PER_PENDING_LOGIN:
+            db.delete(row)
+            audit.record(ctx, db, "authn_login_fail_max", request=request, user=user, outcome="failure")
+            return RecoveryResult("restart", wait_seconds=wait)
+        return RecoveryResult("throttled" if wait else "invalid", wait_seconds=wait)
+
+
+def lost_phone_view(ctx: Context, token: str | None) -> LostPhoneView | None:
+    with ctx.db.transaction() as db:
+        found = _signed_in(ctx, db, token)
+        if found is None:
+            return None
+        row, user = found
+        return LostPhoneView(
+            email=user.email,
+            fresh=sessions.reauthenticated_recently(ctx, row),
+            methods=[
+                MethodChoice(f.id, f.kind, f.label, f.kind in PHONE_METHODS)
+                for f in accounts.confirmed_methods(db, user.id)
+            ],
+            recovery_left=recovery.remaining(db, user.id),
+        )
+
+
+def replace_lost_methods(
+    ctx: Context, token: str | None, factor_ids: list[int], request: RequestInfo
+) -> LostPhoneResult:
+    """Removes the chosen methods now and sends the session to enrollment (forced before anything
+    else); the session keeps ``must_replace_method`` so enrolling issues new recovery codes."""
+    with ctx.db.transaction() as db:
+        found = _signed_in(ctx, db, token)
+        if found is None:
+            return LostPhoneResult("no_session")
+        row, user = found
+        if not sessions.reauthenticated_recently(ctx, row):
+            return LostPhoneResult("reauth")
+        chosen = [f for f in accounts.confirmed_methods(db, user.id) if f.id in set(factor_ids)]
+        if not chosen:
+            return LostPhoneResult("nothing_chosen")
+        removed = [f.kind for f in chosen]
+        for factor in chosen:
+            audit.record(
+                ctx,
+                db,
+                "authn_token_delete",
+                request=request,
+                user=user,
+                reason="lost phone",
+                method=factor.kind,
+            )
+            db.delete(factor)
+        accounts.revoke_remembered_devices(db, user.id)
+        sessions.destroy_all(db, user.id, except_id=row.id)
+        user.must_enroll = True
+        row.must_replace_method = True
+        new_token = sessions.create(
+            ctx,
+            db,
+            user,
+            Stage.ENROLL,
+            request,
+            password_at=row.password_at,
+            second_step_at=row.second_step_at,
+            replacing=row,
+        )
+        email, language = user.email, user.language
+        browser = devices.browser_summary(request.user_agent)
+        _after_commit(
+            db,
+            lambda: notify.security_notice(
+                ctx, email, language, "lost_phone", request, browser_label=browser, methods=removed
+            ),
+        )
+        return LostPhoneResult("enroll", token=new_token, removed=removed)
+
+
+def codes_for_download(ctx: Context, token: str | None, submitted: list[str]) -> Download | None:
+    """The posted codes as a file, but only those that are this user's unused codes."""
+    with ctx.db.transaction() as db:
+        found = _signed_in(ctx, db, token)
+        if found is None:
+            return None
+        _row, user = found
+        return Download(email=user.email, codes=recovery.unused_among(ctx, db, user.id, submitted))

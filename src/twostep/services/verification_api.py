@@ -1,0 +1,271 @@
+"""The verification API's use cases: check a code for another application, send a code, list methods.
+
+The rules are the web's, not a copy of them: the same per-account throttle key as the sign-in page
+(``throttling.second_step_key``), the same TOTP check and compare-and-set consumption
+(``login.verify_totp``), the same single-use sent codes (``sent_codes.verify``), an audit event for
+every verification, and the same replay notice to the account owner. One transaction per call:
+key check → rate count → throttle check → verify → consume → counters → audit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, cast
+
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.orm import Session
+
+from twostep.domain import throttle as throttle_rules
+from twostep.domain.emails import normalize_email
+from twostep.domain.factors import FactorKind, Verdict
+from twostep.services import apikeys, audit, login, notify, throttling
+from twostep.services.context import Context, RequestInfo
+from twostep.storage.models import Factor, User
+
+Outcome = Literal["valid", "invalid", "replayed", "throttled", "unknown_user"]
+ChallengeOutcome = Literal["sent", "cooldown", "hourly_limit", "no_method", "unknown_user", "delivery_failed"]
+Refusal = Literal["unauthorized", "rate_limited"]
+
+API_CHALLENGE_BINDING = "api"
+METHOD_ORDER = (FactorKind.TOTP.value, FactorKind.SMS.value, FactorKind.EMAIL.value)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The caller was turned away before any verification: no valid key, or the key's rate limit."""
+
+    reason: Refusal
+    wait_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class ReplayNotice:
+    email: str
+    language: str | None
+    caller: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    outcome: Outcome
+    method: str = FactorKind.TOTP.value
+    user_id: int | None = None
+    wait_seconds: int = 0
+    notice: ReplayNotice | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.outcome == "valid"
+
+
+@dataclass(frozen=True)
+class ChallengeResult:
+    outcome: ChallengeOutcome
+    user_id: int | None = None
+    wait_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class MethodsResult:
+    user_id: int | None
+    methods: list[str] = field(default_factory=list)
+
+
+def _admit(ctx: Context, db: Session, api_key: str) -> apikeys.Caller | Refused:
+    caller = apikeys.authenticate(ctx, db, api_key)
+    if caller is None:
+        return Refused("unauthorized")
+    wait = apikeys.count_request(ctx, db, caller.key_id, ctx.settings.api_rate_limit_per_minute)
+    if wait:
+        return Refused("rate_limited", wait)
+    return caller
+
+
+_USERS = cast(Table, User.__table__)
+_USER_BY_EMAIL = select(_USERS.c.id, _USERS.c.email, _USERS.c.language).where(_USERS.c.email == bindparam("email"))
+
+
+@dataclass(frozen=True)
+class Account:
+    """What a verification needs of an account (read with one prebuilt statement, no ORM object)."""
+
+    id: int
+    email: str
+    language: str | None
+
+
+def _find_user(db: Session, raw_email: str) -> Account | None:
+    email = normalize_email(raw_email)
+    if email is None:
+        return None
+    row = db.execute(_USER_BY_EMAIL, {"email": email}).first()
+    return Account(row.id, row.email, row.language) if row is not None else None
+
+
+def verify(ctx: Context, api_key: str, raw_user: str, raw_code: str, request: RequestInfo) -> VerifyResult | Refused:
+    """Is ``raw_code`` a valid second step for ``raw_user`` right now? Consumes it if so.
+
+    Never waits on the network: a replay's notice to the account owner is left to the caller
+    (``send_replay_notice``), so the web layer can run this directly on its event loop.
+    """
+    now = ctx.clock.now()
+    with ctx.db.transaction() as db:
+        caller = _admit(ctx, db, api_key)
+        if isinstance(caller, Refused):
+            return caller
+        user = _find_user(db, raw_user)
+        if user is None:
+            return VerifyResult("unknown_user", method="")
+        key = throttling.second_step_key(user.id)
+        wait = throttling.wait_seconds(db, key, now)
+        if wait:
+            return VerifyResult("throttled", user_id=user.id, wait_seconds=wait)
+        method, verdict = _check(ctx, db, user, raw_code)
+        if verdict.accepted:
+            throttling.clear(db, key)
+            audit.record(
+                ctx,
+                db,
+                "authn_login_success",
+                request=request,
+                user=user,
+                step="second",
+                method=method,
+                via="api",
+                api_key=caller.prefix,
+            )
+            return VerifyResult("valid", method=method, user_id=user.id)
+        failures = throttling.record_failure(db, key, now)
+        event = "authn_token_reuse" if verdict.replayed else "authn_login_fail"
+        audit.record(
+            ctx,
+            db,
+            event,
+            request=request,
+            user=user,
+            outcome="failure",
+            step="second",
+            method=method,
+            failures=failures,
+            via="api",
+            api_key=caller.prefix,
+        )
+        wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
+        outcome: Outcome = "throttled" if wait else ("replayed" if verdict.replayed else "invalid")
+        notice = ReplayNotice(user.email, user.language, caller.name) if verdict.replayed else None
+        return VerifyResult(outcome, method=method, user_id=user.id, wait_seconds=wait, notice=notice)
+
+
+def send_replay_notice(ctx: Context, result: VerifyResult, request: RequestInfo) -> None:
+    """Tell the account owner a used code came again, as the sign-in page does (after the commit)."""
+    if result.notice is not None:
+        notice = result.notice
+        notify.security_notice(
+            ctx, notice.email, notice.language, "replay", request, browser_label=f"API: {notice.caller}"
+        )
+
+
+def _check(ctx: Context, db: Session, user: Account, raw_code: str) -> tuple[str, Verdict]:
+    """The authenticator app first; then a code sent through ``/api/v1/challenge``, if one is live."""
+    verdict = login.verify_totp(ctx, db, user.id, raw_code)
+    if verdict.accepted:
+        return FactorKind.TOTP.value, verdict
+    from twostep.domain.codes import CodePurpose
+    from twostep.services import sent_codes
+    from twostep.storage.models import OneTimeCode
+
+    pending = db.execute(
+        select(OneTimeCode.factor_id, Factor.kind)
+        .join(Factor, Factor.id == OneTimeCode.factor_id)
+        .where(
+            OneTimeCode.user_id == user.id,
+            OneTimeCode.purpose == CodePurpose.API_CHALLENGE.value,
+            OneTimeCode.voided_at.is_(None),
+            OneTimeCode.used_at.is_(None),
+        )
+        .order_by(OneTimeCode.id.desc())
+        .limit(1)
+    ).first()
+    if pending is None:
+        return FactorKind.TOTP.value, verdict
+    row = db.get(User, user.id)
+    if row is None:
+        return FactorKind.TOTP.value, verdict
+    sent = sent_codes.verify(ctx, db, row, CodePurpose.API_CHALLENGE, API_CHALLENGE_BINDING, raw_code)
+    if sent.accepted or not verdict.replayed:
+        return str(pending.kind), Verdict(accepted=sent.accepted, replayed=sent.replayed)
+    return FactorKind.TOTP.value, verdict
+
+
+def methods(ctx: Context, api_key: str, raw_user: str) -> MethodsResult | Refused:
+    """The user's confirmed second-step methods, strongest first (what a caller may ask for)."""
+    with ctx.db.transaction() as db:
+        caller = _admit(ctx, db, api_key)
+        if isinstance(caller, Refused):
+            return caller
+        user = _find_user(db, raw_user)
+        if user is None:
+            return MethodsResult(user_id=None)
+        return MethodsResult(user_id=user.id, methods=login.available_methods(db, user.id))
+
+
+def challenge(
+    ctx: Context, api_key: str, raw_user: str, method: str, request: RequestInfo
+) -> ChallengeResult | Refused:
+    """Send a one-time code by email or SMS to the user's confirmed address or phone.
+
+    The web's sending path (``sent_codes.send``): the same cooldown and hourly caps, delivery outside
+    the transaction, a failed send voided and its cooldown given back, audit events either way.
+    """
+    from twostep.domain.codes import CodePurpose
+    from twostep.services import notify, sent_codes
+
+    refused: Refused | None = None
+    user_id: int | None = None
+
+    def prepare(db: Session) -> sent_codes.Prepared | sent_codes.SendResult:
+        nonlocal refused, user_id
+        caller = _admit(ctx, db, api_key)
+        if isinstance(caller, Refused):
+            refused = caller
+            return sent_codes.SendResult("refused", problem=caller.reason)
+        account = _find_user(db, raw_user)
+        user = db.get(User, account.id) if account is not None else None
+        if user is None:
+            return sent_codes.SendResult("refused", problem="unknown_user")
+        user_id = user.id
+        factor = sent_codes.confirmed_factor(db, user.id, method)
+        if factor is None or factor.target_sealed is None:
+            return sent_codes.SendResult("not_applicable", method=method)
+        issued = sent_codes.issue(
+            ctx,
+            db,
+            user,
+            CodePurpose.API_CHALLENGE,
+            factor=factor,
+            bound_to=API_CHALLENGE_BINDING,
+            target_digest=factor.target_digest or "",
+            ip=request.ip,
+        )
+        return sent_codes.Prepared(
+            issued=issued,
+            method=method,
+            target=sent_codes.open_target(ctx, factor) if issued.outcome == "issued" else "",
+            label=factor.label,
+            language=notify.language_of(ctx, user.language),
+            user_id=user.id,
+            purpose=CodePurpose.API_CHALLENGE,
+        )
+
+    sent = sent_codes.send(ctx, request, prepare)
+    if refused is not None:
+        return refused
+    outcomes: dict[str, ChallengeOutcome] = {
+        "sent": "sent",
+        "cooldown": "cooldown",
+        "hourly_limit": "hourly_limit",
+        "failed": "delivery_failed",
+        "not_applicable": "no_method",
+    }
+    outcome = outcomes.get(sent.outcome, "unknown_user")
+    return ChallengeResult(outcome, user_id=user_id, wait_seconds=sent.wait_seconds)

@@ -1,0 +1,212 @@
+"""Prometheus metrics (``/metrics``) and the access log, from one small ASGI middleware.
+
+Series (all prefixed ``twostep_``):
+  http_requests_total{method,route,status}           requests by route template and status
+  http_request_duration_seconds{method,route}        latency histogram
+  verifications_total{method,outcome,via}            valid | invalid | replayed | throttled | unknown_user
+  api_challenges_total{method,outcome}               sent | cooldown | hourly_limit | no_method | ...
+  messages_sent_total{channel}                       email | sms handed to the server or gateway
+  message_delivery_failures_total{channel}           refused by every server or gateway
+  active_sessions                                    signed-in sessions alive now (read at scrape time)
+
+Routes are labelled by their template (``/api/v1/users/{email}/methods``), never by the raw path, so
+a token in a URL can reach neither a label nor a log line. With several worker processes
+(``twostep serve --workers N``) the CLI points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before
+the workers start, and a scrape of any worker adds up the files of all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from twostep.delivery.mail import MailMessage, MailSender
+from twostep.delivery.sms import FailoverSmsSender, SmsAttempt, SmsMessage
+from twostep.services import stats
+from twostep.services.context import Context
+
+access_log = logging.getLogger("twostep.access")
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+HTTP_REQUESTS = Counter(
+    "twostep_http_requests",
+    "HTTP requests by route template and status.",
+    ["method", "route", "status"],
+    registry=REGISTRY,
+)
+HTTP_LATENCY = Histogram(
+    "twostep_http_request_duration_seconds",
+    "Time from the request's arrival to the end of the response.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    registry=REGISTRY,
+)
+VERIFICATIONS = Counter(
+    "twostep_verifications",
+    "Second-step code checks by method and outcome.",
+    ["method", "outcome", "via"],
+    registry=REGISTRY,
+)
+API_CHALLENGES = Counter(
+    "twostep_api_challenges", "Codes requested through /api/v1/challenge.", ["method", "outcome"], registry=REGISTRY
+)
+MESSAGES_SENT = Counter(
+    "twostep_messages_sent", "Mails and SMS handed to a server or gateway.", ["channel"], registry=REGISTRY
+)
+DELIVERY_FAILURES = Counter(
+    "twostep_message_delivery_failures",
+    "Mails and SMS that no server or gateway accepted.",
+    ["channel"],
+    registry=REGISTRY,
+)
+
+
+def count_verification(method: str, outcome: str, *, via: str) -> None:
+    VERIFICATIONS.labels(method, outcome, via).inc()
+
+
+def count_challenge(method: str, outcome: str) -> None:
+    API_CHALLENGES.labels(method, outcome).inc()
+
+
+class CountingMail:
+    """Counts what the wrapped sender delivers or fails to; everything else is passed through."""
+
+    def __init__(self, inner: MailSender) -> None:
+        self.inner = inner
+
+    def send(self, message: MailMessage) -> None:
+        try:
+            self.inner.send(message)
+        except Exception:
+            DELIVERY_FAILURES.labels("email").inc()
+            raise
+        MESSAGES_SENT.labels("email").inc()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class CountingSms(FailoverSmsSender):
+    """The same failover chain, counted."""
+
+    def __init__(self, inner: FailoverSmsSender) -> None:
+        super().__init__(inner.gateways, inner.logger)
+        self.inner = inner
+
+    def send(self, message: SmsMessage) -> list[SmsAttempt]:
+        try:
+            attempts = self.inner.send(message)
+        except Exception:
+            DELIVERY_FAILURES.labels("sms").inc()
+            raise
+        MESSAGES_SENT.labels("sms").inc()
+        return attempts
+
+
+class _ActiveSessions(Collector):
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily("twostep_active_sessions", "Signed-in sessions that have not expired.")
+        try:
+            gauge.add_metric([], stats.active_sessions(self.ctx))
+        except Exception:  # the database is down: /readyz says so; the scrape still answers
+            return
+        yield gauge
+
+
+class _Forward(Collector):
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.registry.collect()
+
+
+def exposition(ctx: Context) -> bytes:
+    registry = CollectorRegistry(auto_describe=True)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry.register(_Forward(REGISTRY))
+    registry.register(_ActiveSessions(ctx))
+    return generate_latest(registry)
+
+
+class MetricsMiddleware:
+    """Per request: a request id (``request.state.request_id`` and the ``X-Request-ID`` header), the
+    time taken, counts by route template and status, and one access-log line. Plain ASGI, so the
+    cost is a few microseconds rather than BaseHTTPMiddleware's task group and streams."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        state = scope.setdefault("state", {})
+        request_id = state["request_id"] = uuid.uuid4().hex
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "")
+            HTTP_REQUESTS.labels(method, template, str(status)).inc()
+            HTTP_LATENCY.labels(method, template).observe(elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                duration_ms = round(elapsed * 1000, 2)
+                access_log.info(
+                    "%s %s %s %.2fms",
+                    method,
+                    template,
+                    status,
+                    duration_ms,
+                    extra={
+                        "request_id": request_id,
+                        "http_method": method,
+                        "route": template,
+                        "status": status,
+                        "duration_ms": duration_ms,
+                        "user_id": state.get("user_id"),
+                    },
+                )
+
+
+def install(app: FastAPI, ctx: Context) -> None:
+    """Counting senders, the middleware (outermost, so it times everything) and ``GET /metrics``."""
+    if not isinstance(ctx.mail, CountingMail):
+        ctx.mail = CountingMail(ctx.mail)
+    if not isinstance(ctx.sms, CountingSms):
+        ctx.sms = CountingSms(ctx.sms)
+    app.add_middleware(MetricsMiddleware)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        return Response(exposition(ctx), media_type=CONTENT_TYPE_LATEST)

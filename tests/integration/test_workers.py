@@ -1,0 +1,210 @@
+"""`twostep serve --workers 2` on PostgreSQL: replay protection and throttling hold across processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests import log_capture_plugin
+from twostep.app import build_context
+from twostep.domain import totp
+from twostep.domain.clock import SystemClock
+from twostep.services import accounts, apikeys
+from twostep.services.context import Context
+from twostep.settings import load_settings
+from twostep.storage.database import Database, normalize_url
+from twostep.storage.models import Base, Factor, Throttle
+
+pytestmark = pytest.mark.postgres
+SECRET_KEY = "workers-test-secret-key-0123456789abcdefghijklmnop"
+TWOSTEP = str(Path(sys.executable).with_name("twostep"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    ctx: Context
+    key: str
+    process: subprocess.Popen[str]
+    log_path: Path
+
+    def logs(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.startswith("{")]
+
+
+def start(env: dict[str, str], port: int, workers: int, log_path: Path) -> subprocess.Popen[str]:
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [TWOSTEP, "serve", "--workers", str(workers), "--port", str(port), "--no-migrate"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("server did not come up")
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def server(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp_path = tmp_path_factory.mktemp("workers")
+    engine = create_engine(normalize_url(postgres_url))
+    with engine.begin() as conn:
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    settings = load_settings(data_dir=tmp_path / "data", database_url=postgres_url, secret_key=SECRET_KEY)
+    ctx = build_context(settings, clock=SystemClock(), database=Database(postgres_url))
+    accounts.create_user(ctx, "root@example.com", None, admin=True)  # no setup link on the console
+    key = apikeys.create(ctx, "workers test").key
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TWOSTEP_", "PROMETHEUS_"))},
+        "TWOSTEP_DATABASE_URL": postgres_url,
+        "TWOSTEP_DATA_DIR": str(tmp_path / "data"),
+        "TWOSTEP_SECRET_KEY": SECRET_KEY,
+        "TWOSTEP_LOG_FORMAT": "json",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    log_path = tmp_path / "server.log"
+    process = start(env, port, 2, log_path)
+    try:
+        yield Server(f"http://127.0.0.1:{port}", ctx, key, process, log_path)
+    finally:
+        stop(process)
+        log_capture_plugin.record_external(log_path.read_text())
+        ctx.db.dispose()
+
+
+def totp_user(ctx: Context, email: str) -> str:
+    user_id = accounts.create_user(ctx, email, None)
+    secret = totp.new_secret()
+    now = ctx.clock.now()
+    with ctx.db.transaction() as db:
+        db.add(
+            Factor(
+                user_id=user_id,
+                kind="totp",
+                secret_sealed=ctx.sealer.seal(secret, f"user:{user_id}:totp"),
+                created_at=now,
+                confirmed_at=now,
+            )
+        )
+    return secret
+
+
+def current_code(secret: str) -> str:
+    now = int(time.time())
+    if now % 30 >= 28:  # don't race the step boundary
+        time.sleep(30 - now % 30 + 0.2)
+    return totp.code_at_step(secret, int(time.time()) // 30)
+
+
+def burst(server: Server, body: dict[str, str], count: int) -> list[httpx.Response]:
+    """``count`` requests released at once, each on its own connection (so the kernel spreads them)."""
+    barrier = threading.Barrier(count)
+    results: list[httpx.Response] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        with httpx.Client(base_url=server.url, timeout=20) as client:
+            barrier.wait()
+            response = client.post("/api/v1/verify", json=body, headers={"Authorization": f"Bearer {server.key}"})
+        with lock:
+            results.append(response)
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def worker_pids(server: Server) -> set[object]:
+    return {
+        e["pid"] for e in server.logs() if e.get("logger") == "twostep.access" and e.get("route") == "/api/v1/verify"
+    }
+
+
+def test_the_same_code_sent_concurrently_to_two_workers_is_accepted_once(server: Server) -> None:
+    rounds = 0
+    while rounds < 6 and (rounds < 2 or len(worker_pids(server)) < 2):
+        rounds += 1
+        secret = totp_user(server.ctx, f"user{rounds}@example.com")
+        results = burst(server, {"user": f"user{rounds}@example.com", "code": current_code(secret)}, 16)
+        accepted = [r for r in results if r.status_code == 200 and r.json() == {"valid": True}]
+        refused = [r for r in results if r.status_code == 200 and r.json() == {"valid": False}]
+        throttled = [r for r in results if r.status_code == 429]  # each replay counts as a wrong guess
+        assert (len(accepted), len(refused) + len(throttled)) == (1, 15), [r.text for r in results]
+    assert len(worker_pids(server)) == 2, "both worker processes answered verifications"
+    metrics = httpx.get(f"{server.url}/metrics").text
+    valid = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("twostep_verifications_total{") and 'outcome="valid"' in line
+    )
+    assert valid == rounds, "the multiprocess /metrics adds up every worker"
+
+
+def test_throttling_holds_across_workers(server: Server) -> None:
+    secret = totp_user(server.ctx, "eve@example.com")
+    code = current_code(secret)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    statuses = []
+    for _ in range(6):  # a new connection per request: the kernel hands them to either worker
+        with httpx.Client(base_url=server.url, timeout=20) as client:
+            response = client.post(
+                "/api/v1/verify",
+                json={"user": "eve@example.com", "code": wrong},
+                headers={"Authorization": f"Bearer {server.key}"},
+            )
+            statuses.append(response.status_code)
+    assert statuses == [200, 200, 200, 200, 429, 429]
+    with httpx.Client(base_url=server.url, timeout=20) as client:
+        blocked = client.post(
+            "/api/v1/verify",
+            json={"user": "eve@example.com", "code": code},
+            headers={"Authorization": f"Bearer {server.key}"},
+        )
+    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+    with server.ctx.db.transaction() as db:
+        row = db.get(Throttle, f"2fa:{accounts.find_user_by_email(db, 'eve@example.com').id}")  # type: ignore[union-attr]
+        assert row is not None and row.failures == 5
