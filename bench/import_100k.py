@@ -28,7 +28,9 @@ from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 PBKDF2 = "pbkdf2_sha256$260000$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo="
-SCRYPT = "scrypt$16384$seasalt$8$1$Qj3+9PPyRjSJIebHnG81TMjsqtaIGxNQG/aEB/NYafTJ7tibgfYz71m0ldQESkXFRkdVCBhhY8mx7rQwite/Pw=="
+SCRYPT = (
+    "scrypt$16384$seasalt$8$1$Qj3+9PPyRjSJIebHnG81TMjsqtaIGxNQG/aEB/NYafTJ7tibgfYz71m0ldQESkXFRkdVCBhhY8mx7rQwite/Pw=="
+)
 
 
 def hash_pool(size: int = 40) -> list[str]:
@@ -40,7 +42,7 @@ def hash_pool(size: int = 40) -> list[str]:
         pool.append(argon_id.hash(password))
         pool.append(argon_i.hash(password))
         pool.append(bcrypt.hashpw(password.encode(), bcrypt.gensalt(10)).decode())
-    return pool + [PBKDF2, SCRYPT]
+    return [*pool, PBKDF2, SCRYPT]
 
 
 def write_csv(path: Path, rows: int) -> None:
@@ -52,8 +54,15 @@ def write_csv(path: Path, rows: int) -> None:
         for n in range(rows):
             secret = base64.b32encode(secrets.token_bytes(20)).decode().rstrip("=")
             writer.writerow(
-                [f"user{n:06d}@example.com", f"User {n}", roles[n % 4], "nl" if n % 3 else "en", f"KIN{n:06d}",
-                 pool[n % len(pool)], secret]
+                [
+                    f"user{n:06d}@example.com",
+                    f"User {n}",
+                    roles[n % 4],
+                    "nl" if n % 3 else "en",
+                    f"KIN{n:06d}",
+                    pool[n % len(pool)],
+                    secret,
+                ]
             )
 
 
@@ -73,7 +82,9 @@ def run(database_url: str, data_dir: Path, csv_path: Path) -> float:
     started = time.monotonic()
     result = subprocess.run(
         [str(ROOT / ".venv/bin/twostep"), "user", "import", str(csv_path), "--quiet"],
-        env=env, capture_output=True, text=True,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     elapsed = time.monotonic() - started
     print(result.stdout.splitlines()[0] if result.stdout else result.stderr, file=sys.stderr)
@@ -100,8 +111,10 @@ def main() -> None:
         database = "PostgreSQL" if args.database_url else "SQLite"
         first = run(url, tmp / "data", csv_path)
         second = run(url, tmp / "data", csv_path)
-        print(f"{database}: first import {first:.1f} s ({args.rows / first:,.0f} rows/s), "
-              f"re-run {second:.1f} s ({args.rows / second:,.0f} rows/s), wall clock including start-up")
+        print(
+            f"{database}: first import {first:.1f} s ({args.rows / first:,.0f} rows/s), "
+            f"re-run {second:.1f} s ({args.rows / second:,.0f} rows/s), wall clock including start-up"
+        )
 
 
 if __name__ == "__main__":

@@ -129,8 +129,15 @@ def record_external(text: str) -> None:
     if handle is None:
         return
     for line in text.splitlines():
-        if line.strip():
-            handle.write(json.dumps({"logger": "subprocess", "message": line}) + "\n")
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+        if not isinstance(entry, dict):  # a JSON log line is kept as it is, so its timestamp is skipped
+            entry = {"logger": "subprocess", "message": line}
+        handle.write(json.dumps(entry) + "\n")
 
 
 class _Capture(logging.Handler):

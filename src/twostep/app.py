@@ -80,6 +80,8 @@ def create_app(
     # The request id (request.state.request_id, X-Request-ID) is set by web.metrics' ASGI middleware.
 
     app.mount("/static", StaticFiles(directory=str(PACKAGE_DIR / "static")), name="static")
+    app.include_router(api.router)  # first: routes are matched in order, and this is the hot path
+    app.include_router(api.docs_router)
     app.include_router(ui.router)
     app.include_router(oob.router)
     app.include_router(account.router)
@@ -87,8 +89,6 @@ def create_app(
     app.include_router(recover.router)
     app.include_router(admin_pages.router)
     app.include_router(help.router)
-    app.include_router(api.router)
-    app.include_router(api.docs_router)
     app.include_router(admin_apikeys.router)
     app.include_router(admin_policy.router)
     app.include_router(reminder.router)

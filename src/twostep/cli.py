@@ -225,8 +225,12 @@ def _user_action(settings: Settings, args: argparse.Namespace) -> int:
         elif action == "delete":
             confirm = args.email
             if not args.yes:
-                print(f"Type the email address to delete {args.email}: ", end="", file=sys.stderr, flush=True)
-                confirm = sys.stdin.readline().strip()
+                # Interactive: type the address. Scripted (no terminal): a piped line must match;
+                # no input at all keeps DESIGN.md's plain `twostep user delete EMAIL` working.
+                if sys.stdin.isatty():
+                    print(f"Type the email address to delete {args.email}: ", end="", file=sys.stderr, flush=True)
+                typed = sys.stdin.readline().strip() if sys.stdin and not sys.stdin.closed else ""
+                confirm = typed or (args.email if not sys.stdin.isatty() else "")
             email = admin.delete_user(ctx, admin.CLI, user_id, confirm, request)
             print(f"deleted {email}")
         elif action == "unlock":
@@ -374,7 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     set_roles.set_defaults(handler=cmd_user_set_roles)
     reset = user.add_parser("reset-2fa", help="remove all second-step methods; enroll again at next sign-in")
     reset.add_argument("email")
-    reset.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    reset.add_argument("--reason", default="reset from the command line (no reason given)",
+                       help="why (kept in the audit log)")
     reset.set_defaults(handler=_user_action)
     remove = user.add_parser("delete", help="delete an account and its data (asks to type the email)")
     remove.add_argument("email")

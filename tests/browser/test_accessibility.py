@@ -184,6 +184,71 @@ def test_account_pages_pass_axe(
     axe.check("/account at 375px")
 
 
+def overflow(page: Page) -> list[str]:
+    """Elements sticking out to the right of the viewport (ignoring ones inside a scroll box)."""
+    return list(
+        page.evaluate(
+            """() => {
+                const width = document.documentElement.clientWidth;
+                const out = [];
+                for (const el of document.querySelectorAll('body *')) {
+                    if (el.closest('.table-scroll')) continue;
+                    if (el.getBoundingClientRect().right > width + 0.5) out.push(el.tagName + '.' + el.className);
+                }
+                if (document.documentElement.scrollWidth > width) out.push('page scrolls sideways');
+                return out;
+            }"""
+        )
+    )
+
+
+def test_pages_fit_a_phone_screen(
+    browser: Browser, live_server: str, ctx: Context, clock: FrozenClock
+) -> None:
+    """375 px wide (an iPhone SE / mini): nothing scrolls sideways, and axe still finds nothing."""
+    context = browser.new_context(locale="en-US", viewport={"width": 375, "height": 740}, bypass_csp=True)
+    page = context.new_page()
+    axe = Auditor(page)
+    wide: dict[str, list[str]] = {}
+
+    def check(name: str) -> None:
+        axe.check(name)
+        if found := overflow(page):
+            wide[name] = found
+
+    page.goto(live_server + "/login?lang=pl")
+    check("/login (pl)")
+    page.goto(live_server + "/login?lang=en")
+    accounts.create_user(ctx, "ada@example.com", PASSWORD)
+    password_step(page, live_server, "ada@example.com")
+    check("/enroll")
+    page.get_by_role("link", name="Authenticator app").click()
+    page.get_by_text("Can't scan the code?").click()
+    check("/enroll/totp")
+    secret = secret_from_page(page)
+    page.get_by_label("Enter the 6-digit code from the app").fill(oathtool_code(secret, clock))
+    page.get_by_role("button", name="Activate").click()
+    check("enrolled")
+    page.get_by_role("button", name="Sign out").click()
+    clock.advance(seconds=30)
+    password_step(page, live_server, "ada@example.com")
+    check("/login/code")
+    page.get_by_label("Verification code").fill(oathtool_code(secret, clock))
+    page.get_by_label("Remember this device for 14 days").check()
+    page.get_by_role("button", name="Verify").click()
+    for path in ["/account", "/account?lang=pl", "/account/password?lang=en", "/account/recovery-codes"]:
+        page.goto(live_server + path)
+        check(path)
+    page.get_by_role("button", name="Create new codes").click()
+    check("new recovery codes")
+    clock.advance(minutes=6)
+    page.goto(live_server + "/account/reauth")
+    check("/account/reauth")
+    context.close()
+    assert not wide, wide
+    axe.assert_clean()
+
+
 def test_administration_pages_pass_axe(
     audited: tuple[Page, Auditor], live_server: str, ctx: Context, clock: FrozenClock
 ) -> None:

@@ -3,6 +3,8 @@ rules (expiry, single use, binding, tries, caps), failures, and choosing the met
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -301,3 +303,21 @@ def test_the_last_used_method_is_the_default_and_others_can_be_chosen(
     assert submit_code(client, code_for(secret, clock)).status_code == 303
     with ctx.db.transaction() as db:
         assert db.scalars(select(User.last_method)).one() == "totp"
+
+
+def test_of_twenty_parallel_submissions_of_one_code_exactly_one_wins(ctx: Context) -> None:
+    user_id = make_user(ctx)
+    with ctx.db.transaction() as db:
+        user = db.get(User, user_id)
+        assert user is not None
+        code = sent_codes.issue(ctx, db, user, CodePurpose.SIGN_IN, factor=None, bound_to="pending-1").code
+
+    def submit(_: int) -> bool:
+        with ctx.db.transaction() as db:
+            owner = db.get(User, user_id)
+            assert owner is not None
+            return sent_codes.verify(ctx, db, owner, CodePurpose.SIGN_IN, "pending-1", code).accepted
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(submit, range(20)))
+    assert results.count(True) == 1

@@ -271,6 +271,16 @@ def test_reset_requests_are_limited_without_a_different_answer(
     assert [a.status_code for a in quick] == [303, 303] and len(mail.sent) == 5
 
 
+def test_reset_requests_from_one_client_address_are_capped(
+    client: TestClient, ctx: Context, mail: RecordingMail
+) -> None:
+    make_user(ctx)
+    for index in range(20):
+        assert forgot(client, f"nobody{index}@example.com").status_code == 303
+    answer = forgot(client, "ada@example.com")  # the 21st from this address within the hour
+    assert (answer.status_code, answer.headers["location"]) == (303, "/password/reset") and mail.sent == []
+
+
 def test_password_rules_are_checked_before_the_code_is_spent(
     client: TestClient, ctx: Context, mail: RecordingMail
 ) -> None:

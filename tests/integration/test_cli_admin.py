@@ -93,12 +93,10 @@ def count(ctx: Context, model: type, **where: object) -> int:
         return int(db.scalar(statement) or 0)
 
 
-def test_reset_2fa_needs_a_reason_and_is_audited(
+def test_reset_2fa_refuses_a_blank_reason_and_is_audited(
     ctx: Context, clock: FrozenClock, settings: Settings, twostep: Callable[..., Ran]
 ) -> None:
     user_id = enrolled(ctx, clock, "ada@example.com")
-    missing = run(settings, "user", "reset-2fa", "ada@example.com")
-    assert missing.returncode != 0 and "--reason" in missing.stderr
     unknown = twostep("user", "reset-2fa", "nobody@example.com", "--reason", "x")
     assert unknown.returncode == 1 and "no user" in unknown.stderr
     blank = twostep("user", "reset-2fa", "ada@example.com", "--reason", "  ")
@@ -132,6 +130,20 @@ def test_delete_asks_to_type_the_email_and_keeps_the_last_admin(
     demote = twostep("user", "revoke-admin", "root@example.com")
     assert demote.returncode == 1 and "last administrator" in demote.stderr
     assert count(ctx, UserRole, user_id=root) == 1
+
+
+def test_plain_delete_and_reset_from_a_script_follow_the_design_contract(
+    ctx: Context, clock: FrozenClock, settings: Settings
+) -> None:
+    """DESIGN.md: `twostep user reset-2fa EMAIL` and `twostep user delete EMAIL`, no further input."""
+    enrolled(ctx, clock, "root@example.com", admin=True)
+    ada = enrolled(ctx, clock, "ada@example.com")
+    reset = run(settings, "user", "reset-2fa", "ada@example.com")
+    assert reset.returncode == 0, reset.stderr
+    assert count(ctx, Factor, user_id=ada) == 0
+    deleted = run(settings, "user", "delete", "ada@example.com")
+    assert deleted.returncode == 0, deleted.stderr
+    assert count(ctx, User, id=ada) == 0
 
 
 def test_roles_lock_and_sessions_from_the_command_line(

@@ -543,3 +543,15 @@ def test_cli_refuses_an_unreadable_file_with_status_2(
     status, out, _ = in_process_cli(ctx, monkeypatch, capsys, "user", "import", str(clean), "--quiet")
     assert status == 0 and "1 accounts were created" in out
     assert counts(ctx)[0] == 1
+
+
+def test_re_run_keeps_a_password_reset_here(ctx: Context, tmp_path: Path) -> None:
+    rows = [{"email": "ada@example.com", "password_hash": DJANGO_PBKDF2}]
+    importer.import_users(ctx, write_csv(tmp_path / "1.csv", rows))
+    with ctx.db.transaction() as db:  # what /password/reset does
+        ada = db.scalar(select(User).where(User.email == "ada@example.com"))
+        assert ada is not None
+        ada.password_hash, ada.password_changed_at = ctx.hashing.hash(PASSWORD), ctx.clock.now()
+    report = importer.import_users(ctx, write_csv(tmp_path / "2.csv", [{**rows[0], "password_hash": DJANGO_SCRYPT}]))
+    assert report.kept_passwords == 1
+    assert ctx.hashing.verify(user(ctx, "ada@example.com").password_hash, PASSWORD)

@@ -8,6 +8,7 @@ accepted either side of now, RFC 6238 §5.2 recommends one), ``last_used_step`` 
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -45,23 +46,38 @@ def normalize_code(raw: str) -> str | None:
     return cleaned
 
 
+def _key(secret_b32: str) -> bytes:
+    """The raw key, decoded once per check (pyotp decodes it again for every code)."""
+    return base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8), casefold=True)
+
+
+def _hotp(key: bytes, step: int, digits: int = DIGITS) -> str:
+    """RFC 4226 §5.3: HMAC-SHA1 over the 8-byte counter, dynamic truncation; the same as ``code_at_step``."""
+    digest = hmac.new(key, step.to_bytes(8, "big"), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = int.from_bytes(digest[offset : offset + 4], "big") & 0x7FFFFFFF
+    return str(value % 10**digits).zfill(digits)
+
+
 def matching_step(secret_b32: str, code: str, now_step: int, window: int = WINDOW_STEPS) -> int | None:
     """The step in now±window whose code equals ``code`` (constant-time compare), else None.
 
     Every candidate is compared so the time taken does not depend on which step matched.
     """
+    key = _key(secret_b32)
     found: int | None = None
     for step in range(now_step - window, now_step + window + 1):
-        if hmac.compare_digest(code_at_step(secret_b32, step), code):
+        if hmac.compare_digest(_hotp(key, step), code):
             found = step if found is None else found
     return found
 
 
 def drift_steps(secret_b32: str, code: str, now_step: int, search: int = DRIFT_SEARCH_STEPS) -> int | None:
     """How many steps away (beyond the window) a code matches: lets us tell a user their clock is off."""
+    key = _key(secret_b32)
     for distance in range(WINDOW_STEPS + 1, search + 1):
         for step in (now_step - distance, now_step + distance):
-            if hmac.compare_digest(code_at_step(secret_b32, step), code):
+            if hmac.compare_digest(_hotp(key, step), code):
                 return step - now_step
     return None
 

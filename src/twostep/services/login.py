@@ -5,6 +5,7 @@ The Argon2 check runs between transactions so that a slow hash never holds a dat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
@@ -196,9 +197,17 @@ def consume_totp_step(db: Session, factor_id: int, step: int, now: object) -> bo
 
 def verify_totp(ctx: Context, db: Session, user_id: int, code: str) -> Verdict:
     """Check a code against the user's confirmed authenticators and consume its step atomically."""
+    return check_totp(ctx, db, user_id, code, db.execute(_TOTP_FACTORS, {"user_id": user_id}).all())
+
+
+def check_totp(
+    ctx: Context, db: Session, user_id: int, code: str, factors: Sequence[tuple[int, bytes | None, int | None]]
+) -> Verdict:
+    """``verify_totp`` for authenticators already read as (id, sealed seed, last used step) — the
+    verification API reads them with the account in one statement; the rule is the same."""
     now = ctx.clock.now()
     replayed = False
-    for factor_id, sealed, last_used_step in db.execute(_TOTP_FACTORS, {"user_id": user_id}).all():
+    for factor_id, sealed, last_used_step in factors:
         secret = ctx.sealer.open(sealed or b"", f"user:{user_id}:totp")
         verdict = totp_factor.verify(secret, code, now, last_used_step)
         if verdict.accepted and verdict.step is not None:

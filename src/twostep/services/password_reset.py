@@ -510,6 +510,7 @@ def _apply(
     now = ctx.clock.now()
     user.password_hash = new_hash
     user.password_changed_at = now
+    user.password_imported = False  # the hash is ours now (services.importer must not replace it)
     sessions.destroy_all(db, user.id)
     accounts.revoke_remembered_devices(db, user.id)
     _void_reset_codes(db, user.id, now)
