@@ -612,3 +612,15 @@ def test_no_code_is_sent_before_the_password_step(
     response = client.post("/account/reauth/send", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
     assert response.headers["location"] == "/account/reauth?next=/account"
     assert len(mail.sent) == sent_before
+
+
+def test_reauthentication_does_not_extend_the_twelve_hour_limit(
+    client: TestClient, ctx: Context, clock: FrozenClock, secret: str
+) -> None:
+    for minute in range(20, 12 * 60, 20):
+        clock.advance(minutes=20)
+        if minute % 120 == 0:
+            reauth(client, secret, clock)
+        assert client.get("/account").status_code == 200, minute
+    clock.advance(minutes=25)
+    assert client.get("/account", follow_redirects=False).headers["location"] == "/login"

@@ -49,14 +49,18 @@ def create(
         Stage.RESET_SECOND_STEP: PENDING_LIFETIME,
         Stage.ENROLL: ENROLL_LIFETIME,
     }.get(stage, ABSOLUTE_TIMEOUT)
+    created_at, expires_at = now, now + lifetime
+    if replacing is not None and replacing.stage == Stage.SIGNED_IN.value and stage is Stage.SIGNED_IN:
+        # Re-authentication rotates the id but never stretches the 12-hour absolute limit.
+        created_at, expires_at = as_utc(replacing.created_at), as_utc(replacing.expires_at)
     db.add(
         WebSession(
             id=session_id(ctx, token),
             user_id=user.id,
             stage=stage.value,
-            created_at=now,
+            created_at=created_at,
             last_seen_at=now,
-            expires_at=now + lifetime,
+            expires_at=expires_at,
             code_attempts=0,
             password_at=password_at,
             second_step_at=second_step_at,
