@@ -105,3 +105,23 @@ def test_metrics_text_has_help_and_type_lines(client: TestClient) -> None:
     text = client.get("/metrics").text
     for name in ["twostep_http_requests_total", "twostep_verifications_total", "twostep_active_sessions"]:
         assert re.search(rf"^# TYPE {name} ", text, re.M), name
+
+
+def test_sign_in_page_checks_are_counted_too(client: TestClient, ctx: Context, clock: FrozenClock) -> None:
+    secret = totp_user(ctx)
+    from twostep.services import accounts
+
+    with ctx.db.transaction() as db:
+        user = accounts.find_user_by_email(db, EMAIL)
+        assert user is not None
+        user.password_hash = ctx.hashing.hash("violet staple meadow 42")
+    before = scrape(client)
+    login_password(client, EMAIL)
+    submit_code(client, "000000" if code_for(secret, clock) != "000000" else "000001")
+    submit_code(client, code_for(secret, clock))
+    after = scrape(client)
+    for outcome in ("invalid", "valid"):
+        labels = {"method": "totp", "outcome": outcome, "via": "web"}
+        assert value(after, "twostep_verifications_total", **labels) == value(
+            before, "twostep_verifications_total", **labels
+        ) + 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Select, Table, insert, select
@@ -26,6 +27,14 @@ class Identified(Protocol):
 
 
 _INSERT = insert(cast(Table, AuditEvent.__table__))
+Listener = Callable[[str, str, dict[str, Any]], None]
+_listeners: list[Listener] = []
+
+
+def subscribe(listener: Listener) -> None:
+    """Also tell ``listener(event, outcome, detail)`` about every event (metrics count sign-in checks)."""
+    if listener not in _listeners:
+        _listeners.append(listener)
 
 
 def record(
@@ -61,6 +70,8 @@ def record(
             "detail": json.dumps(detail, default=str, sort_keys=True) if detail else "",
         },
     )
+    for listener in _listeners:
+        listener(event, outcome, detail)
     log.info(
         "audit %s",
         event,

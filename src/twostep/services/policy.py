@@ -189,8 +189,12 @@ def validate(form: Mapping[str, str | list[str] | None]) -> tuple[dict[str, Any]
 
 
 def save(ctx: Context, values: Mapping[str, Any], *, actor_id: int | None, request: RequestInfo) -> list[str]:
-    """Store validated overrides (see ``validate``); returns the keys whose effective value changed."""
+    """Store validated overrides (see ``validate``); returns the keys whose effective value changed.
+
+    A value equal to the configuration is not stored (its row goes), so a later change of the
+    configuration file still reaches every setting the administrator did not change."""
     now = ctx.clock.now()
+    base = _base(ctx)
     with ctx.db.transaction() as db:
         before = current(ctx, db)
         existing = {row.key: row for row in db.scalars(select(PolicySetting))}
@@ -199,7 +203,10 @@ def save(ctx: Context, values: Mapping[str, Any], *, actor_id: int | None, reque
             if key not in KEYS:
                 continue
             row = existing.get(key)
-            if row is None:
+            if value == getattr(base, key):
+                if row is not None:
+                    db.delete(row)
+            elif row is None:
                 db.add(PolicySetting(key=key, value=json.dumps(value), updated_at=now, updated_by=actor_id))
             elif json.loads(row.value) != value:
                 row.value, row.updated_at, row.updated_by = json.dumps(value), now, actor_id

@@ -3,7 +3,10 @@
 Series (all prefixed ``twostep_``):
   http_requests_total{method,route,status}           requests by route template and status
   http_request_duration_seconds{method,route}        latency histogram
-  verifications_total{method,outcome,via}            valid | invalid | replayed | throttled | unknown_user
+  verifications_total{method,outcome,via}            valid | invalid | replayed | throttled | unknown_user;
+                                                     via="api" counted by the API, via="web" from the
+                                                     sign-in page's audit events (its throttled refusals
+                                                     write no event, so they are not counted there)
   api_challenges_total{method,outcome}               sent | cooldown | hourly_limit | no_method | ...
   messages_sent_total{channel}                       email | sms handed to the server or gateway
   message_delivery_failures_total{channel}           refused by every server or gateway
@@ -34,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twostep.delivery.mail import MailMessage, MailSender
 from twostep.delivery.sms import FailoverSmsSender, SmsAttempt, SmsMessage
-from twostep.services import stats
+from twostep.services import audit, stats
 from twostep.services.context import Context
 
 access_log = logging.getLogger("twostep.access")
@@ -75,6 +78,19 @@ DELIVERY_FAILURES = Counter(
 
 def count_verification(method: str, outcome: str, *, via: str) -> None:
     VERIFICATIONS.labels(method, outcome, via).inc()
+
+
+def _count_sign_in_checks(event: str, outcome: str, detail: dict[str, Any]) -> None:
+    """Second-step checks on the web pages, from their audit events (the API counts its own)."""
+    if detail.get("via") == "api":
+        return
+    method = str(detail.get("method") or "")
+    if event == "authn_login_success" and method:
+        VERIFICATIONS.labels(method, "valid", "web").inc()
+    elif event in ("authn_login_fail", "authn_token_reuse") and detail.get("step") == "second":
+        VERIFICATIONS.labels(
+            method or "unknown", "replayed" if event == "authn_token_reuse" else "invalid", "web"
+        ).inc()
 
 
 def count_challenge(method: str, outcome: str) -> None:
@@ -201,6 +217,7 @@ class MetricsMiddleware:
 
 def install(app: FastAPI, ctx: Context) -> None:
     """Counting senders, the middleware (outermost, so it times everything) and ``GET /metrics``."""
+    audit.subscribe(_count_sign_in_checks)
     if not isinstance(ctx.mail, CountingMail):
         ctx.mail = CountingMail(ctx.mail)
     if not isinstance(ctx.sms, CountingSms):

@@ -193,6 +193,7 @@ def build_page(request: Request) -> Page:
         default=web.ctx.settings.default_language,
         pending=session is not None and session.stage not in SAVES_LANGUAGE,
     )
+    request.state.user_id = session.user_id if session else None  # for the access log
     return Page(
         request=request,
         web=web,
