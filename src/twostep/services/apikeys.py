@@ -75,6 +75,7 @@ class Caller:
     key_id: int
     name: str
     prefix: str
+    last_used_stale: bool = False
 
 
 def _digest(ctx: Context, key: str) -> str:
@@ -200,19 +201,30 @@ _FORGET_OLD_WINDOWS = delete(_COUNTERS).where(
 )
 
 
-def authenticate(ctx: Context, db: Session, presented: str) -> Caller | None:
-    """The live key matching ``presented``, or None. One indexed read; ``last_used_at`` is written at
-    most once a minute so a busy key does not turn every request into an extra row update."""
+def identify(ctx: Context, db: Session, presented: str) -> Caller | None:
+    """The live key matching ``presented``, or None: one indexed read, no write."""
     prefix = parse_prefix(presented)
     if prefix is None:
         return None
     row = db.execute(_BY_DIGEST, {"digest": _digest(ctx, presented)}).first()
     if row is None or row.revoked_at is not None or row.prefix != prefix:
         return None
-    now = ctx.clock.now()
-    if row.last_used_at is None or as_utc(row.last_used_at) + LAST_USED_PRECISION <= now:
-        db.execute(_TOUCH, {"key_id": row.id, "used_at": now})
-    return Caller(key_id=row.id, name=row.name, prefix=row.prefix)
+    stale = row.last_used_at is None or as_utc(row.last_used_at) + LAST_USED_PRECISION <= ctx.clock.now()
+    return Caller(key_id=row.id, name=row.name, prefix=row.prefix, last_used_stale=stale)
+
+
+def touch(ctx: Context, db: Session, caller: Caller) -> None:
+    """Record the use, at most once a minute, so a busy key does not add an update to every request."""
+    if caller.last_used_stale:
+        db.execute(_TOUCH, {"key_id": caller.key_id, "used_at": ctx.clock.now()})
+
+
+def authenticate(ctx: Context, db: Session, presented: str) -> Caller | None:
+    """``identify`` and ``touch`` in the caller's (writing) transaction."""
+    caller = identify(ctx, db, presented)
+    if caller is not None:
+        touch(ctx, db, caller)
+    return caller
 
 
 @dataclass

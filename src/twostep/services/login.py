@@ -205,16 +205,43 @@ def check_totp(
 ) -> Verdict:
     """``verify_totp`` for authenticators already read as (id, sealed seed, last used step) — the
     verification API reads them with the account in one statement; the rule is the same."""
+    return consume_totp(ctx, db, match_totp(ctx, user_id, code, factors))
+
+
+@dataclass(frozen=True)
+class TotpMatch:
+    """What a code matched, before anything is written: the authenticators whose window holds it
+    (in order, with their verdicts) and whether it is an already used step of one of them."""
+
+    accepted: list[tuple[int, Verdict]]
+    replayed: bool
+
+
+def match_totp(
+    ctx: Context, user_id: int, code: str, factors: Sequence[tuple[int, bytes | None, int | None]]
+) -> TotpMatch:
+    """The pure half of the check (no database): decrypt each seed and compare the code."""
     now = ctx.clock.now()
+    accepted: list[tuple[int, Verdict]] = []
     replayed = False
     for factor_id, sealed, last_used_step in factors:
         secret = ctx.sealer.open(sealed or b"", f"user:{user_id}:totp")
         verdict = totp_factor.verify(secret, code, now, last_used_step)
         if verdict.accepted and verdict.step is not None:
-            if consume_totp_step(db, factor_id, verdict.step, now):
-                return verdict
-            replayed = True
+            accepted.append((factor_id, verdict))
         replayed = replayed or verdict.replayed
+    return TotpMatch(accepted, replayed)
+
+
+def consume_totp(ctx: Context, db: Session, match: TotpMatch) -> Verdict:
+    """The writing half: the first authenticator whose step the compare-and-set moves forward wins;
+    losing the compare-and-set means another request used this step first (a replay)."""
+    now = ctx.clock.now()
+    replayed = match.replayed
+    for factor_id, verdict in match.accepted:
+        if verdict.step is not None and consume_totp_step(db, factor_id, verdict.step, now):
+            return verdict
+        replayed = True
     return Verdict(accepted=False, replayed=replayed)
 
 

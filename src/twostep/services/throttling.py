@@ -35,6 +35,17 @@ _BLOCKED_UNTIL = select(_TABLE.c.blocked_until).where(_TABLE.c.key == bindparam(
 _CLEAR = delete(_TABLE).where(_TABLE.c.key == bindparam("throttle_key"))
 
 
+_STATE = select(_TABLE.c.key, _TABLE.c.blocked_until).where(_TABLE.c.key == bindparam("throttle_key"))
+
+
+def state(db: Session, key: str, now: datetime) -> tuple[bool, int]:
+    """(whether failures are on record, seconds still blocked) in one read."""
+    row = db.execute(_STATE, {"throttle_key": key}).first()
+    if row is None:
+        return False, 0
+    return True, seconds_left(as_utc(row.blocked_until), now) if row.blocked_until else 0
+
+
 def wait_seconds(db: Session, key: str, now: datetime) -> int:
     blocked = db.execute(_BLOCKED_UNTIL, {"throttle_key": key}).scalar_one_or_none()
     if blocked is None:

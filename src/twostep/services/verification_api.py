@@ -9,8 +9,9 @@ key check → rate count → throttle check → verify → consume → counters 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import Table, and_, bindparam, select
 from sqlalchemy.orm import Session
@@ -136,58 +137,100 @@ def verify(ctx: Context, api_key: str, raw_user: str, raw_code: str, request: Re
 
     Never waits on the network: a replay's notice to the account owner is left to the caller
     (``send_replay_notice``), so the web layer can run this directly on its event loop.
+
+    PostgreSQL: one transaction. SQLite, where one writer at a time holds the database: the reads and
+    the code comparison happen first without the write lock, and the write transaction then repeats
+    what decides the answer — key rate count, the throttle, the compare-and-set — so the lock is
+    held for a few statements only and the result is the same as in one transaction.
     """
-    now = ctx.clock.now()
     email = normalize_email(raw_user)
-    with ctx.db.transaction() as db:
-        caller = _admit(ctx, db, api_key)
-        if isinstance(caller, Refused):
-            return caller
+    if not ctx.db.is_sqlite:
+        with ctx.db.transaction() as db:
+            caller = _admit(ctx, db, api_key)
+            if isinstance(caller, Refused):
+                return caller
+            rows = db.execute(_ACCOUNT_FOR_CHECK, {"email": email}).all() if email is not None else []
+            match = _match(ctx, rows, raw_code)
+            return _decide(ctx, db, caller, rows, match, raw_code, request)
+    with ctx.db.snapshot() as db:
+        found = apikeys.identify(ctx, db, api_key)
+        if found is None:
+            return Refused("unauthorized")
         rows = db.execute(_ACCOUNT_FOR_CHECK, {"email": email}).all() if email is not None else []
-        if not rows:
-            return VerifyResult("unknown_user", method="")
-        first = rows[0]
-        user = Account(first.id, first.email, first.language)
-        key = throttling.second_step_key(user.id)
-        wait = throttle_rules.seconds_left(as_utc(first.blocked_until), now) if first.blocked_until else 0
+    match = _match(ctx, rows, raw_code)
+    with ctx.db.transaction() as db:
+        wait = apikeys.count_request(ctx, db, found.key_id, ctx.settings.api_rate_limit_per_minute)
         if wait:
-            return VerifyResult("throttled", user_id=user.id, wait_seconds=wait)
-        factors = [(r.factor_id, r.secret_sealed, r.last_used_step) for r in rows if r.factor_id is not None]
-        method, verdict = _check(ctx, db, user, raw_code, factors)
-        if verdict.accepted:
-            if first.throttle_key is not None:  # earlier failures are forgotten, as on the sign-in page
-                throttling.clear(db, key)
-            audit.record(
-                ctx,
-                db,
-                "authn_login_success",
-                request=request,
-                user=user,
-                step="second",
-                method=method,
-                via="api",
-                api_key=caller.prefix,
-            )
-            return VerifyResult("valid", method=method, user_id=user.id)
-        failures = throttling.record_failure(db, key, now)
-        event = "authn_token_reuse" if verdict.replayed else "authn_login_fail"
+            return Refused("rate_limited", wait)
+        apikeys.touch(ctx, db, found)
+        return _decide(ctx, db, found, rows, match, raw_code, request)
+
+
+def _match(ctx: Context, rows: Sequence[Any], raw_code: str) -> login.TotpMatch | None:
+    """The code compared with the account's authenticators (no database work), None for no account."""
+    if not rows:
+        return None
+    factors = [(r.factor_id, r.secret_sealed, r.last_used_step) for r in rows if r.factor_id is not None]
+    return login.match_totp(ctx, rows[0].id, raw_code, factors)
+
+
+def _decide(
+    ctx: Context,
+    db: Session,
+    caller: apikeys.Caller,
+    rows: Sequence[Any],
+    match: login.TotpMatch | None,
+    raw_code: str,
+    request: RequestInfo,
+) -> VerifyResult:
+    """Throttle check → consume → counters → audit, in the writing transaction."""
+    if match is None:
+        return VerifyResult("unknown_user", method="")
+    now = ctx.clock.now()
+    user = Account(rows[0].id, rows[0].email, rows[0].language)
+    key = throttling.second_step_key(user.id)
+    if db.get_bind().dialect.name == "sqlite":  # read again under the write lock: it may have changed
+        has_failures, wait = throttling.state(db, key, now)
+    else:  # read in this same transaction a moment ago
+        has_failures = rows[0].throttle_key is not None
+        wait = throttle_rules.seconds_left(as_utc(rows[0].blocked_until), now) if rows[0].blocked_until else 0
+    if wait:
+        return VerifyResult("throttled", user_id=user.id, wait_seconds=wait)
+    method, verdict = _check(ctx, db, user, raw_code, match)
+    if verdict.accepted:
+        if has_failures:  # earlier failures are forgotten, as on the sign-in page
+            throttling.clear(db, key)
         audit.record(
             ctx,
             db,
-            event,
+            "authn_login_success",
             request=request,
             user=user,
-            outcome="failure",
             step="second",
             method=method,
-            failures=failures,
             via="api",
             api_key=caller.prefix,
         )
-        wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
-        outcome: Outcome = "throttled" if wait else ("replayed" if verdict.replayed else "invalid")
-        notice = ReplayNotice(user.email, user.language, caller.name) if verdict.replayed else None
-        return VerifyResult(outcome, method=method, user_id=user.id, wait_seconds=wait, notice=notice)
+        return VerifyResult("valid", method=method, user_id=user.id)
+    failures = throttling.record_failure(db, key, now)
+    event = "authn_token_reuse" if verdict.replayed else "authn_login_fail"
+    audit.record(
+        ctx,
+        db,
+        event,
+        request=request,
+        user=user,
+        outcome="failure",
+        step="second",
+        method=method,
+        failures=failures,
+        via="api",
+        api_key=caller.prefix,
+    )
+    wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
+    outcome: Outcome = "throttled" if wait else ("replayed" if verdict.replayed else "invalid")
+    notice = ReplayNotice(user.email, user.language, caller.name) if verdict.replayed else None
+    return VerifyResult(outcome, method=method, user_id=user.id, wait_seconds=wait, notice=notice)
 
 
 def send_replay_notice(ctx: Context, result: VerifyResult, request: RequestInfo) -> None:
@@ -199,11 +242,9 @@ def send_replay_notice(ctx: Context, result: VerifyResult, request: RequestInfo)
         )
 
 
-def _check(
-    ctx: Context, db: Session, user: Account, raw_code: str, factors: list[tuple[int, bytes | None, int | None]]
-) -> tuple[str, Verdict]:
+def _check(ctx: Context, db: Session, user: Account, raw_code: str, match: login.TotpMatch) -> tuple[str, Verdict]:
     """The authenticator app first; then a code sent through ``/api/v1/challenge``, if one is live."""
-    verdict = login.check_totp(ctx, db, user.id, raw_code, factors)
+    verdict = login.consume_totp(ctx, db, match)
     if verdict.accepted:
         return FactorKind.TOTP.value, verdict
     from twostep.domain.codes import CodePurpose

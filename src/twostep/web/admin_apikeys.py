@@ -38,8 +38,9 @@ def _blocked(page: Page) -> Response | None:
     if page.session is None:
         return page.redirect("/login")
     if not page.session.is_admin or not apikeys.admin_may_manage(page.ctx, page.session.session_id):
+        forbidden = TEXTS["forbidden"]
         return page.render(
-            "message.html", status_code=403, title=page.gettext("Not allowed"), error=page.gettext(TEXTS["forbidden"])
+            "message.html", status_code=403, title=page.gettext("Not allowed"), error=page.gettext(forbidden)
         )
     return None
 
@@ -74,7 +75,8 @@ def api_keys_create(
         created = apikeys.create(page.ctx, name, actor_id=page.session.user_id, request=page.info)
     except apikeys.ApiKeyError as error:
         return _render(page, status_code=422, name_error=page.gettext(TEXTS[error.code]), name=name)
-    return _render(page, new_key=created.key, notice=page.gettext(TEXTS["created"]))
+    notice = TEXTS["created"]
+    return _render(page, new_key=created.key, notice=page.gettext(notice))
 
 
 @router.post("/admin/api-keys/{key_id}/revoke", response_class=HTMLResponse)
@@ -89,4 +91,5 @@ def api_keys_revoke(page: PageDep, key_id: int, csrf_token: Annotated[str, Form(
         info = apikeys.revoke(page.ctx, str(key_id), actor_id=page.session.user_id, request=page.info)
     except apikeys.ApiKeyError as error:
         return _render(page, status_code=404, error=page.gettext(TEXTS[error.code]))
-    return _render(page, notice=page.gettext(TEXTS["revoked"]) % {"prefix": info.prefix})
+    notice = TEXTS["revoked"]
+    return _render(page, notice=page.gettext(notice) % {"prefix": info.prefix})

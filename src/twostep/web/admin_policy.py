@@ -57,8 +57,9 @@ def _gate(page: Page, *, change: bool = False) -> int | Response:
         return page.redirect("/login")
     if not access.is_admin:
         roles.record_denied(page.ctx, access.user_id, page.request.url.path, page.info)
+        forbidden = TEXTS["forbidden"]
         return page.render(
-            "message.html", status_code=403, title=page.gettext("Not allowed"), error=page.gettext(TEXTS["forbidden"])
+            "message.html", status_code=403, title=page.gettext("Not allowed"), error=page.gettext(forbidden)
         )
     if not access.real_second_step or (change and not access.fresh):
         return page.redirect("/account/reauth?next=" + quote(page.request.url.path, safe="/"))
