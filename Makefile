@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) translations
 
+node_modules/axe-core: package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch node_modules/axe-core
+
 translations: $(STAMP)
 	@for lang in $(LOCALES); do \
 	  $(BIN)/pybabel -q compile -d src/twostep/locale -l $$lang -D messages || exit 1; done
@@ -43,7 +47,7 @@ types: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
-test: install lint types contracts
+test: install node_modules/axe-core lint types contracts
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 clean:
