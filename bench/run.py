@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """One command: twostep ``POST /api/v1/verify`` against privacyIDEA 3.14 ``/validate/check`` and a floor app.
 
-    .venv/bin/python bench/run.py                 # everything (about 25 min the first time, 12 min after)
+    .venv/bin/python bench/run.py                 # everything (about 15 min the first time, 8-10 min after)
     .venv/bin/python bench/run.py --only twostep-sqlite --duration 10     # one part, shorter runs
 
 Parts (``--only``/``--skip``, comma-separated):
   twostep-sqlite  twostep, 2 workers, SQLite: valid codes at 16 and 32 connections
   twostep-pg      the same on PostgreSQL, on the database of ``--big-users`` accounts (default 1,000,000)
-  scale           fixed-size latency runs (3,000 checks, 16 connections) on 1,000 vs ``--big-users`` accounts
+  scale           fixed-size latency runs (2,000 checks, 16 connections) on 1,000 vs ``--big-users`` accounts
   pi              privacyIDEA 3.14 with gunicorn, 2 workers, SQLite, 2,000 TOTP tokens
                   (scripts in ../shared/bench/privacyidea, its own venv; set up once, about 3 min)
   floor           the FastAPI floor app's /verify_rw (pyotp + indexed SQLite read + replay-protecting
@@ -24,6 +24,7 @@ Results: one JSON line per run in bench/results/latest.jsonl, a summary table on
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -55,6 +56,7 @@ PI_DATA = Path("/tmp/pi-data")
 RESULTS = HERE / "results"
 TCK = os.sysconf("SC_CLK_TCK")
 PARTS = ("twostep-sqlite", "twostep-pg", "scale", "pi", "floor")
+FLOOR_USERS = 400_000  # the floor answers ~9,000/s here: one fresh (user, step) per request for 20 s
 RATE_LIMIT = "1000000000"  # the API key's own per-minute limit, raised so it does not cap the benchmark
 
 # --- machine accounting (the same method as ../shared/bench/privacyidea/bench_run.py) -------------------
@@ -173,7 +175,6 @@ def measure(
     expect: str,
     content_type: str = "application/json",
     auth: str = "",
-    stop_when_exhausted: bool = False,
     waited: tuple[float, float] = (0.0, 0.0),
 ) -> dict[str, object]:
     env = dict(
@@ -182,7 +183,6 @@ def measure(
         EXPECT=expect,
         CONTENT_TYPE=content_type,
         AUTH=auth,
-        STOP_WHEN_EXHAUSTED="1" if stop_when_exhausted else "0",
     )
     command = ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--timeout", "30s", "-s", str(HERE / "verify.lua"), url]
     t0, c0 = proc_table(), cpu_stat()
@@ -201,7 +201,7 @@ def measure(
     server_pct = (tree_ticks(roots, t1) - tree_ticks(roots, t0)) / TCK / wall * 100
     wrk_pct = ((r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)) / wall * 100
     busy_pct = (total - d[3] - d[4]) / total * 200
-    requests = float(result["requests"])  # type: ignore[arg-type]
+    requests = float(result.get("answered") or result["requests"])  # type: ignore[arg-type]
     errors = float(result["unexpected"]) + float(result["non200"]) + float(result["socket_errors"])  # type: ignore[arg-type]
     result.update(
         label=label,
@@ -230,10 +230,116 @@ def measure(
 def show(r: dict[str, object]) -> str:
     return (
         f"{r['label']:<26} c={r['conns']:<3} {float(r['rps']):8.1f} req/s  p50 {float(r['p50_ms']):7.2f}  "  # type: ignore[arg-type]
-        f"p99 {float(r['p99_ms']):7.2f} ms  ok {int(r['expected'])}/{int(r['requests'])}  "  # type: ignore[arg-type]
+        f"p99 {float(r['p99_ms']):7.2f} ms  ok {int(r['expected'])}/{int(r.get('answered') or r['requests'])}  "  # type: ignore[arg-type]
         f"err {r['error_rate']}  srv {r['server_cpu_pct']}%  wrk {r['wrk_cpu_pct']}%  other {r['other_cpu_pct']}%  "
         f"steal {r['steal_pct']}%"
     )
+
+
+async def _closed_loop(
+    host: str, port: int, path: str, auth: str, bodies: list[bytes], conns: int
+) -> dict[str, object]:
+    """Exactly ``len(bodies)`` POSTs over ``conns`` keep-alive connections; per-request latency."""
+    queue = list(reversed(bodies))
+    latencies: list[float] = []
+    counts = {"expected": 0, "unexpected": 0, "non200": 0, "socket_errors": 0}
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while queue:
+                body = queue.pop()
+                head = (
+                    f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: {auth}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                ).encode()
+                started = time.perf_counter()
+                writer.write(head + body)
+                status_line = await reader.readline()
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value)
+                answer = await reader.readexactly(length)
+                latencies.append(time.perf_counter() - started)
+                if b" 200 " not in status_line:
+                    counts["non200"] += 1
+                elif b'"valid":true' in answer:
+                    counts["expected"] += 1
+                else:
+                    counts["unexpected"] += 1
+        except (OSError, asyncio.IncompleteReadError):
+            counts["socket_errors"] += 1
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(conns)))
+    wall = time.perf_counter() - started
+    ordered = sorted(latencies)
+
+    def pct(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000, 2) if ordered else 0.0
+
+    return {
+        "requests": float(len(latencies)),
+        "answered": float(len(latencies)),
+        "duration_s": round(wall, 2),
+        "rps": round(len(latencies) / wall, 1),
+        "p50_ms": pct(50),
+        "p95_ms": pct(95),
+        "p99_ms": pct(99),
+        "max_ms": round(ordered[-1] * 1000, 2) if ordered else 0.0,
+        "mean_ms": round(statistics.mean(ordered) * 1000, 2) if ordered else 0.0,
+        **{k: float(v) for k, v in counts.items()},
+        "bodies_exhausted": 0.0,
+    }
+
+
+def measure_fixed(
+    label: str, url: str, bodies: Path, *, conns: int, roots: list[int], auth: str, waited: tuple[float, float]
+) -> dict[str, object]:
+    """A fixed number of checks from an asyncio client in this process (wrk has no request count):
+    for comparing latencies; the client's own CPU is reported in the wrk column."""
+    host_port = url.split("//", 1)[1].split("/", 1)[0]
+    host, port = host_port.split(":")
+    path = "/" + url.split("//", 1)[1].split("/", 1)[1]
+    payload = [line.encode() for line in bodies.read_text().splitlines() if line]
+    t0, c0 = proc_table(), cpu_stat()
+    s0 = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.time()
+    result = asyncio.run(_closed_loop(host, int(port), path, auth, payload, conns))
+    wall = time.time() - started
+    s1 = resource.getrusage(resource.RUSAGE_SELF)
+    t1, c1 = proc_table(), cpu_stat()
+    d = [b - a for a, b in zip(c0, c1, strict=True)]
+    total = max(1, sum(d))
+    server_pct = (tree_ticks(roots, t1) - tree_ticks(roots, t0)) / TCK / wall * 100
+    client_pct = ((s1.ru_utime + s1.ru_stime) - (s0.ru_utime + s0.ru_stime)) / wall * 100
+    busy_pct = (total - d[3] - d[4]) / total * 200
+    requests = float(result["requests"])  # type: ignore[arg-type]
+    errors = float(result["unexpected"]) + float(result["non200"]) + float(result["socket_errors"])  # type: ignore[arg-type]
+    result.update(
+        label=label,
+        conns=conns,
+        wall_s=round(wall, 2),
+        server_cpu_pct=round(server_pct, 1),
+        server_cpu_ms_per_request=round(server_pct / 100 * wall / max(1.0, requests) * 1000, 3),
+        wrk_cpu_pct=round(client_pct, 1),
+        machine_busy_pct_of_200=round(busy_pct, 1),
+        other_cpu_pct=round(busy_pct - server_pct - client_pct, 1),
+        steal_pct=round(d[7] / total * 200, 1),
+        idle_wait_s=waited[0],
+        quiet_wait_s=waited[1],
+        error_rate=round(errors / requests, 4) if requests else 1.0,
+        client="asyncio (bench/run.py)",
+        when=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    with (RESULTS / "latest.jsonl").open("a") as handle:
+        handle.write(json.dumps(result) + "\n")
+    print(show(result), flush=True)
+    return result
 
 
 def settle(roots: list[int], quiet_wait: float) -> tuple[float, float]:
@@ -302,7 +408,7 @@ class Twostep:
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as answer:  # noqa: S310
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as answer:
                     if answer.status == 200:
                         return
             except OSError:
@@ -398,7 +504,7 @@ def part_twostep_sqlite(args: argparse.Namespace, state: dict[str, int]) -> list
 def part_twostep_pg(args: argparse.Namespace, state: dict[str, int]) -> list[dict[str, object]]:
     print(f"== twostep, PostgreSQL ({args.big_users} accounts)", flush=True)
     url = ensure_database(f"twostep_bench_{args.big_users}", args.fresh)
-    env = twostep_env(url, WORK / "pg")
+    env = twostep_env(url, WORK / f"pg-{args.big_users}")  # one data dir (secret key) per database
     seed(env, args.big_users, args.fresh)
     server = Twostep(env, 8102, WORK / "twostep-pg.log")
     roots = [*server.pids, postmaster_pid()]
@@ -409,7 +515,8 @@ def part_twostep_pg(args: argparse.Namespace, state: dict[str, int]) -> list[dic
 
 
 def part_scale(args: argparse.Namespace, state: dict[str, int]) -> list[dict[str, object]]:
-    """The same 3,000 checks (1,000 accounts × 3 consecutive steps) against 1,000 and against N accounts."""
+    """The same 2,000 checks (1,000 accounts × 2 consecutive steps, 16 connections) against a database of
+    1,000 accounts and one of N, from an asyncio client that sends exactly that many (wrk cannot)."""
     print(f"== latency with 1,000 vs {args.big_users} accounts (PostgreSQL)", flush=True)
     servers: dict[str, Twostep] = {}
     for count, port in ((1000, 8103), (args.big_users, 8104)):
@@ -420,28 +527,37 @@ def part_scale(args: argparse.Namespace, state: dict[str, int]) -> list[dict[str
     results = []
     try:
         rng = random.Random(8)
+        for label, server in servers.items():  # warm up: connection pools, statement caches, index pages
+            total = 1000 if label.startswith("pg-1000-") else args.big_users
+            for i in rng.sample(range(total), 300):
+                with urllib.request.urlopen(
+                    urllib.request.Request(
+                        f"{server.url}/api/v1/users/{account(i)}@bench.test/methods",
+                        headers={"Authorization": f"Bearer {server.key}"},
+                    ),
+                    timeout=10,
+                ) as answer:
+                    answer.read()
         for _ in range(args.scale_reps):
+            # Both databases in the same pair of steps: codes of steps S and S+1 are both accepted
+            # while the clock is in S or S+1, a window of at least 55 s for the two runs.
+            step = next_fresh_step(state["last_step"])
+            state["last_step"] = step + 1
             for label, server in servers.items():
                 roots = [*server.pids, postmaster_pid()]
-                waited = settle(roots, args.quiet_wait)
-                step = next_fresh_step(state["last_step"] + 1)  # step - 1 is used too
-                state["last_step"] = step + 1
+                waited = settle(roots, min(args.quiet_wait, 10))
                 total = 1000 if label.startswith("pg-1000-") else args.big_users
                 chosen = rng.sample(range(total), 1000)
-                pairs = [(i, s) for s in (step - 1, step, step + 1) for i in chosen]
                 bodies = WORK / f"{label}-bodies.txt"
-                write_bodies(bodies, pairs)
+                write_bodies(bodies, [(i, s) for s in (step, step + 1) for i in chosen])
                 results.append(
-                    measure(
+                    measure_fixed(
                         f"latency-{label}",
                         f"{server.url}/api/v1/verify",
                         bodies,
                         conns=16,
-                        duration=20,
                         roots=roots,
-                        expect='"valid":%s*true',
                         auth=f"Bearer {server.key}",
-                        stop_when_exhausted=True,
                         waited=waited,
                     )
                 )
@@ -467,7 +583,7 @@ def ensure_venvs(need_pi: bool, need_floor: bool) -> None:
                 "pyotp",
                 "httpx",
                 "psycopg2-binary",
-            ],  # fmt: skip
+            ],
             check=True,
         )
     if need_floor and not (FLOOR_VENV / "bin" / "uvicorn").exists():
@@ -484,11 +600,20 @@ def part_pi(args: argparse.Namespace, state: dict[str, int]) -> list[dict[str, o
     if not marker.exists():
         started = time.time()
         shutil.rmtree(PI_DATA, ignore_errors=True)
-        subprocess.run([str(PI_DIR / "setup_pi.sh"), str(PI_DATA), f"sqlite:///{PI_DATA}/privacyidea.sqlite", "2000"],
-                       env=env, check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [str(PI_DIR / "setup_pi.sh"), str(PI_DATA), f"sqlite:///{PI_DATA}/privacyidea.sqlite", "2000"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         subprocess.run([str(PI_DIR / "start_pi.sh"), str(PI_DATA), "2", "5001"], env=env, check=True)
-        subprocess.run([str(PI_VENV / "bin" / "python"), "enroll_tokens.py", "http://127.0.0.1:5001", "2000", "4"],
-                       cwd=PI_DIR, env=env, check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [str(PI_VENV / "bin" / "python"), "enroll_tokens.py", "http://127.0.0.1:5001", "2000", "4"],
+            cwd=PI_DIR,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ\n"))
         print(f"  set up and enrolled 2,000 tokens in {time.time() - started:.0f} s", flush=True)
     else:
@@ -499,8 +624,20 @@ def part_pi(args: argparse.Namespace, state: dict[str, int]) -> list[dict[str, o
         for conns in (16, 32):
             waited = settle(roots, args.quiet_wait)
             bodies = WORK / "pi-bodies.txt"
-            subprocess.run([str(PI_VENV / "bin" / "python"), "gen_bodies.py", str(bodies), "2000", "valid", "1",
-                            str(WORK / "pi_totp_state")], cwd=PI_DIR, check=True, capture_output=True)  # fmt: skip
+            subprocess.run(
+                [
+                    str(PI_VENV / "bin" / "python"),
+                    "gen_bodies.py",
+                    str(bodies),
+                    "2000",
+                    "valid",
+                    "1",
+                    str(WORK / "pi_totp_state"),
+                ],
+                cwd=PI_DIR,
+                check=True,
+                capture_output=True,
+            )
             results.append(
                 measure(
                     "privacyidea-sqlite",
@@ -512,7 +649,7 @@ def part_pi(args: argparse.Namespace, state: dict[str, int]) -> list[dict[str, o
                     expect='"value":%s*true',
                     content_type="application/x-www-form-urlencoded",
                     waited=waited,
-                )  # fmt: skip
+                )
             )
     finally:
         subprocess.run([str(PI_DIR / "stop_pid.sh"), str(PI_DATA / "gunicorn.pid")], check=False, capture_output=True)
@@ -520,8 +657,11 @@ def part_pi(args: argparse.Namespace, state: dict[str, int]) -> list[dict[str, o
 
 
 def part_floor(args: argparse.Namespace, state: dict[str, int]) -> list[dict[str, object]]:
-    print("== floor app (/verify_rw), uvicorn 2 workers, SQLite, 100,000 users", flush=True)
-    env = dict(os.environ, FLOOR_VENV=str(FLOOR_VENV), FLOOR_NUSERS="100000", FLOOR_DB=str(WORK / "floor.sqlite"))
+    users = FLOOR_USERS
+    print(f"== floor app (/verify_rw), uvicorn 2 workers, SQLite, {users} users", flush=True)
+    env = dict(
+        os.environ, FLOOR_VENV=str(FLOOR_VENV), FLOOR_NUSERS=str(users), FLOOR_DB=str(WORK / f"floor-{users}.sqlite")
+    )
     subprocess.run([str(PI_DIR / "start_floor.sh"), "2", "8001"], env=env, check=True, capture_output=True)
     roots = [int(Path("/tmp/floor-data/uvicorn.pid").read_text())]
     results = []
@@ -529,8 +669,20 @@ def part_floor(args: argparse.Namespace, state: dict[str, int]) -> list[dict[str
         for conns in (16, 32):
             waited = settle(roots, args.quiet_wait)
             bodies = WORK / "floor-bodies.txt"
-            subprocess.run([str(PI_VENV / "bin" / "python"), "gen_bodies.py", str(bodies), "100000", "valid", "1",
-                            str(WORK / "floor_totp_state")], cwd=PI_DIR, check=True, capture_output=True)  # fmt: skip
+            subprocess.run(
+                [
+                    str(PI_VENV / "bin" / "python"),
+                    "gen_bodies.py",
+                    str(bodies),
+                    str(users),
+                    "valid",
+                    "1",
+                    str(WORK / "floor_totp_state"),
+                ],
+                cwd=PI_DIR,
+                check=True,
+                capture_output=True,
+            )
             results.append(
                 measure(
                     "floor-verify_rw",
@@ -542,7 +694,7 @@ def part_floor(args: argparse.Namespace, state: dict[str, int]) -> list[dict[str
                     expect='"value":%s*true',
                     content_type="application/x-www-form-urlencoded",
                     waited=waited,
-                )  # fmt: skip
+                )
             )
     finally:
         subprocess.run([str(PI_DIR / "stop_pid.sh"), "/tmp/floor-data/uvicorn.pid"], check=False, capture_output=True)
@@ -562,9 +714,11 @@ def summary(results: list[dict[str, object]]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
+        rate = "fixed count" if str(r["label"]).startswith("latency-") else f"{float(r['rps']):.1f}"  # type: ignore[arg-type]
+        answered = int(r.get("answered") or r["requests"])  # type: ignore[call-overload]
         lines.append(
-            f"| {r['label']} | {r['conns']} | {float(r['rps']):.1f} | {float(r['p50_ms']):.2f} | "  # type: ignore[arg-type]
-            f"{float(r['p99_ms']):.2f} | {int(r['expected'])}/{int(r['requests'])} | {r['error_rate']} | "  # type: ignore[arg-type]
+            f"| {r['label']} | {r['conns']} | {rate} | {float(r['p50_ms']):.2f} | "  # type: ignore[arg-type]
+            f"{float(r['p99_ms']):.2f} | {int(r['expected'])}/{answered} | {r['error_rate']} | "  # type: ignore[arg-type]
             f"{r['server_cpu_ms_per_request']} | {r['other_cpu_pct']} |"
         )
     lines.append("")

@@ -6,6 +6,8 @@ unreachable server fails the run instead of skipping, so the PostgreSQL tests ca
 
 from __future__ import annotations
 
+pytest_plugins = ["tests.log_capture_plugin"]
+
 import os
 import shutil
 from collections.abc import Iterator

@@ -405,3 +405,15 @@ def test_api_keys_page_is_for_administrators_only(client: TestClient, ctx: Conte
     assert page.status_code == 403
     assert client.post("/admin/api-keys", data={"name": "x", "csrf_token": csrf_of(page.text)}).status_code == 403
     assert not apikeys.list_keys(ctx)
+
+
+def test_api_keys_page_needs_a_real_second_step_not_a_remembered_device(
+    client: TestClient, ctx: Context, clock: FrozenClock
+) -> None:
+    signed_in_admin(client, ctx, clock)
+    with ctx.db.transaction() as db:  # the same session, but as if the code step had been skipped
+        from twostep.storage.models import WebSession
+
+        for row in db.scalars(select(WebSession)):
+            row.via_remembered_device = True
+    assert client.get("/admin/api-keys").status_code == 403

@@ -1,4 +1,4 @@
-"""`twostep serve --workers 2` on PostgreSQL: replay protection and throttling hold across processes."""
+"""`twostep serve --workers 2` on PostgreSQL and SQLite: replay protection and throttling hold across processes."""
 
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ from twostep.services import accounts, apikeys
 from twostep.services.context import Context
 from twostep.settings import load_settings
 from twostep.storage.database import Database, normalize_url
+from twostep.storage.migrate import upgrade
 from twostep.storage.models import Base, Factor, Throttle
 
-pytestmark = pytest.mark.postgres
 SECRET_KEY = "workers-test-secret-key-0123456789abcdefghijklmnop"
 TWOSTEP = str(Path(sys.executable).with_name("twostep"))
 
@@ -82,14 +82,22 @@ def stop(process: subprocess.Popen[str]) -> None:
         process.wait(timeout=5)
 
 
-@pytest.fixture(scope="module")
-def server(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@pytest.fixture(scope="module", params=[pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Two worker processes on PostgreSQL, and on SQLite (where writers queue on the file lock and a check
+    reads before it takes the write lock: the answer must still be the same)."""
     tmp_path = tmp_path_factory.mktemp("workers")
-    engine = create_engine(normalize_url(postgres_url))
-    with engine.begin() as conn:
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+    if request.param == "postgres":
+        database_url: str = request.getfixturevalue("postgres_url")
+        engine = create_engine(normalize_url(database_url))
+        with engine.begin() as conn:
+            tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+    else:
+        database_url = f"sqlite:///{tmp_path / 'twostep.db'}"
+        upgrade(database_url)
+    postgres_url = database_url
     settings = load_settings(data_dir=tmp_path / "data", database_url=postgres_url, secret_key=SECRET_KEY)
     ctx = build_context(settings, clock=SystemClock(), database=Database(postgres_url))
     accounts.create_user(ctx, "root@example.com", None, admin=True)  # no setup link on the console

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from twostep.domain.clock import as_utc
 from twostep.services import audit, rate_limits
 from twostep.services.context import Context, RequestInfo
-from twostep.storage.database import Database
+from twostep.storage.database import Database, FastStatement, as_datetime
 from twostep.storage.models import ApiKey, RateCounter
 
 KEY_PREFIX = "ts"
@@ -150,8 +150,10 @@ def find(ctx: Context, ident: str) -> ApiKeyInfo | None:
 
 def _find(db: Session, ident: str) -> ApiKey | None:
     ident = ident.strip()
-    if ident.isdigit():
-        return db.get(ApiKey, int(ident))
+    if ident.isdigit() and len(ident) < 8:
+        found = db.get(ApiKey, int(ident))
+        if found is not None:
+            return found
     if ident.startswith(f"{KEY_PREFIX}_"):
         ident = ident.split("_", 2)[1] if ident.count("_") >= 1 else ident
     rows = db.scalars(select(ApiKey).where(ApiKey.prefix == ident.lower())).all()
@@ -193,6 +195,7 @@ _COUNTERS = cast(Table, RateCounter.__table__)
 _BY_DIGEST = select(_KEYS.c.id, _KEYS.c.name, _KEYS.c.prefix, _KEYS.c.revoked_at, _KEYS.c.last_used_at).where(
     _KEYS.c.key_digest == bindparam("digest")
 )
+_BY_DIGEST_FAST = FastStatement(_BY_DIGEST)
 _TOUCH = update(_KEYS).where(_KEYS.c.id == bindparam("key_id")).values(last_used_at=bindparam("used_at"))
 _FORGET_OLD_WINDOWS = delete(_COUNTERS).where(
     _COUNTERS.c.key == bindparam("counter_key"),
@@ -206,11 +209,15 @@ def identify(ctx: Context, db: Session, presented: str) -> Caller | None:
     prefix = parse_prefix(presented)
     if prefix is None:
         return None
-    row = db.execute(_BY_DIGEST, {"digest": _digest(ctx, presented)}).first()
-    if row is None or row.revoked_at is not None or row.prefix != prefix:
+    row = _BY_DIGEST_FAST.execute(db, {"digest": _digest(ctx, presented)}).fetchone()
+    if row is None:
         return None
-    stale = row.last_used_at is None or as_utc(row.last_used_at) + LAST_USED_PRECISION <= ctx.clock.now()
-    return Caller(key_id=row.id, name=row.name, prefix=row.prefix, last_used_stale=stale)
+    key_id, name, stored_prefix, revoked_at, last_used_at = row
+    if revoked_at is not None or stored_prefix != prefix:
+        return None
+    last_used = as_datetime(last_used_at)
+    stale = last_used is None or as_utc(last_used) + LAST_USED_PRECISION <= ctx.clock.now()
+    return Caller(key_id=key_id, name=name, prefix=stored_prefix, last_used_stale=stale)
 
 
 def touch(ctx: Context, db: Session, caller: Caller) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from twostep.domain.clock import as_utc
 from twostep.domain.throttle import delay_after, seconds_left
+from twostep.storage.database import FastStatement, as_datetime
 from twostep.storage.models import Throttle
 
 
@@ -35,15 +36,16 @@ _BLOCKED_UNTIL = select(_TABLE.c.blocked_until).where(_TABLE.c.key == bindparam(
 _CLEAR = delete(_TABLE).where(_TABLE.c.key == bindparam("throttle_key"))
 
 
-_STATE = select(_TABLE.c.key, _TABLE.c.blocked_until).where(_TABLE.c.key == bindparam("throttle_key"))
+_STATE = FastStatement(select(_TABLE.c.key, _TABLE.c.blocked_until).where(_TABLE.c.key == bindparam("throttle_key")))
 
 
 def state(db: Session, key: str, now: datetime) -> tuple[bool, int]:
     """(whether failures are on record, seconds still blocked) in one read."""
-    row = db.execute(_STATE, {"throttle_key": key}).first()
+    row = _STATE.execute(db, {"throttle_key": key}).fetchone()
     if row is None:
         return False, 0
-    return True, seconds_left(as_utc(row.blocked_until), now) if row.blocked_until else 0
+    blocked = as_datetime(row[1])
+    return True, seconds_left(as_utc(blocked), now) if blocked else 0
 
 
 def wait_seconds(db: Session, key: str, now: datetime) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from sqlalchemy import Table, and_, bindparam, select
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from twostep.domain.emails import normalize_email
 from twostep.domain.factors import FactorKind, Verdict
 from twostep.services import apikeys, audit, login, notify, throttling
 from twostep.services.context import Context, RequestInfo
+from twostep.storage.database import FastStatement, as_datetime
 from twostep.storage.models import Factor, Throttle, User
 
 Outcome = Literal["valid", "invalid", "replayed", "throttled", "unknown_user"]
@@ -149,14 +150,14 @@ def verify(ctx: Context, api_key: str, raw_user: str, raw_code: str, request: Re
             caller = _admit(ctx, db, api_key)
             if isinstance(caller, Refused):
                 return caller
-            rows = db.execute(_ACCOUNT_FOR_CHECK, {"email": email}).all() if email is not None else []
+            rows = _account_rows(db, email)
             match = _match(ctx, rows, raw_code)
             return _decide(ctx, db, caller, rows, match, raw_code, request)
     with ctx.db.snapshot() as db:
         found = apikeys.identify(ctx, db, api_key)
         if found is None:
             return Refused("unauthorized")
-        rows = db.execute(_ACCOUNT_FOR_CHECK, {"email": email}).all() if email is not None else []
+        rows = _account_rows(db, email)
     match = _match(ctx, rows, raw_code)
     with ctx.db.transaction() as db:
         wait = apikeys.count_request(ctx, db, found.key_id, ctx.settings.api_rate_limit_per_minute)
@@ -166,7 +167,29 @@ def verify(ctx: Context, api_key: str, raw_user: str, raw_code: str, request: Re
         return _decide(ctx, db, found, rows, match, raw_code, request)
 
 
-def _match(ctx: Context, rows: Sequence[Any], raw_code: str) -> login.TotpMatch | None:
+class AccountRow(NamedTuple):
+    """One row of ``_ACCOUNT_FOR_CHECK`` (one per authenticator; the account's columns repeat)."""
+
+    id: int
+    email: str
+    language: str | None
+    throttle_key: str | None
+    blocked_until: Any
+    factor_id: int | None
+    secret_sealed: bytes | None
+    last_used_step: int | None
+
+
+_ACCOUNT_FOR_CHECK_FAST = FastStatement(_ACCOUNT_FOR_CHECK)
+
+
+def _account_rows(db: Session, email: str | None) -> list[AccountRow]:
+    if email is None:
+        return []
+    return [AccountRow(*row) for row in _ACCOUNT_FOR_CHECK_FAST.execute(db, {"email": email}).fetchall()]
+
+
+def _match(ctx: Context, rows: Sequence[AccountRow], raw_code: str) -> login.TotpMatch | None:
     """The code compared with the account's authenticators (no database work), None for no account."""
     if not rows:
         return None
@@ -178,7 +201,7 @@ def _decide(
     ctx: Context,
     db: Session,
     caller: apikeys.Caller,
-    rows: Sequence[Any],
+    rows: Sequence[AccountRow],
     match: login.TotpMatch | None,
     raw_code: str,
     request: RequestInfo,
@@ -193,7 +216,8 @@ def _decide(
         has_failures, wait = throttling.state(db, key, now)
     else:  # read in this same transaction a moment ago
         has_failures = rows[0].throttle_key is not None
-        wait = throttle_rules.seconds_left(as_utc(rows[0].blocked_until), now) if rows[0].blocked_until else 0
+        blocked = as_datetime(rows[0].blocked_until)
+        wait = throttle_rules.seconds_left(as_utc(blocked), now) if blocked else 0
     if wait:
         return VerifyResult("throttled", user_id=user.id, wait_seconds=wait)
     method, verdict = _check(ctx, db, user, raw_code, match)
