@@ -6,8 +6,6 @@ unreachable server fails the run instead of skipping, so the PostgreSQL tests ca
 
 from __future__ import annotations
 
-pytest_plugins = ["tests.log_capture_plugin"]
-
 import os
 import shutil
 from collections.abc import Iterator
@@ -28,6 +26,8 @@ from twostep.settings import Settings, load_settings
 from twostep.storage.database import Database, normalize_url
 from twostep.storage.migrate import upgrade
 from twostep.storage.models import Base
+
+pytest_plugins = ["tests.log_capture_plugin"]
 
 # A moment at the very start of a 30-second TOTP step, so "now" codes stay valid while tests run.
 T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
