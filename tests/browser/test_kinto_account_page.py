@@ -38,14 +38,13 @@ def test_account_page_shows_the_active_method_and_gives_the_instructions_in_poli
     # The instructions, in Polish, from the same section.
     link = page.get_by_role("link", name="Polski (PDF)")
     expect(link).to_have_attribute("href", "/help/two-step-setup.pdf?lang=pl")
-    with page.expect_response(lambda r: "/help/two-step-setup.pdf" in r.url) as answer:
-        link.click()
-    response = answer.value
+    # Fetched through the page's own request context (same cookies, same browser) rather than opened in
+    # Chromium's PDF viewer, whose extension process made headless runs hang now and then under load.
+    response = page.request.get(live_server + (link.get_attribute("href") or ""))
     assert response.status == 200
     assert response.headers["content-type"] == "application/pdf"
     assert response.headers["content-language"] == "pl"
-    # Chromium shows the PDF in its viewer; fetch the same URL with the same cookies to read it.
-    body = page.request.get(response.url).body()
+    body = response.body()
     assert body.startswith(b"%PDF")
     pdf = tmp_path / "instrukcja.pdf"
     pdf.write_bytes(body)
