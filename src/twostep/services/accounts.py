@@ -95,7 +95,6 @@ def create_user_in(
         password_changed_at=now if password is not None else None,
         sign_in_count=0,
         must_enroll=False,
-        recovery_prompt=False,
     )
     db.add(user)
     db.flush()

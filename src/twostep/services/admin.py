@@ -429,7 +429,6 @@ def reset_2fa(ctx: Context, actor: Actor, user_id: int, reason: str, request: Re
         sessions.destroy_all(db, user.id)
         throttling.clear(db, throttling.second_step_key(user.id))
         user.must_enroll = True
-        user.recovery_prompt = False
         user.last_method = None
         audit.record(
             ctx,

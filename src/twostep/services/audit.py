@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Select, Table, insert, select
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from twostep.services.context import Context, RequestInfo
@@ -97,16 +97,3 @@ def record(
             "request_id": request.request_id,
         },
     )
-
-
-def events_query(
-    *, event: str = "", user_email: str = "", outcome: str = "", limit: int = 200
-) -> Select[AuditEvent]:
-    query = select(AuditEvent).order_by(AuditEvent.id.desc())
-    if event:
-        query = query.where(AuditEvent.event.startswith(event))
-    if user_email:
-        query = query.where(AuditEvent.user_email.contains(user_email.lower()))
-    if outcome:
-        query = query.where(AuditEvent.outcome == outcome)
-    return query.limit(limit)

@@ -243,7 +243,6 @@ def _apply_batch(ctx: Context, db: Session, rows: list[ImportRow], *, dry_run: b
                     "imported_at": now,
                     "sign_in_count": 0,
                     "must_enroll": False,
-                    "recovery_prompt": r.totp_secret is not None,
                     "grace_sign_ins": 0,
                 }
                 for r in new_rows

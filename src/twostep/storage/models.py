@@ -48,7 +48,6 @@ class User(Base):
     sign_in_count: Mapped[int] = mapped_column(Integer, default=0)
     last_method: Mapped[str | None] = mapped_column(String(16))
     must_enroll: Mapped[bool] = mapped_column(Boolean, default=False)
-    recovery_prompt: Mapped[bool] = mapped_column(Boolean, default=False)
     # Rollout (services.policy): when the 2FA requirement first met this user, and how many
     # sign-ins they have made since without enrolling ("Later").
     grace_started_at: Mapped[datetime | None]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 00:09:20.438371
+Create Date: 2026-11-22 02:04:34.408231
 """
 
 from collections.abc import Sequence
@@ -89,7 +89,6 @@ def upgrade() -> None:
     sa.Column('sign_in_count', sa.Integer(), nullable=False),
     sa.Column('last_method', sa.String(length=16), nullable=True),
     sa.Column('must_enroll', sa.Boolean(), nullable=False),
-    sa.Column('recovery_prompt', sa.Boolean(), nullable=False),
     sa.Column('grace_started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('grace_sign_ins', sa.Integer(), nullable=False),
     sa.Column('password_imported', sa.Boolean(), nullable=False),
