@@ -18,17 +18,18 @@ import time
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from twostep.domain.clock import as_utc
 from twostep.services import audit, rate_limits
 from twostep.services.context import Context, RequestInfo
-from twostep.storage.database import Database, FastStatement, as_datetime
+from twostep.storage.database import Database, Executor, FastStatement, as_datetime
 from twostep.storage.models import ApiKey, RateCounter
 
 KEY_PREFIX = "ts"
@@ -196,15 +197,34 @@ _BY_DIGEST = select(_KEYS.c.id, _KEYS.c.name, _KEYS.c.prefix, _KEYS.c.revoked_at
     _KEYS.c.key_digest == bindparam("digest")
 )
 _BY_DIGEST_FAST = FastStatement(_BY_DIGEST)
-_TOUCH = update(_KEYS).where(_KEYS.c.id == bindparam("key_id")).values(last_used_at=bindparam("used_at"))
-_FORGET_OLD_WINDOWS = delete(_COUNTERS).where(
-    _COUNTERS.c.key == bindparam("counter_key"),
-    _COUNTERS.c.window_start > 0,  # window 0 holds cooldowns (services.rate_limits)
-    _COUNTERS.c.window_start < bindparam("current"),
+_TOUCH = FastStatement(
+    update(_KEYS).where(_KEYS.c.id == bindparam("key_id")).values(last_used_at=bindparam("used_at"))
+)
+_FORGET_OLD_WINDOWS = FastStatement(
+    delete(_COUNTERS).where(
+        _COUNTERS.c.key == bindparam("counter_key"),
+        _COUNTERS.c.window_start > 0,  # window 0 holds cooldowns (services.rate_limits)
+        _COUNTERS.c.window_start < bindparam("current"),
+    )
 )
 
 
-def identify(ctx: Context, db: Session, presented: str) -> Caller | None:
+def _add_statement(dialect: str) -> Executable:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(_COUNTERS)
+        .values(key=bindparam("counter_key"), window_start=bindparam("window"), count=bindparam("amount"))
+        .on_conflict_do_update(
+            index_elements=["key", "window_start"], set_={"count": _COUNTERS.c.count + bindparam("amount")}
+        )
+        .returning(_COUNTERS.c.count)
+    )
+
+
+_ADD = FastStatement.by_dialect(_add_statement)
+
+
+def identify(ctx: Context, db: Executor, presented: str) -> Caller | None:
     """The live key matching ``presented``, or None: one indexed read, no write."""
     prefix = parse_prefix(presented)
     if prefix is None:
@@ -220,13 +240,13 @@ def identify(ctx: Context, db: Session, presented: str) -> Caller | None:
     return Caller(key_id=key_id, name=name, prefix=stored_prefix, last_used_stale=stale)
 
 
-def touch(ctx: Context, db: Session, caller: Caller) -> None:
+def touch(ctx: Context, db: Executor, caller: Caller) -> None:
     """Record the use, at most once a minute, so a busy key does not add an update to every request."""
     if caller.last_used_stale:
-        db.execute(_TOUCH, {"key_id": caller.key_id, "used_at": ctx.clock.now()})
+        _TOUCH.execute(db, {"key_id": caller.key_id, "used_at": ctx.clock.now()})
 
 
-def authenticate(ctx: Context, db: Session, presented: str) -> Caller | None:
+def authenticate(ctx: Context, db: Executor, presented: str) -> Caller | None:
     """``identify`` and ``touch`` in the caller's (writing) transaction."""
     caller = identify(ctx, db, presented)
     if caller is not None:
@@ -248,7 +268,6 @@ class _Window:
 # Per database handle (a test run has many), then per key id.
 _windows: weakref.WeakKeyDictionary[Database, dict[int, _Window]] = weakref.WeakKeyDictionary()
 _windows_lock = threading.Lock()
-_add_statements: dict[str, Any] = {}
 FLUSH_SECONDS = 0.25
 
 
@@ -258,7 +277,7 @@ def batch_size(limit: int) -> int:
     return max(1, min(50, limit // 200))
 
 
-def count_request(ctx: Context, db: Session, key_id: int, limit: int) -> int:
+def count_request(ctx: Context, db: Executor, key_id: int, limit: int) -> int:
     """Count one request in the key's current minute; 0 when allowed, else the seconds until the next.
 
     With Redis configured, every request goes to the shared store (``services.rate_limits``). Without
@@ -271,7 +290,8 @@ def count_request(ctx: Context, db: Session, key_id: int, limit: int) -> int:
     start = epoch - epoch % WINDOW_SECONDS
     retry_after = max(1, start + WINDOW_SECONDS - epoch)
     if ctx.settings.redis_url.strip():
-        decision = rate_limits.store(ctx).hit(db, f"api:{key_id}", limit, WINDOW_SECONDS, now)
+        # The Redis store keeps its counters in Redis and never touches ``db``.
+        decision = rate_limits.store(ctx).hit(cast(Session, db), f"api:{key_id}", limit, WINDOW_SECONDS, now)
         return 0 if decision.allowed else decision.retry_after
     with _windows_lock:
         windows = _windows.setdefault(ctx.db, {})
@@ -290,23 +310,11 @@ def count_request(ctx: Context, db: Session, key_id: int, limit: int) -> int:
     return 0 if total <= limit else retry_after
 
 
-def _add(db: Session, key: str, start: int, amount: int) -> int:
-    dialect = db.get_bind().dialect.name
-    statement = _add_statements.get(dialect)
-    if statement is None:
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = _add_statements[dialect] = (
-            insert(_COUNTERS)
-            .values(key=bindparam("counter_key"), window_start=bindparam("window"), count=bindparam("amount"))
-            .on_conflict_do_update(
-                index_elements=["key", "window_start"], set_={"count": _COUNTERS.c.count + bindparam("amount")}
-            )
-            .returning(_COUNTERS.c.count)
-        )
+def _add(db: Executor, key: str, start: int, amount: int) -> int:
     params = {"counter_key": key, "window": start, "amount": amount}
-    total = int(db.execute(statement, params).scalar_one())
+    total = int(_ADD.execute(db, params).fetchall()[0][0])
     if total == amount:  # the first write of a new window: forget this key's older windows
-        db.execute(_FORGET_OLD_WINDOWS, {"counter_key": key, "current": start})
+        _FORGET_OLD_WINDOWS.execute(db, {"counter_key": key, "current": start})
     return total
 
 

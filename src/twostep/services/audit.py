@@ -8,10 +8,9 @@ from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, insert
-from sqlalchemy.orm import Session
 
 from twostep.services.context import Context, RequestInfo
-from twostep.storage.database import FastStatement
+from twostep.storage.database import Executor, FastStatement
 from twostep.storage.models import AuditEvent, User
 
 log = logging.getLogger("twostep.audit")
@@ -53,7 +52,7 @@ def subscribe(listener: Listener) -> None:
 
 def record(
     ctx: Context,
-    db: Session,
+    db: Executor,
     event: str,
     *,
     request: RequestInfo,

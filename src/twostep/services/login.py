@@ -21,7 +21,7 @@ from twostep.domain.factors import totp as totp_factor
 from twostep.domain.login_flow import Stage, stage_after_password
 from twostep.services import accounts, audit, devices, notify, policy, sessions, throttling
 from twostep.services.context import Context, RequestInfo
-from twostep.storage.database import FastStatement
+from twostep.storage.database import Executor, FastStatement
 from twostep.storage.models import Factor, User, WebSession
 
 PasswordOutcome = Literal["signed_in", "second_step", "enroll", "remind", "invalid", "throttled", "not_email"]
@@ -189,10 +189,12 @@ _CONSUME_STEP = (
 _CONSUME_STEP_FAST = FastStatement(_CONSUME_STEP)
 
 
-def consume_totp_step(db: Session, factor_id: int, step: int, now: object) -> bool:
+def consume_totp_step(db: Executor, factor_id: int, step: int, now: object) -> bool:
     """RFC 6238 §5.2 compare-and-set: exactly one concurrent submission of a step can win."""
     cursor = _CONSUME_STEP_FAST.execute(db, {"factor_id": factor_id, "step": step, "new_step": step, "used_at": now})
     consumed: bool = cursor.rowcount == 1
+    if not isinstance(db, Session):
+        return consumed
     loaded = db.identity_map.get(identity_key(Factor, factor_id)) if consumed else None
     if loaded is not None:  # a Factor already loaded in this session must not show the old step
         db.expire(loaded, ["last_used_step", "last_used_at"])
@@ -237,7 +239,7 @@ def match_totp(
     return TotpMatch(accepted, replayed)
 
 
-def consume_totp(ctx: Context, db: Session, match: TotpMatch) -> Verdict:
+def consume_totp(ctx: Context, db: Executor, match: TotpMatch) -> Verdict:
     """The writing half: the first authenticator whose step the compare-and-set moves forward wins;
     losing the compare-and-set means another request used this step first (a replay)."""
     now = ctx.clock.now()

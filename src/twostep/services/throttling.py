@@ -9,11 +9,11 @@ from sqlalchemy import ColumnElement, String, Table, bindparam, delete, literal,
 from sqlalchemy import cast as cast_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from twostep.domain.clock import as_utc
 from twostep.domain.throttle import delay_after, seconds_left
-from twostep.storage.database import FastStatement, as_datetime
+from twostep.storage.database import Executor, FastStatement, as_datetime
 from twostep.storage.models import Throttle
 
 
@@ -31,15 +31,32 @@ def second_step_key_sql(user_id: ColumnElement[int]) -> ColumnElement[str]:
 
 
 _TABLE = cast(Table, Throttle.__table__)
-# Prebuilt (compiled once): these run on every second-step check, the verification API's hot path.
-_BLOCKED_UNTIL = select(_TABLE.c.blocked_until).where(_TABLE.c.key == bindparam("throttle_key"))
-_CLEAR = delete(_TABLE).where(_TABLE.c.key == bindparam("throttle_key"))
-
-
+# Prebuilt (compiled once): these run on every second-step check, the verification API's hot path,
+# in a Session or in a raw transaction (``Database.raw_transaction``).
+_BLOCKED_UNTIL = FastStatement(select(_TABLE.c.blocked_until).where(_TABLE.c.key == bindparam("throttle_key")))
+_CLEAR = FastStatement(delete(_TABLE).where(_TABLE.c.key == bindparam("throttle_key")))
 _STATE = FastStatement(select(_TABLE.c.key, _TABLE.c.blocked_until).where(_TABLE.c.key == bindparam("throttle_key")))
+_BLOCK = FastStatement(
+    update(_TABLE).where(_TABLE.c.key == bindparam("throttle_key")).values(blocked_until=bindparam("until"))
+)
 
 
-def state(db: Session, key: str, now: datetime) -> tuple[bool, int]:
+def _count_failure_statement(dialect: str) -> Executable:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(_TABLE)
+        .values(key=bindparam("throttle_key"), failures=1, blocked_until=None, updated_at=bindparam("now"))
+        .on_conflict_do_update(
+            index_elements=["key"], set_={"failures": _TABLE.c.failures + 1, "updated_at": bindparam("now")}
+        )
+        .returning(_TABLE.c.failures)
+    )
+
+
+_COUNT_FAILURE = FastStatement.by_dialect(_count_failure_statement)
+
+
+def state(db: Executor, key: str, now: datetime) -> tuple[bool, int]:
     """(whether failures are on record, seconds still blocked) in one read."""
     row = _STATE.execute(db, {"throttle_key": key}).fetchone()
     if row is None:
@@ -48,36 +65,27 @@ def state(db: Session, key: str, now: datetime) -> tuple[bool, int]:
     return True, seconds_left(as_utc(blocked), now) if blocked else 0
 
 
-def wait_seconds(db: Session, key: str, now: datetime) -> int:
-    blocked = db.execute(_BLOCKED_UNTIL, {"throttle_key": key}).scalar_one_or_none()
+def wait_seconds(db: Executor, key: str, now: datetime) -> int:
+    blocked = blocked_until(db, key)
     if blocked is None:
         return 0
-    return seconds_left(as_utc(blocked), now)
+    return seconds_left(blocked, now)
 
 
-def record_failure(db: Session, key: str, now: datetime) -> int:
+def record_failure(db: Executor, key: str, now: datetime) -> int:
     """Atomically count one more failure; returns the new consecutive count."""
-    dialect = db.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
-        insert(Throttle)
-        .values(key=key, failures=1, blocked_until=None, updated_at=now)
-        .on_conflict_do_update(
-            index_elements=["key"], set_={"failures": Throttle.failures + 1, "updated_at": now}
-        )
-        .returning(Throttle.failures)
-    )
-    failures = int(db.execute(statement).scalar_one())
+    failures = int(_COUNT_FAILURE.execute(db, {"throttle_key": key, "now": now}).fetchall()[0][0])
     delay = delay_after(failures)
     if delay:
-        db.execute(update(Throttle).where(Throttle.key == key).values(blocked_until=now + delay))
+        _BLOCK.execute(db, {"throttle_key": key, "until": now + delay})
     return failures
 
 
-def clear(db: Session, key: str) -> None:
-    db.execute(_CLEAR, {"throttle_key": key})
+def clear(db: Executor, key: str) -> None:
+    _CLEAR.execute(db, {"throttle_key": key})
 
 
-def blocked_until(db: Session, key: str) -> datetime | None:
-    row = db.execute(_BLOCKED_UNTIL, {"throttle_key": key}).scalar_one_or_none()
-    return as_utc(row) if row else None
+def blocked_until(db: Executor, key: str) -> datetime | None:
+    row = _BLOCKED_UNTIL.execute(db, {"throttle_key": key}).fetchone()
+    blocked = as_datetime(row[0]) if row is not None else None
+    return as_utc(blocked) if blocked else None

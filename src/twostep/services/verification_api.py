@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 
 from twostep.domain import throttle as throttle_rules
 from twostep.domain.clock import as_utc
+from twostep.domain.codes import CodePurpose
 from twostep.domain.emails import normalize_email
 from twostep.domain.factors import FactorKind, Verdict
 from twostep.services import apikeys, audit, login, notify, throttling
 from twostep.services.context import Context, RequestInfo
-from twostep.storage.database import FastStatement, as_datetime
-from twostep.storage.models import Factor, Throttle, User
+from twostep.storage.database import Executor, FastStatement, as_datetime
+from twostep.storage.models import Factor, OneTimeCode, Throttle, User
 
 Outcome = Literal["valid", "invalid", "replayed", "throttled", "unknown_user"]
 ChallengeOutcome = Literal["sent", "cooldown", "hourly_limit", "no_method", "unknown_user", "delivery_failed"]
@@ -139,32 +140,66 @@ def verify(ctx: Context, api_key: str, raw_user: str, raw_code: str, request: Re
     Never waits on the network: a replay's notice to the account owner is left to the caller
     (``send_replay_notice``), so the web layer can run this directly on its event loop.
 
-    PostgreSQL: one transaction. SQLite, where one writer at a time holds the database: the reads and
-    the code comparison happen first without the write lock, and the write transaction then repeats
-    what decides the answer — key rate count, the throttle, the compare-and-set — so the lock is
-    held for a few statements only and the result is the same as in one transaction.
+    Runs on raw transactions (``Database.raw_transaction``: prebuilt statements, no ORM), the same
+    statements the sign-in page's rules use. PostgreSQL: one transaction. SQLite, where one writer at
+    a time holds the database: the reads and the code comparison happen first without the write lock,
+    and the write transaction then repeats what decides the answer — key rate count, the throttle,
+    the compare-and-set — so the lock is held for a few statements only and the result is the same
+    as in one transaction. A wrong authenticator code for an account with a code sent through
+    ``/challenge`` waiting is checked against that code in an ORM transaction (``sent_codes``).
     """
     email = normalize_email(raw_user)
-    if not ctx.db.is_sqlite:
-        with ctx.db.transaction() as db:
-            caller = _admit(ctx, db, api_key)
-            if isinstance(caller, Refused):
-                return caller
-            rows = _account_rows(db, email)
-            match = _match(ctx, rows, raw_code)
-            return _decide(ctx, db, caller, rows, match, raw_code, request)
-    with ctx.db.snapshot() as db:
-        found = apikeys.identify(ctx, db, api_key)
+    one_transaction = not ctx.db.is_sqlite
+    with ctx.db.raw_transaction(write=one_transaction) as tx:
+        found = apikeys.identify(ctx, tx, api_key)
         if found is None:
             return Refused("unauthorized")
-        rows = _account_rows(db, email)
-    match = _match(ctx, rows, raw_code)
-    with ctx.db.transaction() as db:
-        wait = apikeys.count_request(ctx, db, found.key_id, ctx.settings.api_rate_limit_per_minute)
-        if wait:
-            return Refused("rate_limited", wait)
-        apikeys.touch(ctx, db, found)
-        return _decide(ctx, db, found, rows, match, raw_code, request)
+        rows = _account_rows(tx, email)
+        match = _match(ctx, rows, raw_code)
+        sent_code_waiting = match is not None and not match.accepted and _challenge_pending(tx, rows[0].id)
+        if one_transaction and not sent_code_waiting:
+            return _count_and_decide(ctx, tx, found, rows, match, raw_code, request, rows_current=True)
+    if sent_code_waiting:
+        with ctx.db.transaction() as db:
+            return _count_and_decide(ctx, db, found, rows, match, raw_code, request, rows_current=False)
+    with ctx.db.raw_transaction() as tx:
+        return _count_and_decide(ctx, tx, found, rows, match, raw_code, request, rows_current=False)
+
+
+def _count_and_decide(
+    ctx: Context,
+    db: Executor,
+    caller: apikeys.Caller,
+    rows: Sequence[AccountRow],
+    match: login.TotpMatch | None,
+    raw_code: str,
+    request: RequestInfo,
+    *,
+    rows_current: bool,
+) -> VerifyResult | Refused:
+    """Key rate count, last-use stamp, then the decision: the writing half of a check."""
+    wait = apikeys.count_request(ctx, db, caller.key_id, ctx.settings.api_rate_limit_per_minute)
+    if wait:
+        return Refused("rate_limited", wait)
+    apikeys.touch(ctx, db, caller)
+    return _decide(ctx, db, caller, rows, match, raw_code, request, rows_current=rows_current)
+
+
+_OTC = cast(Table, OneTimeCode.__table__)
+_CHALLENGE_PENDING = FastStatement(
+    select(_OTC.c.id)
+    .where(
+        _OTC.c.user_id == bindparam("user_id"),
+        _OTC.c.purpose == CodePurpose.API_CHALLENGE.value,
+        _OTC.c.voided_at.is_(None),
+        _OTC.c.used_at.is_(None),
+    )
+    .limit(1)
+)
+
+
+def _challenge_pending(db: Executor, user_id: int) -> bool:
+    return _CHALLENGE_PENDING.execute(db, {"user_id": user_id}).fetchone() is not None
 
 
 class AccountRow(NamedTuple):
@@ -183,7 +218,7 @@ class AccountRow(NamedTuple):
 _ACCOUNT_FOR_CHECK_FAST = FastStatement(_ACCOUNT_FOR_CHECK)
 
 
-def _account_rows(db: Session, email: str | None) -> list[AccountRow]:
+def _account_rows(db: Executor, email: str | None) -> list[AccountRow]:
     if email is None:
         return []
     return [AccountRow(*row) for row in _ACCOUNT_FOR_CHECK_FAST.execute(db, {"email": email}).fetchall()]
@@ -199,20 +234,23 @@ def _match(ctx: Context, rows: Sequence[AccountRow], raw_code: str) -> login.Tot
 
 def _decide(
     ctx: Context,
-    db: Session,
+    db: Executor,
     caller: apikeys.Caller,
     rows: Sequence[AccountRow],
     match: login.TotpMatch | None,
     raw_code: str,
     request: RequestInfo,
+    *,
+    rows_current: bool,
 ) -> VerifyResult:
-    """Throttle check → consume → counters → audit, in the writing transaction."""
+    """Throttle check → consume → counters → audit, in the writing transaction. ``rows_current``:
+    the rows were read in this same transaction (else the throttle is read again)."""
     if match is None:
         return VerifyResult("unknown_user", method="")
     now = ctx.clock.now()
     user = Account(rows[0].id, rows[0].email, rows[0].language)
     key = throttling.second_step_key(user.id)
-    if db.get_bind().dialect.name == "sqlite":  # read again under the write lock: it may have changed
+    if not rows_current:  # read again under the write lock: it may have changed
         has_failures, wait = throttling.state(db, key, now)
     else:  # read in this same transaction a moment ago
         has_failures = rows[0].throttle_key is not None
@@ -266,14 +304,13 @@ def send_replay_notice(ctx: Context, result: VerifyResult, request: RequestInfo)
         )
 
 
-def _check(ctx: Context, db: Session, user: Account, raw_code: str, match: login.TotpMatch) -> tuple[str, Verdict]:
-    """The authenticator app first; then a code sent through ``/api/v1/challenge``, if one is live."""
+def _check(ctx: Context, db: Executor, user: Account, raw_code: str, match: login.TotpMatch) -> tuple[str, Verdict]:
+    """The authenticator app first; then a code sent through ``/api/v1/challenge``, if one is live
+    (``verify`` brings that case to an ORM transaction; a raw one only consumes authenticator steps)."""
     verdict = login.consume_totp(ctx, db, match)
-    if verdict.accepted:
+    if verdict.accepted or not isinstance(db, Session):
         return FactorKind.TOTP.value, verdict
-    from twostep.domain.codes import CodePurpose
     from twostep.services import sent_codes
-    from twostep.storage.models import OneTimeCode
 
     pending = db.execute(
         select(OneTimeCode.factor_id, Factor.kind)
@@ -318,7 +355,6 @@ def challenge(
     The web's sending path (``sent_codes.send``): the same cooldown and hourly caps, delivery outside
     the transaction, a failed send voided and its cooldown given back, audit events either way.
     """
-    from twostep.domain.codes import CodePurpose
     from twostep.services import notify, sent_codes
 
     refused: Refused | None = None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,30 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
+class RawTransaction:
+    """A transaction straight on a DBAPI connection (``Database.raw_transaction``), for the verification
+    API's hot path: no Session, no pool checkout, no ORM events. Only ``FastStatement`` runs on it."""
+
+    __slots__ = ("connection", "dialect")
+
+    def __init__(self, connection: Any, dialect: Dialect) -> None:
+        self.connection = connection
+        self.dialect = dialect
+
+    def cursor(self) -> Any:
+        return self.connection.cursor()
+
+
+# What the hot-path services accept: the ORM unit of work, or a raw transaction.
+Executor = Session | RawTransaction
+
+
+def dialect_name(db: Executor) -> str:
+    if isinstance(db, RawTransaction):
+        return db.dialect.name
+    return db.get_bind().dialect.name
+
+
 class FastStatement:
     """A prebuilt Core statement run straight on the DBAPI cursor of the session's connection.
 
@@ -66,34 +90,51 @@ class FastStatement:
     SQLAlchemy once per dialect, so the SQL sent is exactly the SQL it would send, inside the same
     transaction. Parameters go by bind name; datetimes are stored as SQLAlchemy stores them on
     SQLite (UTC text). Rows come back as plain tuples; ``as_datetime`` reads SQLite's datetime text.
-    Pending ORM changes are flushed first, as autoflush would.
+    Pending ORM changes are flushed first, as autoflush would. ``FastStatement.by_dialect`` takes a
+    builder for statements that differ per dialect (``INSERT … ON CONFLICT``).
     """
 
-    def __init__(self, statement: Executable, *, column_keys: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        statement: Executable | None = None,
+        *,
+        column_keys: list[str] | None = None,
+        builder: Callable[[str], Executable] | None = None,
+    ) -> None:
         self.statement = statement
+        self.builder = builder
         self.column_keys = column_keys
         self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+
+    @classmethod
+    def by_dialect(cls, builder: Callable[[str], Executable]) -> FastStatement:
+        return cls(builder=builder)
 
     def _for(self, dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
         found = self._compiled.get(dialect.name)
         if found is None:
-            compiled = self.statement.compile(dialect=dialect, column_keys=self.column_keys)  # type: ignore[attr-defined]
+            statement = self.builder(dialect.name) if self.builder is not None else self.statement
+            compiled = statement.compile(dialect=dialect, column_keys=self.column_keys)  # type: ignore[union-attr]
             positions = tuple(compiled.positiontup) if compiled.positiontup else None
             defaults = {name: bind.value for name, bind in compiled.binds.items()}  # literals' values
             found = self._compiled[dialect.name] = (compiled.string, positions, defaults)
         return found
 
-    def execute(self, db: Session, params: dict[str, Any]) -> Any:
+    def execute(self, db: Executor, params: dict[str, Any]) -> Any:
         """Run with ``params``; returns the DBAPI cursor (``fetchone``, ``fetchall``, ``rowcount``)."""
-        if db.new or db.dirty or db.deleted:
-            db.flush()
-        connection = db.connection()
-        dialect = connection.dialect
+        if isinstance(db, RawTransaction):
+            dialect = db.dialect
+            cursor = db.cursor()
+        else:
+            if db.new or db.dirty or db.deleted:
+                db.flush()
+            connection = db.connection()
+            dialect = connection.dialect
+            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         sql, positions, defaults = self._for(dialect)
-        values = {**defaults, **params}
+        values = {**defaults, **params} if defaults else params
         if dialect.name == "sqlite":
             values = {k: _sqlite_value(v) for k, v in values.items()}
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         cursor.execute(sql, [values[name] for name in positions] if positions is not None else values)
         return cursor
 
@@ -156,6 +197,9 @@ class Database:
         )
         path = self.url.split("///", 1)[-1] if self.url.startswith("sqlite") else ""
         self._write_lock = SqliteWriteLock(path) if path and path != ":memory:" else None
+        self._held = threading.local()
+        self._held_all: list[Any] = []
+        self._held_lock = threading.Lock()
 
     @property
     def is_sqlite(self) -> bool:
@@ -190,6 +234,51 @@ class Database:
             session.rollback()
             session.close()
 
+    def _held_connection(self) -> Any:
+        """This thread's own pooled connection, kept between raw transactions (the event loop's,
+        in a server worker), so the hot path skips the pool checkout and return."""
+        held = getattr(self._held, "connection", None)
+        if held is None:
+            held = self._held.connection = self.engine.raw_connection()
+            with self._held_lock:
+                self._held_all.append(held)
+        return held
+
+    def _drop_held(self, held: Any) -> None:
+        self._held.connection = None
+        with self._held_lock:
+            if held in self._held_all:
+                self._held_all.remove(held)
+        with suppress(Exception):  # already gone: nothing to give back
+            held.invalidate()
+
+    @contextmanager
+    def raw_transaction(self, *, write: bool = True) -> Iterator[RawTransaction]:
+        """One transaction without the ORM, for the verification API's hot path (``FastStatement``s
+        only). ``write=False`` reads without SQLite's write lock and rolls back at the end. A
+        connection that broke (a restarted PostgreSQL) is thrown away; the next call opens another."""
+        held = self._held_connection()
+        connection = held.driver_connection
+        sqlite = self.engine.dialect.name == "sqlite"
+        with self._writer() if write else nullcontext():
+            try:
+                if sqlite:
+                    connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                yield RawTransaction(connection, self.engine.dialect)
+                if write:
+                    connection.commit()
+                else:
+                    connection.rollback()
+            except BaseException:
+                try:
+                    connection.rollback()
+                except Exception:
+                    self._drop_held(held)
+                    raise
+                if getattr(connection, "closed", False) or getattr(connection, "broken", False):
+                    self._drop_held(held)
+                raise
+
     def ping(self) -> bool:
         try:
             with self.engine.connect() as conn:
@@ -199,4 +288,9 @@ class Database:
         return True
 
     def dispose(self) -> None:
+        with self._held_lock:
+            held_all, self._held_all = self._held_all, []
+        for held in held_all:
+            with suppress(Exception):  # best effort at shutdown
+                held.close()
         self.engine.dispose()
