@@ -9,20 +9,23 @@ mistake gets its own precise answer and the hot path stays short.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from twostep.services import verification_api
 from twostep.services.context import RequestInfo
 from twostep.web import metrics
 from twostep.web.pages import Page, WebState, build_page
-from twostep.web.security import client_ip
+from twostep.web.security import client_ip, peer_ip, security_headers
+
+log = logging.getLogger("twostep")
 
 API_VERSION = "1.0.0"
 MAX_BODY_BYTES = 4096
@@ -102,15 +105,22 @@ class BadRequest(Exception):
         self.detail = detail
 
 
-def problem(request: Request, slug: str, detail: str, *, retry_after: int | None = None) -> JSONResponse:
+def _problem_parts(
+    base_url: str, slug: str, detail: str, retry_after: int | None
+) -> tuple[int, dict[str, str], dict[str, Any]]:
     title, status, _ = PROBLEMS[slug]
     headers: dict[str, str] = {}
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, retry_after))
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="twostep"'
+    body = {"type": f"{base_url}/api/docs#problem-{slug}", "title": title, "status": status, "detail": detail}
+    return status, headers, body
+
+
+def problem(request: Request, slug: str, detail: str, *, retry_after: int | None = None) -> JSONResponse:
     base = _state(request).ctx.settings.base_url
-    body = {"type": f"{base}/api/docs#problem-{slug}", "title": title, "status": status, "detail": detail}
+    status, headers, body = _problem_parts(base, slug, detail, retry_after)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
@@ -133,27 +143,41 @@ def _info(request: Request) -> RequestInfo:
     )
 
 
-async def _json_object(request: Request) -> dict[str, Any]:
-    content_type = request.headers.get("content-type", "application/json").split(";", 1)[0].strip().lower()
+def _check_body_headers(content_type_header: str, declared: str) -> None:
+    content_type = content_type_header.split(";", 1)[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise BadRequest("unsupported-media-type", f"Expected application/json, got {content_type[:60] or 'nothing'}.")
-    declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise BadRequest("payload-too-large", f"The body has {int(declared)} bytes; the limit is {MAX_BODY_BYTES}.")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BadRequest("payload-too-large", f"The body is larger than {MAX_BODY_BYTES} bytes.")
-        chunks.append(chunk)
+
+
+def _add_chunk(chunks: list[bytes], size: int, chunk: bytes) -> int:
+    size += len(chunk)
+    if size > MAX_BODY_BYTES:
+        raise BadRequest("payload-too-large", f"The body is larger than {MAX_BODY_BYTES} bytes.")
+    chunks.append(chunk)
+    return size
+
+
+def _object_from(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(b"".join(chunks))
+        data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("malformed-json", "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise BadRequest("malformed-json", "The body must be a JSON object.")
     return data
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    _check_body_headers(
+        request.headers.get("content-type", "application/json"), request.headers.get("content-length", "")
+    )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size = _add_chunk(chunks, size, chunk)
+    return _object_from(b"".join(chunks))
 
 
 def _text(data: dict[str, Any], name: str, max_length: int) -> str:
@@ -219,34 +243,118 @@ COMMON = (
     responses=_responses(*COMMON, "too-many-attempts"),
 )
 async def verify(request: Request) -> Response:
-    try:
-        data = await _json_object(request)
-        user = _text(data, "user", MAX_FIELD_CHARS)
-        code = _text(data, "code", 64)
-    except BadRequest as error:
-        return problem(request, error.slug, error.detail)
-    ctx = _state(request).ctx
-    info = _info(request)
-    # Run on the event loop, not in a worker thread: a few short statements and no wait on anything
-    # but the database. Measured (bench/README.md): in worker threads, a thread holding the SQLite
-    # write lock waited for the GIL, and on PostgreSQL throughput fell and p99 doubled.
-    result = verification_api.verify(ctx, _bearer(request), user, code, info)
-    if isinstance(result, verification_api.Refused):
-        return _refused(request, result)
-    request.state.user_id = result.user_id
-    metrics.count_verification(result.method or "unknown", result.outcome, via="api")
-    if result.outcome == "throttled":
-        response = problem(
-            request,
-            "too-many-attempts",
-            "Too many wrong codes for this account. Try again later.",
-            retry_after=result.wait_seconds,
+    """Declared here for routing (405 for other verbs) and the OpenAPI document; the answer comes from
+    ``VerifyEndpoint``, which the outermost middleware calls before FastAPI for ``POST /api/v1/verify``."""
+    return _Delegate(VerifyEndpoint(_state(request), hsts=_state(request).ctx.settings.uses_https))
+
+
+class _Delegate(Response):
+    """A response that is a plain ASGI app answering the request itself."""
+
+    def __init__(self, endpoint: ASGIApp) -> None:
+        super().__init__()
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.endpoint(scope, receive, send)
+
+
+class VerifyEndpoint:
+    """``POST /api/v1/verify`` as a plain ASGI app: the verification API's hot path.
+
+    Measured (bench/README.md): FastAPI's request, dependency and response machinery cost about a
+    quarter of a check. This reads the headers and body straight from ASGI, checks them with the same
+    functions as the other endpoints, and sends the JSON with the site's security headers. Metrics,
+    the request id and the access log come from ``metrics.MetricsMiddleware`` around it.
+    """
+
+    def __init__(self, web: WebState, *, hsts: bool) -> None:
+        self.web = web
+        self.ctx = web.ctx
+        self.base_url = web.ctx.settings.base_url
+        self.headers = security_headers(hsts=hsts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope.setdefault("state", {})
+        try:
+            await self._answer(scope, state, receive, send)
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": state.get("request_id", "")})
+            detail = "Something went wrong on our side."
+            body = {"type": "about:blank", "title": detail, "status": 500, "detail": detail}
+            await self._send(send, 500, body, PROBLEM_JSON, {})
+
+    async def _answer(self, scope: Scope, state: dict[str, Any], receive: Receive, send: Send) -> None:
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            headers.setdefault(name, value)  # the first of repeated headers, as Starlette reads them
+        try:
+            _check_body_headers(
+                headers.get(b"content-type", b"application/json").decode("latin-1"),
+                headers.get(b"content-length", b"").decode("latin-1"),
+            )
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                message = await receive()
+                size = _add_chunk(chunks, size, message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+            data = _object_from(b"".join(chunks))
+            user = _text(data, "user", MAX_FIELD_CHARS)
+            code = _text(data, "code", 64)
+        except BadRequest as error:
+            await self._problem(send, error.slug, error.detail)
+            return
+        scheme, _, value = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        api_key = value.strip() if scheme.lower() == "bearer" else ""
+        client = scope.get("client")
+        info = RequestInfo(
+            ip=peer_ip(
+                client[0] if client else "",
+                headers.get(b"x-forwarded-for", b"").decode("latin-1"),
+                self.web.trusted_proxies,
+            ),
+            user_agent=headers.get(b"user-agent", b"").decode("latin-1")[:300],
+            request_id=state.get("request_id", ""),
         )
-    else:
-        response = JSONResponse({"valid": result.valid})
-    if result.notice is not None:  # mailed after the answer, in a worker thread
-        response.background = BackgroundTask(verification_api.send_replay_notice, ctx, result, info)
-    return response
+        # On the event loop, not in a worker thread: a few short statements and no wait on anything
+        # but the database. Measured (bench/README.md): in worker threads, a thread holding the SQLite
+        # write lock waited for the GIL, and on PostgreSQL throughput fell and p99 doubled.
+        result = verification_api.verify(self.ctx, api_key, user, code, info)
+        if isinstance(result, verification_api.Refused):
+            if result.reason == "unauthorized":
+                await self._problem(send, "unauthorized", "A valid API key is required.")
+            else:
+                detail = "This API key has used up its requests for this minute."
+                await self._problem(send, "rate-limited", detail, retry_after=result.wait_seconds)
+            return
+        state["user_id"] = result.user_id
+        metrics.count_verification(result.method or "unknown", result.outcome, via="api")
+        if result.outcome == "throttled":
+            detail = "Too many wrong codes for this account. Try again later."
+            await self._problem(send, "too-many-attempts", detail, retry_after=result.wait_seconds)
+        else:
+            await self._send(send, 200, {"valid": result.valid}, "application/json", {})
+        if result.notice is not None:  # mailed after the answer, in a worker thread
+            await run_in_threadpool(verification_api.send_replay_notice, self.ctx, result, info)
+
+    async def _problem(self, send: Send, slug: str, detail: str, *, retry_after: int | None = None) -> None:
+        status, headers, body = _problem_parts(self.base_url, slug, detail, retry_after)
+        await self._send(send, status, body, PROBLEM_JSON, headers)
+
+    async def _send(
+        self, send: Send, status: int, body: dict[str, Any], media_type: str, extra: dict[str, str]
+    ) -> None:
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = [
+            (b"content-type", media_type.encode()),
+            (b"content-length", str(len(content)).encode()),
+            *self.headers,
+            *((name.lower().encode(), value.encode()) for name, value in extra.items()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
 
 
 @router.post(

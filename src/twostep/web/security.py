@@ -62,13 +62,28 @@ def set_cookie(
     max_age: int | None = None,
     http_only: bool = True,
 ) -> None:
-    response.set_cookie(
-        name, value, max_age=max_age, path="/", secure=names.secure, httponly=http_only, samesite="lax"
-    )
+    response.set_cookie(name, value, max_age=max_age, path="/", secure=names.secure, httponly=http_only, samesite="lax")
 
 
 def clear_cookie(response: Response, names: CookieNames, name: str) -> None:
     response.delete_cookie(name, path="/", secure=names.secure, httponly=True, samesite="lax")
+
+
+def security_headers(*, hsts: bool, static: bool = False) -> list[tuple[bytes, bytes]]:
+    """The headers every response carries (``SecurityHeaders`` adds them; the raw API endpoint sends them)."""
+    headers = [
+        (b"content-security-policy", CSP.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+        (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    ]
+    if not static:
+        headers.append((b"cache-control", b"no-store"))
+    if hsts:
+        headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+    return headers
 
 
 class SecurityHeaders:
@@ -81,26 +96,20 @@ class SecurityHeaders:
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
         self.hsts = hsts
+        self._static = [(n.decode(), v.decode()) for n, v in security_headers(hsts=hsts, static=True)]
+        self._dynamic = [(n.decode(), v.decode()) for n, v in security_headers(hsts=hsts)]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        static = scope["path"].startswith("/static/")
+        extra = self._static if scope["path"].startswith("/static/") else self._dynamic
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers.setdefault("Content-Security-Policy", CSP)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("X-Frame-Options", "DENY")
-                headers.setdefault("Referrer-Policy", "no-referrer")
-                headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-                headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-                if not static:
-                    headers.setdefault("Cache-Control", "no-store")
-                if self.hsts:
-                    headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+                for name, value in extra:
+                    headers.setdefault(name, value)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -109,8 +118,11 @@ class SecurityHeaders:
 def client_ip(request: Request, trusted_proxies: frozenset[str]) -> str:
     """X-Forwarded-For is believed only when the direct peer is a configured proxy (checklist S-18)."""
     peer = request.client.host if request.client else ""
-    if peer in trusted_proxies:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[-1].strip()[:64]
+    return peer_ip(peer, request.headers.get("x-forwarded-for", ""), trusted_proxies)
+
+
+def peer_ip(peer: str, forwarded: str, trusted_proxies: frozenset[str]) -> str:
+    """``client_ip`` from the raw peer address and X-Forwarded-For header."""
+    if peer in trusted_proxies and forwarded:
+        return forwarded.split(",")[-1].strip()[:64]
     return peer
