@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twostep.settings import Settings, load_settings
 
@@ -49,19 +49,24 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             f"    {link}\n\n(valid for 24 hours; a new link is printed at each start until then)\n{banner}",
             flush=True,
         )
-    if args.workers > 1:
-        _prepare_multiprocess_metrics()
-    uvicorn.run(
-        "twostep.asgi:create",
+    host, port = args.host or settings.host, args.port or settings.port
+    config: dict[str, Any] = dict(
+        app="twostep.asgi:create",
         factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=args.workers,
+        host=host,
+        port=port,
         proxy_headers=False,
         access_log=False,
         log_level="warning",
         log_config=uvicorn_log_config(settings.log_format),
     )
+    if args.workers > 1:
+        from twostep.workers import Supervisor
+
+        _prepare_multiprocess_metrics()
+        Supervisor(config, host, port, args.workers).run()
+        return 0
+    uvicorn.run(**config)
     return 0
 
 

@@ -216,3 +216,53 @@ def test_throttling_holds_across_workers(server: Server) -> None:
     with server.ctx.db.transaction() as db:
         row = db.get(Throttle, f"2fa:{accounts.find_user_by_email(db, 'eve@example.com').id}")  # type: ignore[union-attr]
         assert row is not None and row.failures == 5
+
+
+def worker_processes(server: Server) -> set[int]:
+    """The server's worker processes (children started by multiprocessing's spawn)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == server.process.pid and b"spawn_main" in command:
+            found.add(int(entry.name))
+    return found
+
+
+def test_keep_alive_connections_are_spread_over_both_workers(server: Server) -> None:
+    """Each worker listens on its own SO_REUSEPORT socket, so long-lived connections (a load balancer's,
+    a benchmark's) cannot all pile up on one worker while the other idles."""
+    before = len(server.logs())
+    clients = [httpx.Client(base_url=server.url, timeout=20) for _ in range(16)]
+    try:
+        for _ in range(3):
+            for client in clients:
+                assert client.get("/healthz").status_code == 200
+    finally:
+        for client in clients:
+            client.close()
+    served = [e["pid"] for e in server.logs()[before:] if e.get("route") == "/healthz"]
+    assert len(served) == 48
+    per_worker = sorted(served.count(pid) for pid in set(served))
+    assert len(per_worker) == 2 and per_worker[0] >= 3, per_worker
+
+
+def test_a_worker_that_dies_is_started_again(server: Server) -> None:
+    workers = worker_processes(server)
+    assert len(workers) == 2
+    victim = min(workers)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = worker_processes(server)
+        if len(now) == 2 and victim not in now:
+            break
+        time.sleep(0.2)
+    assert len(worker_processes(server)) == 2 and victim not in worker_processes(server)
+    for _ in range(16):  # new connections land on either socket; both have a live worker again
+        assert httpx.get(f"{server.url}/readyz", timeout=20).status_code == 200
