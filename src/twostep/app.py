@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -67,6 +69,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        **_no_telemetry(),
     )
     app.state.web = WebState(
         ctx=ctx,
@@ -119,6 +122,14 @@ def create_app(
         return _error_response(request, 500, "Something went wrong on our side.")
 
     return app
+
+
+def _no_telemetry() -> dict[str, Any]:
+    """Newer FastAPI releases look for an OpenTelemetry set-up on every request; twostep has its own
+    metrics (``/metrics``), so that look-up is switched off where the option exists."""
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters:
+        return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    return {}
 
 
 def _error_response(request: Request, status: int, detail: str) -> Response:

@@ -133,15 +133,17 @@ class FastStatement:
             cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         sql, positions, defaults = self._for(dialect)
         values = {**defaults, **params} if defaults else params
-        if dialect.name == "sqlite":
-            values = {k: _sqlite_value(v) for k, v in values.items()}
-        cursor.execute(sql, [values[name] for name in positions] if positions is not None else values)
+        sqlite = dialect.name == "sqlite"
+        if positions is not None:  # SQLite's qmark style
+            cursor.execute(sql, [_sqlite_value(values[n]) if sqlite else values[n] for n in positions])
+        else:
+            cursor.execute(sql, {k: _sqlite_value(v) for k, v in values.items()} if sqlite else values)
         return cursor
 
 
 def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, datetime):  # SQLAlchemy's SQLite DATETIME storage format
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, datetime):  # SQLAlchemy's SQLite DATETIME storage format (the offset dropped)
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
     return value
 
 
@@ -255,15 +257,16 @@ class Database:
     @contextmanager
     def raw_transaction(self, *, write: bool = True) -> Iterator[RawTransaction]:
         """One transaction without the ORM, for the verification API's hot path (``FastStatement``s
-        only). ``write=False`` reads without SQLite's write lock and rolls back at the end. A
+        only). ``write=False`` reads without SQLite's write lock (in autocommit there: each statement
+        sees a consistent snapshot) and rolls back at the end on PostgreSQL. A
         connection that broke (a restarted PostgreSQL) is thrown away; the next call opens another."""
         held = self._held_connection()
         connection = held.driver_connection
         sqlite = self.engine.dialect.name == "sqlite"
         with self._writer() if write else nullcontext():
             try:
-                if sqlite:
-                    connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                if sqlite and write:  # reads run in autocommit: each statement sees a consistent snapshot
+                    connection.execute("BEGIN IMMEDIATE")
                 yield RawTransaction(connection, self.engine.dialect)
                 if write:
                     connection.commit()
