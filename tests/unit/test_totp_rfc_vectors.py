@@ -118,3 +118,21 @@ def test_codes_match_independent_oathtool_implementation() -> None:
                 capture_output=True, text=True, check=True,
             ).stdout.strip()
             assert totp.code_at_step(secret, totp.step_at(moment)) == expected
+
+
+# A real collision (found by search, confirmed with oathtool): this key gives 734217 at both steps.
+COLLIDING_SECRET = "GGK4F54DQ7QQPRMKZKSWUW6ZBOENTJWV"
+COLLIDING_STEP = 58_000_000
+
+
+def test_a_code_shared_by_a_used_step_and_a_fresh_step_is_accepted_for_the_fresh_one() -> None:
+    """Six digits collide about once in 500,000 checks; the used step must not hide the fresh one."""
+    code = totp.code_at_step(COLLIDING_SECRET, COLLIDING_STEP)
+    assert code == totp.code_at_step(COLLIDING_SECRET, COLLIDING_STEP + 1) == "734217"
+    now = datetime.fromtimestamp((COLLIDING_STEP + 1) * 30 + 5, UTC)
+    check = totp.check_code(COLLIDING_SECRET, code, now, last_used_step=COLLIDING_STEP)
+    assert (check.accepted, check.step) == (True, COLLIDING_STEP + 1)
+    again = totp.check_code(COLLIDING_SECRET, code, now, last_used_step=COLLIDING_STEP + 1)
+    assert (again.accepted, again.replayed) == (False, True)
+    fresh = totp.check_code(COLLIDING_SECRET, code, now, last_used_step=None)
+    assert (fresh.accepted, fresh.step) == (True, COLLIDING_STEP), "the earliest unused step is taken"

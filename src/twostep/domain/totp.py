@@ -64,11 +64,21 @@ def matching_step(secret_b32: str, code: str, now_step: int, window: int = WINDO
 
     Every candidate is compared so the time taken does not depend on which step matched.
     """
+    steps = matching_steps(secret_b32, code, now_step, window)
+    return steps[0] if steps else None
+
+
+def matching_steps(secret_b32: str, code: str, now_step: int, window: int = WINDOW_STEPS) -> list[int]:
+    """Every step in now±window whose code equals ``code``, earliest first (all compared, constant time).
+
+    Six digits collide now and then: about once in 500,000 checks two steps of the window share a
+    code, so the caller must not stop at the first match (it may be a step already used).
+    """
     key = _key(secret_b32)
-    found: int | None = None
+    found: list[int] = []
     for step in range(now_step - window, now_step + window + 1):
         if hmac.compare_digest(_hotp(key, step), code):
-            found = step if found is None else found
+            found.append(step)
     return found
 
 
@@ -97,13 +107,14 @@ def check_code(
 ) -> TotpCheck:
     """RFC 6238 §5.2: accept T-1..T+1 and refuse any step at or before the last used one."""
     now_step = step_at(now)
-    step = matching_step(secret_b32, code, now_step)
-    if step is None:
+    steps = matching_steps(secret_b32, code, now_step)
+    if not steps:
         drift = drift_steps(secret_b32, code, now_step) if detect_drift else None
         return TotpCheck(accepted=False, drift_steps=drift)
-    if last_used_step is not None and step <= last_used_step:
-        return TotpCheck(accepted=False, step=step, replayed=True)
-    return TotpCheck(accepted=True, step=step)
+    fresh = [step for step in steps if last_used_step is None or step > last_used_step]
+    if not fresh:
+        return TotpCheck(accepted=False, step=steps[0], replayed=True)
+    return TotpCheck(accepted=True, step=fresh[0])
 
 
 def otpauth_uri(secret_b32: str, account: str, issuer: str) -> str:
