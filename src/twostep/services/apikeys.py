@@ -16,9 +16,10 @@ import secrets
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -193,9 +194,8 @@ def revoke(ctx: Context, ident: str, *, actor_id: int | None = None, request: Re
 _KEYS = cast(Table, ApiKey.__table__)
 _COUNTERS = cast(Table, RateCounter.__table__)
 # Prebuilt statements (compiled once): every API request runs them.
-_BY_DIGEST = select(_KEYS.c.id, _KEYS.c.name, _KEYS.c.prefix, _KEYS.c.revoked_at, _KEYS.c.last_used_at).where(
-    _KEYS.c.key_digest == bindparam("digest")
-)
+KEY_COLUMNS = (_KEYS.c.id, _KEYS.c.name, _KEYS.c.prefix, _KEYS.c.revoked_at, _KEYS.c.last_used_at)
+_BY_DIGEST = select(*KEY_COLUMNS).where(_KEYS.c.key_digest == bindparam("digest"))
 _BY_DIGEST_FAST = FastStatement(_BY_DIGEST)
 _TOUCH = FastStatement(
     update(_KEYS).where(_KEYS.c.id == bindparam("key_id")).values(last_used_at=bindparam("used_at"))
@@ -226,14 +226,24 @@ _ADD = FastStatement.by_dialect(_add_statement)
 
 def identify(ctx: Context, db: Executor, presented: str) -> Caller | None:
     """The live key matching ``presented``, or None: one indexed read, no write."""
-    prefix = parse_prefix(presented)
-    if prefix is None:
+    if parse_prefix(presented) is None:
         return None
     row = _BY_DIGEST_FAST.execute(db, {"digest": _digest(ctx, presented)}).fetchone()
-    if row is None:
+    return caller_from_row(ctx, presented, row)
+
+
+def presented_digest(ctx: Context, presented: str) -> str | None:
+    """What the ``api_keys.key_digest`` column holds for ``presented``; None when it cannot be a key
+    (for a caller that reads the key row within a larger statement, with ``KEY_COLUMNS``)."""
+    return _digest(ctx, presented) if parse_prefix(presented) is not None else None
+
+
+def caller_from_row(ctx: Context, presented: str, row: Sequence[Any] | None) -> Caller | None:
+    """The caller, from the ``KEY_COLUMNS`` of the row found by digest (None: no such key)."""
+    if row is None or row[0] is None:
         return None
-    key_id, name, stored_prefix, revoked_at, last_used_at = row
-    if revoked_at is not None or stored_prefix != prefix:
+    key_id, name, stored_prefix, revoked_at, last_used_at = row[:5]
+    if revoked_at is not None or stored_prefix != parse_prefix(presented):
         return None
     last_used = as_datetime(last_used_at)
     stale = last_used is None or as_utc(last_used) + LAST_USED_PRECISION <= ctx.clock.now()

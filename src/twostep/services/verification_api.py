@@ -24,7 +24,7 @@ from twostep.domain.factors import FactorKind, Verdict
 from twostep.services import apikeys, audit, login, notify, throttling
 from twostep.services.context import Context, RequestInfo
 from twostep.storage.database import Executor, FastStatement, as_datetime
-from twostep.storage.models import Factor, OneTimeCode, Throttle, User
+from twostep.storage.models import ApiKey, Factor, OneTimeCode, Throttle, User
 
 Outcome = Literal["valid", "invalid", "replayed", "throttled", "unknown_user"]
 ChallengeOutcome = Literal["sent", "cooldown", "hourly_limit", "no_method", "unknown_user", "delivery_failed"]
@@ -85,14 +85,17 @@ def _admit(ctx: Context, db: Session, api_key: str) -> apikeys.Caller | Refused:
     return caller
 
 
+_KEYS = cast(Table, ApiKey.__table__)
 _USERS = cast(Table, User.__table__)
 _FACTORS = cast(Table, Factor.__table__)
 _THROTTLES = cast(Table, Throttle.__table__)
 _USER_BY_EMAIL = select(_USERS.c.id, _USERS.c.email, _USERS.c.language).where(_USERS.c.email == bindparam("email"))
-# The account, its throttle row and its confirmed authenticators in one indexed statement (one row per
-# authenticator): what the sign-in page reads in three.
-_ACCOUNT_FOR_CHECK = (
+# The API key, the account, its throttle row and its confirmed authenticators in one indexed statement
+# (one row per authenticator; no row when no key has this digest; account columns empty when no account
+# has this email): what the sign-in page reads in three, and one round trip to PostgreSQL.
+_KEY_AND_ACCOUNT = (
     select(
+        *apikeys.KEY_COLUMNS,
         _USERS.c.id,
         _USERS.c.email,
         _USERS.c.language,
@@ -103,7 +106,9 @@ _ACCOUNT_FOR_CHECK = (
         _FACTORS.c.last_used_step,
     )
     .select_from(
-        _USERS.outerjoin(_THROTTLES, _THROTTLES.c.key == throttling.second_step_key_sql(_USERS.c.id)).outerjoin(
+        _KEYS.outerjoin(_USERS, _USERS.c.email == bindparam("email"))
+        .outerjoin(_THROTTLES, _THROTTLES.c.key == throttling.second_step_key_sql(_USERS.c.id))
+        .outerjoin(
             _FACTORS,
             and_(
                 _FACTORS.c.user_id == _USERS.c.id,
@@ -112,9 +117,11 @@ _ACCOUNT_FOR_CHECK = (
             ),
         )
     )
-    .where(_USERS.c.email == bindparam("email"))
+    .where(_KEYS.c.key_digest == bindparam("digest"))
     .order_by(_FACTORS.c.id)
 )
+_KEY_AND_ACCOUNT_FAST = FastStatement(_KEY_AND_ACCOUNT)
+_KEY_WIDTH = len(apikeys.KEY_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -150,11 +157,15 @@ def verify(ctx: Context, api_key: str, raw_user: str, raw_code: str, request: Re
     """
     email = normalize_email(raw_user)
     one_transaction = not ctx.db.is_sqlite
+    digest = apikeys.presented_digest(ctx, api_key)
+    if digest is None:
+        return Refused("unauthorized")
     with ctx.db.raw_transaction(write=one_transaction) as tx:
-        found = apikeys.identify(ctx, tx, api_key)
+        read = _KEY_AND_ACCOUNT_FAST.execute(tx, {"digest": digest, "email": email}).fetchall()
+        found = apikeys.caller_from_row(ctx, api_key, read[0] if read else None)
         if found is None:
             return Refused("unauthorized")
-        rows = _account_rows(tx, email)
+        rows = [AccountRow(*row[_KEY_WIDTH:]) for row in read if row[_KEY_WIDTH] is not None]
         match = _match(ctx, rows, raw_code)
         sent_code_waiting = match is not None and not match.accepted and _challenge_pending(tx, rows[0].id)
         if one_transaction and not sent_code_waiting:
@@ -213,15 +224,6 @@ class AccountRow(NamedTuple):
     factor_id: int | None
     secret_sealed: bytes | None
     last_used_step: int | None
-
-
-_ACCOUNT_FOR_CHECK_FAST = FastStatement(_ACCOUNT_FOR_CHECK)
-
-
-def _account_rows(db: Executor, email: str | None) -> list[AccountRow]:
-    if email is None:
-        return []
-    return [AccountRow(*row) for row in _ACCOUNT_FOR_CHECK_FAST.execute(db, {"email": email}).fetchall()]
 
 
 def _match(ctx: Context, rows: Sequence[AccountRow], raw_code: str) -> login.TotpMatch | None:
