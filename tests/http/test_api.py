@@ -15,7 +15,7 @@ from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
 from twostep.services import accounts, apikeys
 from twostep.services.context import Context
-from twostep.storage.models import ApiKey, AuditEvent, Factor
+from twostep.storage.models import ApiKey, AuditEvent, Factor, Throttle
 
 EMAIL = "ada@example.com"
 
@@ -157,6 +157,37 @@ def test_valid_code_is_accepted_once_and_the_replay_is_refused(
     assert verify(client, key, code_for(secret, clock, -1)).json() == {"valid": False}
     clock.advance(seconds=30)
     assert verify(client, key, code_for(secret, clock)).json() == {"valid": True}
+
+
+def test_a_right_code_forgets_earlier_wrong_ones_and_is_audited_in_full(
+    client: TestClient, ctx: Context, clock: FrozenClock, key: str
+) -> None:
+    """On PostgreSQL the success path is one statement (compare-and-set, throttle, audit row): it must
+    leave exactly what the multi-statement path leaves."""
+    secret = totp_user(ctx)
+    wrong = f"{(int(code_for(secret, clock)) + 1) % 1_000_000:06d}"
+    for _ in range(3):
+        assert verify(client, key, wrong).json() == {"valid": False}
+    with ctx.db.transaction() as db:
+        assert db.scalar(select(Throttle.failures)) == 3
+    response = verify(client, key, code_for(secret, clock))
+    assert response.json() == {"valid": True}
+    with ctx.db.transaction() as db:
+        assert db.scalars(select(Throttle)).all() == [], "earlier failures are forgotten"
+        factor = db.scalars(select(Factor)).one()
+        assert factor.last_used_step == totp.step_at(clock.now())
+    [success] = events(ctx, "authn_login_success")
+    assert success.outcome == "success" and success.user_id is not None and success.actor_id is None
+    assert success.request_id == response.headers["x-request-id"] and success.ip and success.reason == ""
+    assert json.loads(success.detail) == {
+        "api_key": apikeys.parse_prefix(key),
+        "method": "totp",
+        "step": "second",
+        "via": "api",
+    }
+    for _ in range(4):  # the count starts again: four free guesses before a block
+        assert verify(client, key, wrong).json() == {"valid": False}
+    assert_problem(verify(client, key, wrong), 429)
 
 
 def test_wrong_code_is_not_valid_and_is_audited(client: TestClient, ctx: Context, clock: FrozenClock, key: str) -> None:

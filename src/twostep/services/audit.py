@@ -26,7 +26,7 @@ class Identified(Protocol):
     def email(self) -> str: ...
 
 
-_COLUMNS = [
+COLUMNS = [
     "at",
     "event",
     "outcome",
@@ -39,7 +39,7 @@ _COLUMNS = [
     "reason",
     "detail",
 ]
-_INSERT = FastStatement(insert(cast(Table, AuditEvent.__table__)), column_keys=_COLUMNS)
+_INSERT = FastStatement(insert(cast(Table, AuditEvent.__table__)), column_keys=COLUMNS)
 Listener = Callable[[str, str, dict[str, Any]], None]
 _listeners: list[Listener] = []
 
@@ -69,21 +69,48 @@ def record(
     the verification API's hot path.
     """
     _INSERT.execute(
-        db,
-        {
-            "at": ctx.clock.now(),
-            "event": event,
-            "outcome": outcome,
-            "user_id": user.id if user else None,
-            "user_email": user.email if user else "",
-            "actor_id": actor.id if actor else None,
-            "ip": request.ip[:64],
-            "user_agent": request.user_agent[:300],
-            "request_id": request.request_id[:64],
-            "reason": reason,
-            "detail": json.dumps(detail, default=str, sort_keys=True) if detail else "",
-        },
+        db, row(ctx, event, request=request, user=user, actor=actor, outcome=outcome, reason=reason, detail=detail)
     )
+    announce(event, request=request, user=user, outcome=outcome, detail=detail)
+
+
+def row(
+    ctx: Context,
+    event: str,
+    *,
+    request: RequestInfo,
+    user: Identified | None = None,
+    actor: User | None = None,
+    outcome: str = "success",
+    reason: str = "",
+    detail: dict[str, Any],
+) -> dict[str, Any]:
+    """The ``audit_events`` row ``record`` inserts, for a statement that inserts it itself (the
+    verification API's single-statement success path on PostgreSQL); then call ``announce``."""
+    return {
+        "at": ctx.clock.now(),
+        "event": event,
+        "outcome": outcome,
+        "user_id": user.id if user else None,
+        "user_email": user.email if user else "",
+        "actor_id": actor.id if actor else None,
+        "ip": request.ip[:64],
+        "user_agent": request.user_agent[:300],
+        "request_id": request.request_id[:64],
+        "reason": reason,
+        "detail": json.dumps(detail, default=str, sort_keys=True) if detail else "",
+    }
+
+
+def announce(
+    event: str,
+    *,
+    request: RequestInfo,
+    detail: dict[str, Any],
+    user: Identified | None = None,
+    outcome: str = "success",
+) -> None:
+    """Tell the listeners and the log about an event whose row was written."""
     for listener in _listeners:
         listener(event, outcome, detail)
     log.info(

@@ -13,18 +13,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, cast
 
-from sqlalchemy import Table, and_, bindparam, select
+from sqlalchemy import Table, and_, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from twostep.domain import throttle as throttle_rules
-from twostep.domain.clock import as_utc
 from twostep.domain.codes import CodePurpose
 from twostep.domain.emails import normalize_email
 from twostep.domain.factors import FactorKind, Verdict
 from twostep.services import apikeys, audit, login, notify, throttling
 from twostep.services.context import Context, RequestInfo
-from twostep.storage.database import Executor, FastStatement, as_datetime
-from twostep.storage.models import ApiKey, Factor, OneTimeCode, Throttle, User
+from twostep.storage.database import Executor, FastStatement
+from twostep.storage.models import ApiKey, AuditEvent, Factor, OneTimeCode, Throttle, User
 
 Outcome = Literal["valid", "invalid", "replayed", "throttled", "unknown_user"]
 ChallengeOutcome = Literal["sent", "cooldown", "hourly_limit", "no_method", "unknown_user", "delivery_failed"]
@@ -156,25 +157,125 @@ def verify(ctx: Context, api_key: str, raw_user: str, raw_code: str, request: Re
     ``/challenge`` waiting is checked against that code in an ORM transaction (``sent_codes``).
     """
     email = normalize_email(raw_user)
-    one_transaction = not ctx.db.is_sqlite
     digest = apikeys.presented_digest(ctx, api_key)
     if digest is None:
         return Refused("unauthorized")
-    with ctx.db.raw_transaction(write=one_transaction) as tx:
-        read = _KEY_AND_ACCOUNT_FAST.execute(tx, {"digest": digest, "email": email}).fetchall()
-        found = apikeys.caller_from_row(ctx, api_key, read[0] if read else None)
+    if not ctx.db.is_sqlite:
+        return _verify_postgresql(ctx, api_key, digest, email, raw_code, request)
+    with ctx.db.raw_statements() as tx:
+        found, rows, match = _read_and_match(ctx, tx, api_key, digest, email, raw_code)
         if found is None:
             return Refused("unauthorized")
-        rows = [AccountRow(*row[_KEY_WIDTH:]) for row in read if row[_KEY_WIDTH] is not None]
-        match = _match(ctx, rows, raw_code)
         sent_code_waiting = match is not None and not match.accepted and _challenge_pending(tx, rows[0].id)
-        if one_transaction and not sent_code_waiting:
-            return _count_and_decide(ctx, tx, found, rows, match, raw_code, request, rows_current=True)
     if sent_code_waiting:
         with ctx.db.transaction() as db:
-            return _count_and_decide(ctx, db, found, rows, match, raw_code, request, rows_current=False)
+            return _count_and_decide(ctx, db, found, rows, match, raw_code, request)
     with ctx.db.raw_transaction() as tx:
-        return _count_and_decide(ctx, tx, found, rows, match, raw_code, request, rows_current=False)
+        return _count_and_decide(ctx, tx, found, rows, match, raw_code, request)
+
+
+def _verify_postgresql(
+    ctx: Context, api_key: str, digest: str, email: str | None, raw_code: str, request: RequestInfo
+) -> VerifyResult | Refused:
+    """PostgreSQL: a right code is accepted in two statements, no transaction around them (each is
+    atomic on its own): the read, then ``_ACCEPT`` — compare-and-set, throttle re-check, forgetting
+    earlier failures and the audit row in one statement. Anything else (a wrong code, a replay, a
+    throttled account, a lost compare-and-set) is decided again in one transaction, as the web does."""
+    counted = False
+    with ctx.db.raw_statements() as tx:
+        found, rows, match = _read_and_match(ctx, tx, api_key, digest, email, raw_code)
+        if found is None:
+            return Refused("unauthorized")
+        if match is not None and match.accepted:
+            refused = _count(ctx, tx, found)
+            if refused is not None:
+                return refused
+            counted = True
+            accepted = _accept_in_one_statement(ctx, tx, found, rows[0], match, request)
+            if accepted is not None:
+                return accepted
+        sent_code_waiting = match is not None and not match.accepted and _challenge_pending(tx, rows[0].id)
+    with ctx.db.transaction() if sent_code_waiting else ctx.db.raw_transaction() as db:
+        return _count_and_decide(ctx, db, found, rows, match, raw_code, request, counted=counted)
+
+
+def _accept_statement() -> Executable:
+    """PostgreSQL only (data-modifying CTEs): consume the step if it is still fresh and the account is
+    not blocked, forget earlier failures, write the audit row; returns how many steps were consumed."""
+    audit_table = cast(Table, AuditEvent.__table__)
+    consumed = (
+        update(_FACTORS)
+        .where(
+            _FACTORS.c.id == bindparam("factor_id"),
+            or_(_FACTORS.c.last_used_step.is_(None), _FACTORS.c.last_used_step < bindparam("step")),
+            ~exists().where(
+                _THROTTLES.c.key == bindparam("throttle_key"), _THROTTLES.c.blocked_until > bindparam("now")
+            ),
+        )
+        .values(last_used_step=bindparam("new_step"), last_used_at=bindparam("now"))
+        .returning(_FACTORS.c.id)
+        .cte("consumed")
+    )
+    cleared = (
+        delete(_THROTTLES)
+        .where(_THROTTLES.c.key == bindparam("throttle_key"), exists(select(consumed.c.id)))
+        .cte("cleared")
+    )
+    row = [cast_(bindparam(f"audit_{name}"), audit_table.c[name].type) for name in audit.COLUMNS]
+    audited = insert(audit_table).from_select(audit.COLUMNS, select(*row).select_from(consumed)).cte("audited")
+    return select(func.count()).select_from(consumed).add_cte(cleared, audited)
+
+
+_ACCEPT = FastStatement(_accept_statement())
+
+
+def _accept_in_one_statement(
+    ctx: Context,
+    db: Executor,
+    caller: apikeys.Caller,
+    account: AccountRow,
+    match: login.TotpMatch,
+    request: RequestInfo,
+) -> VerifyResult | None:
+    """The sign-in page's success path (``_decide``) as one atomic statement; None when it consumed
+    nothing (another request took the step first, or the account is blocked): decide the long way."""
+    factor_id, verdict = match.accepted[0]
+    user = Account(account.id, account.email, account.language)
+    detail: dict[str, Any] = {"step": "second", "method": FactorKind.TOTP.value, "via": "api", "api_key": caller.prefix}
+    event = "authn_login_success"
+    params = {
+        "factor_id": factor_id,
+        "step": verdict.step,
+        "new_step": verdict.step,
+        "now": ctx.clock.now(),
+        "throttle_key": throttling.second_step_key(user.id),
+    }
+    params.update(
+        {f"audit_{k}": v for k, v in audit.row(ctx, event, request=request, user=user, detail=detail).items()}
+    )
+    if _ACCEPT.execute(db, params).fetchone()[0] != 1:
+        return None
+    audit.announce(event, request=request, user=user, detail=detail)
+    return VerifyResult("valid", method=FactorKind.TOTP.value, user_id=user.id)
+
+
+def _read_and_match(
+    ctx: Context, db: Executor, api_key: str, digest: str, email: str | None, raw_code: str
+) -> tuple[apikeys.Caller | None, list[AccountRow], login.TotpMatch | None]:
+    """The key and the account in one statement, and the code compared with the authenticators."""
+    read = _KEY_AND_ACCOUNT_FAST.execute(db, {"digest": digest, "email": email}).fetchall()
+    found = apikeys.caller_from_row(ctx, api_key, read[0] if read else None)
+    rows = [AccountRow(*row[_KEY_WIDTH:]) for row in read if row[_KEY_WIDTH] is not None]
+    return found, rows, _match(ctx, rows, raw_code) if found is not None else None
+
+
+def _count(ctx: Context, db: Executor, caller: apikeys.Caller) -> Refused | None:
+    """The key's rate count and last-use stamp."""
+    wait = apikeys.count_request(ctx, db, caller.key_id, ctx.settings.api_rate_limit_per_minute)
+    if wait:
+        return Refused("rate_limited", wait)
+    apikeys.touch(ctx, db, caller)
+    return None
 
 
 def _count_and_decide(
@@ -186,14 +287,14 @@ def _count_and_decide(
     raw_code: str,
     request: RequestInfo,
     *,
-    rows_current: bool,
+    counted: bool = False,
 ) -> VerifyResult | Refused:
-    """Key rate count, last-use stamp, then the decision: the writing half of a check."""
-    wait = apikeys.count_request(ctx, db, caller.key_id, ctx.settings.api_rate_limit_per_minute)
-    if wait:
-        return Refused("rate_limited", wait)
-    apikeys.touch(ctx, db, caller)
-    return _decide(ctx, db, caller, rows, match, raw_code, request, rows_current=rows_current)
+    """Key rate count and last-use stamp (unless ``counted`` already), then the decision: the writing
+    half of a check, in one transaction that reads the throttle again."""
+    refused = None if counted else _count(ctx, db, caller)
+    if refused is not None:
+        return refused
+    return _decide(ctx, db, caller, rows, match, raw_code, request)
 
 
 _OTC = cast(Table, OneTimeCode.__table__)
@@ -242,22 +343,15 @@ def _decide(
     match: login.TotpMatch | None,
     raw_code: str,
     request: RequestInfo,
-    *,
-    rows_current: bool,
 ) -> VerifyResult:
-    """Throttle check → consume → counters → audit, in the writing transaction. ``rows_current``:
-    the rows were read in this same transaction (else the throttle is read again)."""
+    """Throttle check → consume → counters → audit, in the writing transaction (the rows were read
+    before it, so the throttle is read again)."""
     if match is None:
         return VerifyResult("unknown_user", method="")
     now = ctx.clock.now()
     user = Account(rows[0].id, rows[0].email, rows[0].language)
     key = throttling.second_step_key(user.id)
-    if not rows_current:  # read again under the write lock: it may have changed
-        has_failures, wait = throttling.state(db, key, now)
-    else:  # read in this same transaction a moment ago
-        has_failures = rows[0].throttle_key is not None
-        blocked = as_datetime(rows[0].blocked_until)
-        wait = throttle_rules.seconds_left(as_utc(blocked), now) if blocked else 0
+    has_failures, wait = throttling.state(db, key, now)
     if wait:
         return VerifyResult("throttled", user_id=user.id, wait_seconds=wait)
     method, verdict = _check(ctx, db, user, raw_code, match)

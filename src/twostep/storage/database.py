@@ -255,23 +255,39 @@ class Database:
             held.invalidate()
 
     @contextmanager
-    def raw_transaction(self, *, write: bool = True) -> Iterator[RawTransaction]:
+    def raw_statements(self) -> Iterator[RawTransaction]:
+        """Statements without a surrounding transaction, each atomic on its own (autocommit), on the
+        held connection: no BEGIN or COMMIT round trips, and on SQLite no write lock — for reads there,
+        and on PostgreSQL for statements that need no other statement to be atomic with them."""
+        held = self._held_connection()
+        connection = held.driver_connection
+        postgresql = self.engine.dialect.name == "postgresql"
+        if postgresql:
+            connection.autocommit = True
+        try:
+            yield RawTransaction(connection, self.engine.dialect)
+        except BaseException:
+            if getattr(connection, "closed", False) or getattr(connection, "broken", False):
+                self._drop_held(held)
+            raise
+        finally:
+            if postgresql and not getattr(connection, "closed", False):
+                connection.autocommit = False
+
+    @contextmanager
+    def raw_transaction(self) -> Iterator[RawTransaction]:
         """One transaction without the ORM, for the verification API's hot path (``FastStatement``s
-        only). ``write=False`` reads without SQLite's write lock (in autocommit there: each statement
-        sees a consistent snapshot) and rolls back at the end on PostgreSQL. A
-        connection that broke (a restarted PostgreSQL) is thrown away; the next call opens another."""
+        only), holding SQLite's write lock. A connection that broke (a restarted PostgreSQL) is thrown
+        away; the next call opens another."""
         held = self._held_connection()
         connection = held.driver_connection
         sqlite = self.engine.dialect.name == "sqlite"
-        with self._writer() if write else nullcontext():
+        with self._writer():
             try:
-                if sqlite and write:  # reads run in autocommit: each statement sees a consistent snapshot
+                if sqlite:
                     connection.execute("BEGIN IMMEDIATE")
                 yield RawTransaction(connection, self.engine.dialect)
-                if write:
-                    connection.commit()
-                else:
-                    connection.rollback()
+                connection.commit()
             except BaseException:
                 try:
                     connection.rollback()
