@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=19456, ge=19456)
     argon2_parallelism: int = Field(default=1, ge=1)
     api_rate_limit_per_minute: int = Field(default=6000, ge=1)
+    # When set, GET /metrics wants "Authorization: Bearer <token>" (Prometheus: authorization.credentials).
+    metrics_token: SecretStr | None = None
 
     @classmethod
     def settings_customise_sources(

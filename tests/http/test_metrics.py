@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from tests.http.test_api import EMAIL, add_sent_code_method, call, totp_user, verify
 from tests.support import RecordingMail, code_for, login_password, submit_code
+from twostep.app import create_app
 from twostep.domain.clock import FrozenClock
 from twostep.services import apikeys
 from twostep.services.context import Context
+from twostep.settings import Settings
 
 
 def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -125,3 +129,18 @@ def test_sign_in_page_checks_are_counted_too(client: TestClient, ctx: Context, c
         assert value(after, "twostep_verifications_total", **labels) == value(
             before, "twostep_verifications_total", **labels
         ) + 1
+
+
+def test_metrics_token_when_set_is_required_and_checked(settings: Settings, ctx: Context) -> None:
+    """TWOSTEP_METRICS_TOKEN: without it /metrics is public (the default); with it, only a scraper
+    that sends the token gets the counts."""
+    guarded = settings.model_copy(update={"metrics_token": SecretStr("scrape-secret-2b7e")})
+    with TestClient(create_app(guarded, context=replace(ctx, settings=guarded))) as client:
+        missing = client.get("/metrics")
+        assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer")
+        assert "twostep_" not in missing.text
+        assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert client.get("/metrics", headers={"Authorization": "Basic scrape-secret-2b7e"}).status_code == 401
+        allowed = client.get("/metrics", headers={"Authorization": "Bearer scrape-secret-2b7e"})
+        assert allowed.status_code == 200 and "twostep_http_requests_total" in allowed.text
+        assert client.get("/healthz").status_code == 200, "the probes stay open"

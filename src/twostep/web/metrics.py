@@ -20,6 +20,7 @@ the workers start, and a scrape of any worker adds up the files of all of them.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import time
@@ -229,6 +230,21 @@ def install(app: FastAPI, ctx: Context, *, fast_routes: dict[tuple[str, str], AS
         ctx.sms = CountingSms(ctx.sms)
     app.add_middleware(MetricsMiddleware, fast_routes=fast_routes)
 
+    token = ctx.settings.metrics_token.get_secret_value() if ctx.settings.metrics_token else ""
+
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:
+        if token and not scrape_allowed(request.headers.get("authorization", ""), token):
+            return Response(
+                "A bearer token is required (TWOSTEP_METRICS_TOKEN).\n",
+                status_code=401,
+                media_type="text/plain",
+                headers={"WWW-Authenticate": 'Bearer realm="twostep-metrics"'},
+            )
         return Response(exposition(ctx), media_type=CONTENT_TYPE_LATEST)
+
+
+def scrape_allowed(authorization: str, token: str) -> bool:
+    """``Authorization: Bearer <token>``, compared in constant time."""
+    scheme, _, presented = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode())
