@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -14,6 +15,8 @@ from typing import Any
 from sqlalchemy import Engine, Executable, create_engine, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
+
+from twostep.storage import libpq
 
 
 def normalize_url(url: str) -> str:
@@ -105,6 +108,7 @@ class FastStatement:
         self.builder = builder
         self.column_keys = column_keys
         self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+        self._libpq: tuple[bytes, bytes, tuple[str, ...], dict[str, Any]] | None = None
 
     @classmethod
     def by_dialect(cls, builder: Callable[[str], Executable]) -> FastStatement:
@@ -120,10 +124,26 @@ class FastStatement:
             found = self._compiled[dialect.name] = (compiled.string, positions, defaults)
         return found
 
+    def _for_libpq(self, dialect: Dialect) -> tuple[bytes, bytes, tuple[str, ...], dict[str, Any]]:
+        found = self._libpq
+        if found is None:
+            numbered = type(dialect)(paramstyle="numeric_dollar")  # type: ignore[call-arg]  # $1, $2 … for libpq
+            statement = self.builder(dialect.name) if self.builder is not None else self.statement
+            compiled = statement.compile(dialect=numbered, column_keys=self.column_keys)  # type: ignore[union-attr]
+            sql = compiled.string.encode()
+            name = b"twostep_" + hashlib.sha256(sql).hexdigest()[:24].encode()
+            defaults = {name_: bind.value for name_, bind in compiled.binds.items()}
+            found = self._libpq = (name, sql, tuple(compiled.positiontup or ()), defaults)
+        return found
+
     def execute(self, db: Executor, params: dict[str, Any]) -> Any:
         """Run with ``params``; returns the DBAPI cursor (``fetchone``, ``fetchall``, ``rowcount``)."""
         if isinstance(db, RawTransaction):
             dialect = db.dialect
+            if dialect.name == "postgresql":  # prepared, straight through libpq (storage.libpq)
+                name, prepared_sql, names, literals = self._for_libpq(dialect)
+                args = {**literals, **params} if literals else params
+                return libpq.run(db.connection, name, prepared_sql, [args[n] for n in names])
             cursor = db.cursor()
         else:
             if db.new or db.dirty or db.deleted:
@@ -242,6 +262,8 @@ class Database:
         held = getattr(self._held, "connection", None)
         if held is None:
             held = self._held.connection = self.engine.raw_connection()
+            if self.engine.dialect.name == "postgresql":  # transactions are begun explicitly (libpq)
+                held.driver_connection.autocommit = True  # type: ignore[union-attr]
             with self._held_lock:
                 self._held_all.append(held)
         return held
@@ -261,18 +283,12 @@ class Database:
         and on PostgreSQL for statements that need no other statement to be atomic with them."""
         held = self._held_connection()
         connection = held.driver_connection
-        postgresql = self.engine.dialect.name == "postgresql"
-        if postgresql:
-            connection.autocommit = True
         try:
             yield RawTransaction(connection, self.engine.dialect)
         except BaseException:
             if getattr(connection, "closed", False) or getattr(connection, "broken", False):
                 self._drop_held(held)
             raise
-        finally:
-            if postgresql and not getattr(connection, "closed", False):
-                connection.autocommit = False
 
     @contextmanager
     def raw_transaction(self) -> Iterator[RawTransaction]:
@@ -286,11 +302,19 @@ class Database:
             try:
                 if sqlite:
                     connection.execute("BEGIN IMMEDIATE")
+                else:
+                    libpq.execute(connection, b"BEGIN")
                 yield RawTransaction(connection, self.engine.dialect)
-                connection.commit()
+                if sqlite:
+                    connection.commit()
+                else:
+                    libpq.execute(connection, b"COMMIT")
             except BaseException:
                 try:
-                    connection.rollback()
+                    if sqlite:
+                        connection.rollback()
+                    else:
+                        libpq.execute(connection, b"ROLLBACK")
                 except Exception:
                     self._drop_held(held)
                     raise
