@@ -87,7 +87,8 @@ def run(connection: Any, name: bytes, sql: bytes, args: list[Any]) -> Result:
     if prepared is None:
         prepared = set()
         connection._twostep_prepared = prepared
-        _check(connection.pgconn, connection.pgconn.exec_(b"SET datestyle TO ISO"))
+        for setting in (b"SET datestyle TO ISO", b"SET bytea_output TO hex"):  # what the decoders read
+            _check(connection.pgconn, connection.pgconn.exec_(setting))
     pgconn = connection.pgconn
     if name not in prepared:
         _check(pgconn, pgconn.prepare(name, sql, None))
