@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import ColumnElement, String, Table, bindparam, delete, literal, select, update
-from sqlalchemy import cast as cast_
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import Executable
@@ -23,11 +22,6 @@ def password_key(email_digest: str) -> str:
 
 def second_step_key(user_id: int) -> str:
     return f"2fa:{user_id}"
-
-
-def second_step_key_sql(user_id: ColumnElement[int]) -> ColumnElement[str]:
-    """``second_step_key`` in SQL, to join an account with its throttle row in one statement."""
-    return literal("2fa:", String) + cast_(user_id, String)
 
 
 _TABLE = cast(Table, Throttle.__table__)

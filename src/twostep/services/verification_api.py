@@ -91,24 +91,21 @@ _USERS = cast(Table, User.__table__)
 _FACTORS = cast(Table, Factor.__table__)
 _THROTTLES = cast(Table, Throttle.__table__)
 _USER_BY_EMAIL = select(_USERS.c.id, _USERS.c.email, _USERS.c.language).where(_USERS.c.email == bindparam("email"))
-# The API key, the account, its throttle row and its confirmed authenticators in one indexed statement
-# (one row per authenticator; no row when no key has this digest; account columns empty when no account
-# has this email): what the sign-in page reads in three, and one round trip to PostgreSQL.
+# The API key, the account and its confirmed authenticators in one indexed statement (one row per
+# authenticator; no row when no key has this digest; account columns empty when no account has this
+# email): one round trip to PostgreSQL. The throttle is read where the decision is written.
 _KEY_AND_ACCOUNT = (
     select(
         *apikeys.KEY_COLUMNS,
         _USERS.c.id,
         _USERS.c.email,
         _USERS.c.language,
-        _THROTTLES.c.key.label("throttle_key"),
-        _THROTTLES.c.blocked_until,
         _FACTORS.c.id.label("factor_id"),
         _FACTORS.c.secret_sealed,
         _FACTORS.c.last_used_step,
     )
     .select_from(
         _KEYS.outerjoin(_USERS, _USERS.c.email == bindparam("email"))
-        .outerjoin(_THROTTLES, _THROTTLES.c.key == throttling.second_step_key_sql(_USERS.c.id))
         .outerjoin(
             _FACTORS,
             and_(
@@ -315,13 +312,12 @@ def _challenge_pending(db: Executor, user_id: int) -> bool:
 
 
 class AccountRow(NamedTuple):
-    """One row of ``_ACCOUNT_FOR_CHECK`` (one per authenticator; the account's columns repeat)."""
+    """The account columns of a ``_KEY_AND_ACCOUNT`` row (one per authenticator; the account's repeat).
+    The throttle is not read here: the writing step reads it again anyway."""
 
     id: int
     email: str
     language: str | None
-    throttle_key: str | None
-    blocked_until: Any
     factor_id: int | None
     secret_sealed: bytes | None
     last_used_step: int | None
