@@ -198,10 +198,30 @@ def measure(
     if not match:
         raise SystemExit(f"wrk failed for {label}: {done.stdout}\n{done.stderr}")
     result: dict[str, object] = {k: float(v) for k, v in (kv.split("=") for kv in match.group(1).split())}
-    d = [b - a for a, b in zip(c0, c1, strict=True)]
+    client_cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+    if done.stderr.strip():
+        result["wrk_stderr"] = done.stderr.strip()[:300]
+    return record(result, label, conns, wall, roots, (t0, t1), (c0, c1), client_cpu, waited)
+
+
+def record(
+    result: dict[str, object],
+    label: str,
+    conns: int,
+    wall: float,
+    roots: list[int],
+    tables: tuple[dict[int, tuple[int, int]], dict[int, tuple[int, int]]],
+    cpu: tuple[list[int], list[int]],
+    client_cpu: float,
+    waited: tuple[float, float],
+    **extra: object,
+) -> dict[str, object]:
+    """CPU accounting for one measured run (server tree, load client, the rest of the machine, steal),
+    appended to results/latest.jsonl and printed."""
+    d = [b - a for a, b in zip(*cpu, strict=True)]
     total = max(1, sum(d))
-    server_pct = (tree_ticks(roots, t1) - tree_ticks(roots, t0)) / TCK / wall * 100
-    wrk_pct = ((r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)) / wall * 100
+    server_pct = (tree_ticks(roots, tables[1]) - tree_ticks(roots, tables[0])) / TCK / wall * 100
+    client_pct = client_cpu / wall * 100
     busy_pct = (total - d[3] - d[4]) / total * 200
     requests = float(result.get("answered") or result["requests"])  # type: ignore[arg-type]
     errors = float(result["unexpected"]) + float(result["non200"]) + float(result["socket_errors"])  # type: ignore[arg-type]
@@ -211,17 +231,16 @@ def measure(
         wall_s=round(wall, 2),
         server_cpu_pct=round(server_pct, 1),
         server_cpu_ms_per_request=round(server_pct / 100 * wall / max(1.0, requests) * 1000, 3),
-        wrk_cpu_pct=round(wrk_pct, 1),
+        wrk_cpu_pct=round(client_pct, 1),
         machine_busy_pct_of_200=round(busy_pct, 1),
-        other_cpu_pct=round(busy_pct - server_pct - wrk_pct, 1),
+        other_cpu_pct=round(busy_pct - server_pct - client_pct, 1),
         steal_pct=round(d[7] / total * 200, 1),
         idle_wait_s=waited[0],
         quiet_wait_s=waited[1],
         error_rate=round(errors / requests, 4) if requests else 1.0,
+        **extra,
         when=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
-    if done.stderr.strip():
-        result["wrk_stderr"] = done.stderr.strip()[:300]
     RESULTS.mkdir(exist_ok=True)
     with (RESULTS / "latest.jsonl").open("a") as handle:
         handle.write(json.dumps(result) + "\n")
@@ -315,33 +334,9 @@ def measure_fixed(
     wall = time.time() - started
     s1 = resource.getrusage(resource.RUSAGE_SELF)
     t1, c1 = proc_table(), cpu_stat()
-    d = [b - a for a, b in zip(c0, c1, strict=True)]
-    total = max(1, sum(d))
-    server_pct = (tree_ticks(roots, t1) - tree_ticks(roots, t0)) / TCK / wall * 100
-    client_pct = ((s1.ru_utime + s1.ru_stime) - (s0.ru_utime + s0.ru_stime)) / wall * 100
-    busy_pct = (total - d[3] - d[4]) / total * 200
-    requests = float(result["requests"])  # type: ignore[arg-type]
-    errors = float(result["unexpected"]) + float(result["non200"]) + float(result["socket_errors"])  # type: ignore[arg-type]
-    result.update(
-        label=label,
-        conns=conns,
-        wall_s=round(wall, 2),
-        server_cpu_pct=round(server_pct, 1),
-        server_cpu_ms_per_request=round(server_pct / 100 * wall / max(1.0, requests) * 1000, 3),
-        wrk_cpu_pct=round(client_pct, 1),
-        machine_busy_pct_of_200=round(busy_pct, 1),
-        other_cpu_pct=round(busy_pct - server_pct - client_pct, 1),
-        steal_pct=round(d[7] / total * 200, 1),
-        idle_wait_s=waited[0],
-        quiet_wait_s=waited[1],
-        error_rate=round(errors / requests, 4) if requests else 1.0,
-        client="asyncio (bench/run.py)",
-        when=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    )
-    with (RESULTS / "latest.jsonl").open("a") as handle:
-        handle.write(json.dumps(result) + "\n")
-    print(show(result), flush=True)
-    return result
+    client_cpu = (s1.ru_utime + s1.ru_stime) - (s0.ru_utime + s0.ru_stime)
+    extra = {"client": "asyncio (bench/run.py)"}
+    return record(result, label, conns, wall, roots, (t0, t1), (c0, c1), client_cpu, waited, **extra)
 
 
 def settle(roots: list[int], quiet_wait: float) -> tuple[float, float]:

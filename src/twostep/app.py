@@ -95,8 +95,8 @@ def create_app(
     app.include_router(admin_apikeys.router)
     app.include_router(admin_policy.router)
     app.include_router(reminder.router)
-    verify_endpoint = api.VerifyEndpoint(app.state.web, hsts=settings.uses_https)
-    metrics.install(app, ctx, fast_routes={("POST", "/api/v1/verify"): verify_endpoint})
+    app.state.verify_endpoint = api.VerifyEndpoint(app.state.web, hsts=settings.uses_https)
+    metrics.install(app, ctx, fast_routes={("POST", "/api/v1/verify"): app.state.verify_endpoint})
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

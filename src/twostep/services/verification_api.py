@@ -166,9 +166,9 @@ def verify(ctx: Context, api_key: str, raw_user: str, raw_code: str, request: Re
         sent_code_waiting = match is not None and not match.accepted and _challenge_pending(tx, rows[0].id)
     if sent_code_waiting:
         with ctx.db.transaction() as db:
-            return _count_and_decide(ctx, db, found, rows, match, raw_code, request)
+            return _decide(ctx, db, found, rows, match, raw_code, request)
     with ctx.db.raw_transaction() as tx:
-        return _count_and_decide(ctx, tx, found, rows, match, raw_code, request)
+        return _decide(ctx, tx, found, rows, match, raw_code, request)
 
 
 def _verify_postgresql(
@@ -193,7 +193,7 @@ def _verify_postgresql(
                 return accepted
         sent_code_waiting = match is not None and not match.accepted and _challenge_pending(tx, rows[0].id)
     with ctx.db.transaction() if sent_code_waiting else ctx.db.raw_transaction() as db:
-        return _count_and_decide(ctx, db, found, rows, match, raw_code, request, counted=counted)
+        return _decide(ctx, db, found, rows, match, raw_code, request, counted=counted)
 
 
 def _accept_statement() -> Executable:
@@ -275,25 +275,6 @@ def _count(ctx: Context, db: Executor, caller: apikeys.Caller) -> Refused | None
     return None
 
 
-def _count_and_decide(
-    ctx: Context,
-    db: Executor,
-    caller: apikeys.Caller,
-    rows: Sequence[AccountRow],
-    match: login.TotpMatch | None,
-    raw_code: str,
-    request: RequestInfo,
-    *,
-    counted: bool = False,
-) -> VerifyResult | Refused:
-    """Key rate count and last-use stamp (unless ``counted`` already), then the decision: the writing
-    half of a check, in one transaction that reads the throttle again."""
-    refused = None if counted else _count(ctx, db, caller)
-    if refused is not None:
-        return refused
-    return _decide(ctx, db, caller, rows, match, raw_code, request)
-
-
 _OTC = cast(Table, OneTimeCode.__table__)
 _CHALLENGE_PENDING = FastStatement(
     select(_OTC.c.id)
@@ -339,9 +320,15 @@ def _decide(
     match: login.TotpMatch | None,
     raw_code: str,
     request: RequestInfo,
-) -> VerifyResult:
-    """Throttle check → consume → counters → audit, in the writing transaction (the rows were read
-    before it, so the throttle is read again)."""
+    *,
+    counted: bool = False,
+) -> VerifyResult | Refused:
+    """The writing half of a check, in one transaction: the key's rate count and last-use stamp (unless
+    ``counted`` already) → throttle check → consume → counters → audit (the rows were read before this
+    transaction, so the throttle is read again)."""
+    refused = None if counted else _count(ctx, db, caller)
+    if refused is not None:
+        return refused
     if match is None:
         return VerifyResult("unknown_user", method="")
     now = ctx.clock.now()

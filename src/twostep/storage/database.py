@@ -49,9 +49,7 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _begin_immediate(conn: Any) -> None:
             # Writers queue up instead of failing with "database is locked" on upgrade.
-            # Database.snapshot() reads take no write lock: a deferred BEGIN (WAL keeps them consistent).
-            deferred = conn.get_execution_options().get("twostep_read_only", False)
-            conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         @event.listens_for(engine, "connect")
         def _no_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:
@@ -77,12 +75,6 @@ class RawTransaction:
 
 # What the hot-path services accept: the ORM unit of work, or a raw transaction.
 Executor = Session | RawTransaction
-
-
-def dialect_name(db: Executor) -> str:
-    if isinstance(db, RawTransaction):
-        return db.dialect.name
-    return db.get_bind().dialect.name
 
 
 class FastStatement:
@@ -214,9 +206,6 @@ class Database:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._read_sessions = sessionmaker(
-            self.engine.execution_options(twostep_read_only=True), expire_on_commit=False
-        )
         path = self.url.split("///", 1)[-1] if self.url.startswith("sqlite") else ""
         self._write_lock = SqliteWriteLock(path) if path and path != ":memory:" else None
         self._held = threading.local()
@@ -244,17 +233,6 @@ class Database:
                 session.close()
         for callback in session.info.pop("after_commit", []):
             callback()
-
-    @contextmanager
-    def snapshot(self) -> Iterator[Session]:
-        """A read-only transaction (rolled back at the end). On SQLite it takes no write lock, so
-        reads never queue behind writers; use ``transaction()`` for anything that writes."""
-        session = self._read_sessions()
-        try:
-            yield session
-        finally:
-            session.rollback()
-            session.close()
 
     def _held_connection(self) -> Any:
         """This thread's own pooled connection, kept between raw transactions (the event loop's,

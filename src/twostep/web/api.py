@@ -245,7 +245,8 @@ COMMON = (
 async def verify(request: Request) -> Response:
     """Declared here for routing (405 for other verbs) and the OpenAPI document; the answer comes from
     ``VerifyEndpoint``, which the outermost middleware calls before FastAPI for ``POST /api/v1/verify``."""
-    return _Delegate(VerifyEndpoint(_state(request), hsts=_state(request).ctx.settings.uses_https))
+    endpoint: VerifyEndpoint = request.app.state.verify_endpoint
+    return _Delegate(endpoint)
 
 
 class _Delegate(Response):
