@@ -48,7 +48,9 @@ class Server:
     log_path: Path
 
     def logs(self) -> list[dict[str, object]]:
-        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.startswith("{")]
+        """Complete log lines only (a worker may be writing the last one right now)."""
+        lines = self.log_path.read_text().split("\n")[:-1]
+        return [json.loads(line) for line in lines if line.startswith("{")]
 
 
 def start(env: dict[str, str], port: int, workers: int, log_path: Path) -> subprocess.Popen[str]:
@@ -246,7 +248,13 @@ def test_keep_alive_connections_are_spread_over_both_workers(server: Server) -> 
     finally:
         for client in clients:
             client.close()
-    served = [e["pid"] for e in server.logs()[before:] if e.get("route") == "/healthz"]
+    deadline = time.monotonic() + 10  # each access line is written just after its response is sent
+    served: list[object] = []
+    while time.monotonic() < deadline:
+        served = [e["pid"] for e in server.logs()[before:] if e.get("route") == "/healthz"]
+        if len(served) >= 48:
+            break
+        time.sleep(0.05)
     assert len(served) == 48
     per_worker = sorted(served.count(pid) for pid in set(served))
     assert len(per_worker) == 2 and per_worker[0] >= 3, per_worker
