@@ -81,6 +81,11 @@ class Factor(Base):
     confirmed_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     last_used_step: Mapped[int | None] = mapped_column(BigInteger)
+    # An enrollment in progress belongs to the session that started it (its id), never to the user:
+    # another browser signed in with the same password must never see or confirm it.
+    pending_session: Mapped[str | None] = mapped_column(String(64))
+    # Set after too many consecutive wrong codes (NIST SP 800-63B-4): unusable until recovery.
+    disabled_at: Mapped[datetime | None]
 
 
 class OneTimeCode(Base):
@@ -117,6 +122,9 @@ class WebSession(Base):
     second_step_at: Mapped[datetime | None]
     via_remembered_device: Mapped[bool] = mapped_column(Boolean, default=False)
     must_replace_method: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When this session proved the sign-in mailbox (an emailed code), or was exempt from proving it
+    # (the one-time setup link): needed before binding the first method of an account with none.
+    mailbox_proven_at: Mapped[datetime | None]
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(300), default="")
     data: Mapped[str] = mapped_column(Text, default="{}")
