@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import unescape
 
@@ -80,18 +81,49 @@ def make_user(ctx: Context, email: str = "ada@example.com", *, admin: bool = Fal
     return accounts.create_user(ctx, email, PASSWORD, admin=admin)
 
 
-def login_password(client: TestClient, email: str, password: str = PASSWORD) -> Response:
+def login_password(client: TestClient, email: str, password: str = PASSWORD, *, mailbox: bool = True) -> Response:
+    """Submit the password. When that leads to enrollment, also pass the mailbox check (an emailed
+    code) the way a user does, unless ``mailbox=False`` — as an attacker who has only the password."""
     page = client.get("/login")
-    return client.post(
+    response = client.post(
         "/login",
         data={"email": email, "password": password, "csrf_token": csrf_of(page.text)},
         follow_redirects=False,
     )
+    if mailbox and response.headers.get("location") == "/enroll":
+        prove_mailbox(client)
+    return response
+
+
+def last_mailed_code(client: TestClient) -> str:
+    """The 6-digit code in the newest mail the app sent (tests record mail in ``ctx.mail``)."""
+    mail: RecordingMail = client.app.state.ctx.mail  # type: ignore[attr-defined]
+    match = re.search(r"\b(\d{6})\b", mail.sent[-1].text)
+    assert match, "the last mail has no code"
+    return match.group(1)
+
+
+def prove_mailbox(
+    client: TestClient, next_path: str = "/enroll", read_code: Callable[[], str] | None = None
+) -> Response:
+    """Pass the emailed-code check that binding an account's first method needs, if it is asked;
+    ``read_code`` reads the mailed code (default: the newest message in the recording mailer)."""
+    page = client.get(f"/enroll/mailbox?next={next_path}")
+    if page.url.path != "/enroll/mailbox":
+        return page
+    sent = client.post("/enroll/mailbox/send", data={"csrf_token": csrf_of(page.text), "next": next_path})
+    assert sent.url.path == "/enroll/mailbox" and sent.status_code == 200, alerts(sent.text)
+    return client.post(
+        "/enroll/mailbox",
+        data={"code": (read_code or (lambda: last_mailed_code(client)))(), "csrf_token": csrf_of(sent.text), "next": next_path},
+    )
 
 
 def enroll_totp(client: TestClient, clock: FrozenClock) -> str:
-    """From the enrollment stage, scan (read the URI), confirm, return the secret."""
+    """From the enrollment stage (mailbox check included), scan (read the URI), confirm, return the secret."""
     page = client.get("/enroll/totp")
+    if page.url.path == "/enroll/mailbox":
+        page = prove_mailbox(client, "/enroll/totp")
     secret = secret_of(otpauth_uri(page.text))
     response = client.post(
         "/enroll/totp", data={"code": code_for(secret, clock), "csrf_token": csrf_of(page.text)}

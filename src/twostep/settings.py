@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     sms_allowed_countries: str = ""
     default_country: str = ""
     remember_device_days: int = Field(default=14, ge=0, le=365)
+    # "on": an account's first method is bound only after an emailed code proves the sign-in mailbox,
+    # so a leaked or imported password alone can never bind an attacker's authenticator.
+    enroll_mailbox_check: bool = True
     redis_url: str = ""
     redis_prefix: str = "twostep:"
     log_format: Literal["text", "json"] = "text"

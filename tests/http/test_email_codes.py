@@ -76,6 +76,7 @@ def test_the_sign_in_address_is_refused_as_the_code_address_with_the_reason(
 ) -> None:
     make_user(ctx)
     login_password(client, "ada@example.com")
+    mail.sent.clear()  # the mailbox check's code
     response = post_form(client, "/enroll/email", email=address)
     assert response.status_code == 422
     assert "Use a different address from the one you sign in with (ada@example.com)" in alerts(response.text)[0]

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from tests.oob_helpers import code_in, post_form, press_send, reset_code_in, user_with
-from tests.support import alerts, csrf_of, login_password, make_user, sign_out, submit_code
+from tests.support import alerts, csrf_of, login_password, make_user, prove_mailbox, sign_out, submit_code
 from twostep.delivery.mail import MailSender, SmtpMailSender, build_mail_sender
 from twostep.domain.clock import FrozenClock
 from twostep.services.context import Context
@@ -108,7 +108,8 @@ def test_enrollment_and_sign_in_codes_arrive_over_smtp_and_work(
     client: TestClient, ctx: Context, clock: FrozenClock, smtp: SmtpServer
 ) -> None:
     make_user(ctx)
-    login_password(client, "ada@example.com")
+    login_password(client, "ada@example.com", mailbox=False)
+    prove_mailbox(client, read_code=lambda: code_in(smtp.inbox.last_text("ada@example.com")))
     assert post_form(client, "/enroll/email", email=CODES).status_code == 200
     [message] = smtp.inbox.messages_to(CODES)
     assert message["Subject"] == "[Acme] Verification code"

@@ -27,6 +27,7 @@ class CodePurpose(StrEnum):
     ADDRESS_CHECK = "address_check"
     PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose name, not a password
     API_CHALLENGE = "api_challenge"
+    MAILBOX_CHECK = "mailbox_check"  # proves the sign-in mailbox before an account's first method
 
 
 def new_numeric_code() -> str:

@@ -32,7 +32,7 @@ class TotpEnrollment:
 
 @dataclass(frozen=True)
 class ConfirmResult:
-    outcome: Literal["confirmed", "invalid", "expired", "throttled", "no_session", "reauth"]
+    outcome: Literal["confirmed", "invalid", "expired", "throttled", "no_session", "reauth", "mailbox"]
     token: str | None = None
     drift_seconds: int | None = None
     wait_seconds: int = 0
@@ -48,41 +48,69 @@ def enrolling_session(ctx: Context, db: Session, token: str | None) -> tuple[Web
     return (row, user) if user is not None else None
 
 
-def needs_reauth(ctx: Context, db: Session, row: WebSession) -> bool:
-    """Adding a method to an account that already has one needs a fresh password + second step."""
-    if row.stage != Stage.SIGNED_IN.value or row.must_replace_method:
-        return False
-    return bool(accounts.confirmed_methods(db, row.user_id)) and not sessions.reauthenticated_recently(
-        ctx, row
-    )
+Admission = Literal["ok", "reauth", "mailbox", "ended"]
+
+
+def needs_mailbox_proof(ctx: Context, row: WebSession) -> bool:
+    """A session that has shown only a password must prove the sign-in mailbox before it binds the
+    account's first method (TWOSTEP_ENROLL_MAILBOX_CHECK); the setup link and a real second step
+    in this session (the lost-phone flow) count as proof already."""
+    return ctx.settings.enroll_mailbox_check and row.mailbox_proven_at is None and row.second_step_at is None
+
+
+def admission(ctx: Context, db: Session, row: WebSession) -> Admission:
+    """May this session bind a new method now? One rule for every method and every step of it.
+
+    * The account already has a method: only a real second step may add another — a signed-in
+      session re-authenticates (password + second step within five minutes); the lost-phone session
+      has just passed one. An enrollment-stage session, opened before the owner enrolled, is ended.
+    * No method yet: the session must have proven the sign-in mailbox (see needs_mailbox_proof).
+    """
+    if accounts.confirmed_methods(db, row.user_id):
+        if row.must_replace_method:
+            return "ok"
+        if row.stage != Stage.SIGNED_IN.value:
+            db.delete(row)
+            return "ended"
+        return "ok" if sessions.reauthenticated_recently(ctx, row) else "reauth"
+    return "mailbox" if needs_mailbox_proof(ctx, row) else "ok"
 
 
 def _owner(user_id: int) -> str:
     return f"user:{user_id}:totp"
 
 
-def _pending(ctx: Context, db: Session, user_id: int) -> Factor | None:
-    row = db.scalar(
+def pending_factor(ctx: Context, db: Session, row: WebSession, kind: str) -> Factor | None:
+    """This session's enrollment in progress of this kind; never another session's (each browser
+    gets a secret, address or number of its own), and gone after ten minutes."""
+    found = db.scalar(
         select(Factor)
-        .where(Factor.user_id == user_id, Factor.kind == FactorKind.TOTP.value, Factor.confirmed_at.is_(None))
+        .where(
+            Factor.user_id == row.user_id,
+            Factor.kind == kind,
+            Factor.confirmed_at.is_(None),
+            Factor.pending_session == row.id,
+        )
         .order_by(Factor.id.desc())
     )
-    if row is not None and as_utc(row.created_at) + PENDING_ENROLLMENT <= ctx.clock.now():
-        db.delete(row)
+    if found is not None and as_utc(found.created_at) + PENDING_ENROLLMENT <= ctx.clock.now():
+        db.delete(found)
         return None
-    return row
+    return found
 
 
-def start_totp(ctx: Context, token: str | None) -> TotpEnrollment | None:
-    """The pending secret for this user: the same one until confirmed or expired."""
+def start_totp(ctx: Context, token: str | None) -> TotpEnrollment | Literal["reauth", "mailbox", "ended"]:
+    """This session's pending secret: the same one until confirmed or expired (no re-scan after a
+    wrong code), and never shown to any other session."""
     with ctx.db.transaction() as db:
         found = enrolling_session(ctx, db, token)
         if found is None:
-            return None
+            return "ended"
         row, user = found
-        if needs_reauth(ctx, db, row):
-            return None
-        pending = _pending(ctx, db, user.id)
+        admitted = admission(ctx, db, row)
+        if admitted != "ok":
+            return admitted
+        pending = pending_factor(ctx, db, row, FactorKind.TOTP.value)
         if pending is None:
             secret = totp.new_secret()
             db.add(
@@ -92,6 +120,7 @@ def start_totp(ctx: Context, token: str | None) -> TotpEnrollment | None:
                     secret_sealed=ctx.sealer.seal(secret, _owner(user.id)),
                     label="",
                     created_at=ctx.clock.now(),
+                    pending_session=row.id,
                 )
             )
         else:
@@ -111,13 +140,14 @@ def confirm_totp(ctx: Context, token: str | None, raw_code: str, request: Reques
         if found is None:
             return ConfirmResult("no_session")
         row, user = found
-        if needs_reauth(ctx, db, row):
-            return ConfirmResult("reauth")
+        refused = refusal(ctx, db, row)
+        if refused is not None:
+            return refused
         key = throttling.second_step_key(user.id)
         wait = throttling.wait_seconds(db, key, now)
         if wait:
             return ConfirmResult("throttled", wait_seconds=wait)
-        pending = _pending(ctx, db, user.id)
+        pending = pending_factor(ctx, db, row, FactorKind.TOTP.value)
         if pending is None:
             return ConfirmResult("expired")
         secret = ctx.sealer.open(pending.secret_sealed or b"", _owner(user.id))
@@ -135,10 +165,18 @@ def confirm_totp(ctx: Context, token: str | None, raw_code: str, request: Reques
             )
             drift = verdict.drift_steps * totp.PERIOD_SECONDS if verdict.drift_steps is not None else None
             return ConfirmResult("invalid", drift_seconds=drift)
-        return _activate(ctx, db, row, user, pending, verdict.step, request)
+        return activate(ctx, db, row, user, pending, verdict.step, request)
 
 
-def _activate(
+def refusal(ctx: Context, db: Session, row: WebSession) -> ConfirmResult | None:
+    """admission() as a confirmation result, or None when the session may go on."""
+    admitted = admission(ctx, db, row)
+    if admitted == "ok":
+        return None
+    return ConfirmResult("no_session" if admitted == "ended" else admitted)
+
+
+def activate(
     ctx: Context,
     db: Session,
     row: WebSession,
@@ -157,7 +195,15 @@ def _activate(
                 Factor.user_id == user.id, Factor.id != factor.id, Factor.kind == factor.kind
             )
         )
+    if first_method:
+        # The owner has bound the first method: every other session of the account has shown only
+        # a password (or nothing), so it ends, with every enrollment it had in progress.
+        sessions.destroy_all(db, user.id, except_id=row.id)
+        db.execute(
+            delete(Factor).where(Factor.user_id == user.id, Factor.confirmed_at.is_(None), Factor.id != factor.id)
+        )
     factor.confirmed_at = now
+    factor.pending_session = None
     factor.last_used_step = step
     factor.last_used_at = now
     user.must_enroll = False

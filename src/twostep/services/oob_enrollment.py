@@ -17,11 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from twostep.domain import throttle as throttle_rules
-from twostep.domain.clock import as_utc
 from twostep.domain.codes import CodePurpose
 from twostep.domain.emails import mask_email, normalize_email
 from twostep.domain.factors import FactorKind
@@ -63,27 +62,16 @@ def allowed_countries(ctx: Context) -> frozenset[str]:
     return frozenset(c.strip().upper() for c in ctx.settings.sms_allowed_countries.split(",") if c.strip())
 
 
-def _pending(ctx: Context, db: Session, user_id: int, kind: str) -> Factor | None:
-    row = db.scalar(
-        select(Factor)
-        .where(Factor.user_id == user_id, Factor.kind == kind, Factor.confirmed_at.is_(None))
-        .order_by(Factor.id.desc())
-    )
-    if row is not None and as_utc(row.created_at) + enrollment.PENDING_ENROLLMENT <= ctx.clock.now():
-        db.delete(row)
-        return None
-    return row
-
-
-def view(ctx: Context, token: str | None, kind: Kind) -> OobView | Literal["reauth", "no_session"]:
+def view(ctx: Context, token: str | None, kind: Kind) -> OobView | Literal["reauth", "mailbox", "no_session"]:
     with ctx.db.transaction() as db:
         found = enrollment.enrolling_session(ctx, db, token)
         if found is None:
             return "no_session"
         row, user = found
-        if enrollment.needs_reauth(ctx, db, row):
-            return "reauth"
-        pending = _pending(ctx, db, user.id, kind)
+        admitted = enrollment.admission(ctx, db, row)
+        if admitted != "ok":
+            return "no_session" if admitted == "ended" else admitted
+        pending = enrollment.pending_factor(ctx, db, row, kind)
         return OobView(kind=kind, sign_in_email=user.email, pending_label=pending.label if pending else "")
 
 
@@ -99,12 +87,15 @@ def _start(ctx: Context, token: str | None, request: RequestInfo, kind: Kind, va
         if found is None:
             return SendResult("no_session")
         row, user = found
-        if enrollment.needs_reauth(ctx, db, row):
-            return _refused("reauth")
+        admitted = enrollment.admission(ctx, db, row)
+        if admitted == "ended":
+            return SendResult("no_session")
+        if admitted != "ok":
+            return _refused(admitted)
         if kind == FactorKind.EMAIL.value and mailbox_key(value) == mailbox_key(user.email):
             return _refused("same_as_sign_in")
         now = ctx.clock.now()
-        pending = _pending(ctx, db, user.id, kind)
+        pending = enrollment.pending_factor(ctx, db, row, kind)
         created = False
         if pending is None or pending.target_digest != digest:
             if pending is not None:
@@ -116,6 +107,7 @@ def _start(ctx: Context, token: str | None, request: RequestInfo, kind: Kind, va
                 target_digest=digest,
                 label=label,
                 created_at=now,
+                pending_session=row.id,
             )
             db.add(pending)
             db.flush()
@@ -178,9 +170,12 @@ def resend(ctx: Context, token: str | None, kind: Kind, request: RequestInfo) ->
         if found is None:
             return SendResult("no_session")
         row, user = found
-        if enrollment.needs_reauth(ctx, db, row):
-            return _refused("reauth")
-        pending = _pending(ctx, db, user.id, kind)
+        admitted = enrollment.admission(ctx, db, row)
+        if admitted == "ended":
+            return SendResult("no_session")
+        if admitted != "ok":
+            return _refused(admitted)
+        pending = enrollment.pending_factor(ctx, db, row, kind)
         if pending is None:
             return _refused("no_pending")
         return _issue(ctx, db, user, pending, request, drop_if_refused=False)
@@ -198,13 +193,14 @@ def confirm(
         if found is None:
             return enrollment.ConfirmResult("no_session")
         row, user = found
-        if enrollment.needs_reauth(ctx, db, row):
-            return enrollment.ConfirmResult("reauth")
+        refused = enrollment.refusal(ctx, db, row)
+        if refused is not None:
+            return refused
         key = throttling.second_step_key(user.id)
         wait = throttling.wait_seconds(db, key, now)
         if wait:
             return enrollment.ConfirmResult("throttled", wait_seconds=wait)
-        pending = _pending(ctx, db, user.id, kind)
+        pending = enrollment.pending_factor(ctx, db, row, kind)
         if pending is None:
             return enrollment.ConfirmResult("expired")
         verdict = sent_codes.verify(
@@ -216,7 +212,7 @@ def confirm(
             wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
             return enrollment.ConfirmResult("throttled" if wait else "invalid", wait_seconds=wait)
         replaced = [(f.id, f.label) for f in accounts.confirmed_methods(db, user.id) if f.kind == kind]
-        result = enrollment._activate(ctx, db, row, user, pending, None, request)
+        result = enrollment.activate(ctx, db, row, user, pending, None, request)
         if replaced:
             db.execute(delete(Factor).where(Factor.id.in_([factor_id for factor_id, _ in replaced])))
             audit.record(ctx, db, "authn_token_revoked", request=request, user=user, method=kind, reason="replaced")

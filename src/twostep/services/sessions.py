@@ -37,10 +37,17 @@ def create(
     password_at: datetime | None = None,
     second_step_at: datetime | None = None,
     via_remembered_device: bool = False,
+    mailbox_proven_at: datetime | None = None,
     replacing: WebSession | None = None,
 ) -> str:
-    """A fresh id at every step (checklist S-02); the replaced session row is deleted."""
+    """A fresh id at every step (checklist S-02); the replaced session row is deleted.
+
+    What a session has proven or owes (a pending method replacement, a mailbox proof) carries over
+    to its successor only when both belong to the same user: signing in as someone else in the same
+    browser starts from nothing.
+    """
     now = ctx.clock.now()
+    carried = replacing if replacing is not None and replacing.user_id == user.id else None
     if replacing is not None:
         db.delete(replacing)
     token = secrets.token_urlsafe(32)
@@ -65,7 +72,8 @@ def create(
             password_at=password_at,
             second_step_at=second_step_at,
             via_remembered_device=via_remembered_device,
-            must_replace_method=replacing.must_replace_method if replacing is not None else False,
+            must_replace_method=carried.must_replace_method if carried is not None else False,
+            mailbox_proven_at=mailbox_proven_at or (carried.mailbox_proven_at if carried is not None else None),
             ip=request.ip[:64],
             user_agent=request.user_agent[:300],
         )

@@ -24,6 +24,8 @@ MESSAGES: dict[str, str] = {
     "restart": N_("Too many wrong codes. Sign in again to get a new chance."),
     "session_expired": N_("Your sign-in took too long. Please sign in again."),
     "csrf": N_("The form expired. Please try again."),
+    "mailbox_sent": N_("We sent a code to %(email)s."),
+    "mailbox_code_invalid": N_("That code didn't work. Check the newest email from us, or send a new code."),
     "enroll_expired": N_("This QR code expired after 10 minutes. Scan the new code below."),
     "clock_off": N_(
         "That code belongs to a different time. Your phone's clock looks about %(seconds)s seconds "

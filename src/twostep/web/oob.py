@@ -184,10 +184,8 @@ def render_enroll_page(
     country: str = "",
 ) -> Response:
     view = oob_enrollment.view(page.ctx, page.session_token, kind)
-    if view == "reauth":
-        return page.redirect(f"/account/reauth?next=/enroll/{kind}")
-    if view == "no_session":
-        return page.redirect("/login?notice=session_expired")
+    if isinstance(view, str):
+        return ui.not_admitted(page, "ended" if view == "no_session" else view, f"/enroll/{kind}")
     step = "code" if view.pending_label and not address_step else "address"
     params: dict[str, object] = {"view": view, "step": step, "errors": errors or {}, "notice": notice, "value": value}
     if kind == "sms":
@@ -198,12 +196,12 @@ def render_enroll_page(
 
 def _after_send(page: Page, kind: oob_enrollment.Kind, result: SendResult, value: str, country: str) -> Response:
     if result.outcome == "no_session":
-        return page.redirect("/login?notice=session_expired")
+        return ui.not_admitted(page, "ended", f"/enroll/{kind}")
     field = "email" if kind == "email" else "phone"
     if result.outcome == "refused":
         problem = result.problem
-        if problem == "reauth":
-            return page.redirect(f"/account/reauth?next=/enroll/{kind}")
+        if problem in ("reauth", "mailbox"):
+            return ui.not_admitted(page, problem, f"/enroll/{kind}")
         if problem == "disabled":
             return _unavailable(page, kind)
         if problem == "no_pending":
@@ -230,10 +228,8 @@ def _after_confirm(page: Page, kind: oob_enrollment.Kind, result: enrollment.Con
         page.set_session(result.token)
         page.session_token = result.token
         return page.render("enrolled.html", method=kind, recovery_codes=result.recovery_codes)
-    if result.outcome == "reauth":
-        return page.redirect(f"/account/reauth?next=/enroll/{kind}")
-    if result.outcome == "no_session":
-        return page.redirect("/login?notice=session_expired")
+    if result.outcome in ("reauth", "mailbox", "no_session"):
+        return ui.not_admitted(page, result.outcome, f"/enroll/{kind}")
     if result.outcome == "throttled":
         return render_enroll_page(
             page, kind, status_code=429, errors={"code": page.message("throttled", seconds=result.wait_seconds)}

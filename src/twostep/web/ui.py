@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, Response
 
 from twostep.domain.login_flow import Area, Stage, home_for
-from twostep.services import accounts, enrollment, login, setup, views
+from twostep.services import accounts, enrollment, login, mailbox_check, setup, views
 from twostep.web.pages import Page, build_page
 
 router = APIRouter()
@@ -158,10 +158,24 @@ def enroll_totp_form(page: PageDep) -> Response:
     return render_totp_page(page)
 
 
+#: Where the mailbox check may send the user back to (never anywhere else).
+ENROLL_PAGES = frozenset({"/enroll", "/enroll/totp", "/enroll/email", "/enroll/sms"})
+
+
+def not_admitted(page: Page, refusal: str, path: str) -> Response:
+    """Where a session that may not bind a method now goes instead (services.enrollment.admission)."""
+    if refusal == "reauth":
+        return page.redirect(f"/account/reauth?next={path}")
+    if refusal == "mailbox":
+        return page.redirect(f"/enroll/mailbox?next={path}")
+    page.set_session(None)
+    return page.redirect("/login?notice=session_expired")
+
+
 def render_totp_page(page: Page, *, status_code: int = 200, error: str = "") -> Response:
     started = enrollment.start_totp(page.ctx, page.session_token)
-    if started is None:
-        return page.redirect("/account/reauth?next=/enroll/totp")
+    if isinstance(started, str):
+        return not_admitted(page, started, "/enroll/totp")
     return page.render(
         "enroll_totp.html",
         status_code=status_code,
@@ -185,10 +199,8 @@ def enroll_totp_submit(
         page.set_session(result.token)
         page.session_token = result.token
         return page.render("enrolled.html", method="totp", recovery_codes=result.recovery_codes)
-    if result.outcome == "reauth":
-        return page.redirect("/account/reauth?next=/enroll/totp")
-    if result.outcome == "no_session":
-        return page.redirect("/login?notice=session_expired")
+    if result.outcome in ("reauth", "mailbox", "no_session"):
+        return not_admitted(page, result.outcome, "/enroll/totp")
     if result.outcome == "throttled":
         return render_totp_page(
             page, status_code=429, error=page.message("throttled", seconds=result.wait_seconds)
@@ -200,6 +212,86 @@ def enroll_totp_submit(
             page, status_code=401, error=page.message("clock_off", seconds=abs(result.drift_seconds))
         )
     return render_totp_page(page, status_code=401, error=page.message("code_invalid"))
+
+
+def _enroll_next(raw: str) -> str:
+    return raw if raw in ENROLL_PAGES else "/enroll"
+
+
+def render_mailbox_page(
+    page: Page, next_path: str, *, sent: bool, status_code: int = 200, errors: dict[str, str] | None = None
+) -> Response:
+    view = mailbox_check.view(page.ctx, page.session_token)
+    if view == "not_needed":
+        return page.redirect(next_path)
+    if view == "no_session":
+        return not_admitted(page, "ended", next_path)
+    notice = page.message("mailbox_sent", email=view.email) if sent and not errors else ""
+    return page.render(
+        "enroll_mailbox.html",
+        status_code=status_code,
+        view=view,
+        next=next_path,
+        sent=sent,
+        notice=notice,
+        errors=errors or {},
+    )
+
+
+@router.get("/enroll/mailbox", response_class=HTMLResponse)
+def enroll_mailbox_form(page: PageDep, next: str = "", sent: str = "") -> Response:
+    blocked = page.guard(Area.ENROLL)
+    if blocked:
+        return blocked
+    return render_mailbox_page(page, _enroll_next(next), sent=sent == "1")
+
+
+@router.post("/enroll/mailbox/send", response_class=HTMLResponse)
+def enroll_mailbox_send(page: PageDep, next: OptionalForm = "", csrf_token: OptionalForm = "") -> Response:
+    blocked = page.guard(Area.ENROLL)
+    if blocked:
+        return blocked
+    next_path = _enroll_next(next)
+    if not page.csrf_ok(csrf_token):
+        return render_mailbox_page(page, next_path, sent=False, status_code=400, errors={"form": page.message("csrf")})
+    result = mailbox_check.send(page.ctx, page.session_token, page.info)
+    if result.outcome == "no_session":
+        return not_admitted(page, "ended", next_path)
+    if result.outcome in ("sent", "not_applicable"):
+        # POST-redirect-GET: reloading the code page never sends (and voids) another code.
+        return page.redirect(f"/enroll/mailbox?sent=1&next={next_path}")
+    from twostep.web import oob
+
+    feedback, status = oob.send_feedback(page, result)
+    return render_mailbox_page(
+        page, next_path, sent=result.outcome != "failed", status_code=status, errors={"send": feedback["send_error"]}
+    )
+
+
+@router.post("/enroll/mailbox", response_class=HTMLResponse)
+def enroll_mailbox_submit(
+    page: PageDep,
+    code: Annotated[str, Form(max_length=64)] = "",
+    next: OptionalForm = "",
+    csrf_token: OptionalForm = "",
+) -> Response:
+    blocked = page.guard(Area.ENROLL)
+    if blocked:
+        return blocked
+    next_path = _enroll_next(next)
+    if not page.csrf_ok(csrf_token):
+        return render_mailbox_page(page, next_path, sent=True, status_code=400, errors={"form": page.message("csrf")})
+    result = mailbox_check.confirm(page.ctx, page.session_token, code, page.info)
+    if result.outcome in ("proven", "not_needed"):
+        return page.redirect(next_path)
+    if result.outcome == "no_session":
+        return not_admitted(page, "ended", next_path)
+    if result.outcome == "throttled":
+        error = page.message("throttled", seconds=result.wait_seconds)
+        return render_mailbox_page(page, next_path, sent=True, status_code=429, errors={"code": error})
+    return render_mailbox_page(
+        page, next_path, sent=True, status_code=401, errors={"code": page.message("mailbox_code_invalid")}
+    )
 
 
 @router.post("/logout")
