@@ -113,10 +113,8 @@ def prove_mailbox(
         return page
     sent = client.post("/enroll/mailbox/send", data={"csrf_token": csrf_of(page.text), "next": next_path})
     assert sent.url.path == "/enroll/mailbox" and sent.status_code == 200, alerts(sent.text)
-    return client.post(
-        "/enroll/mailbox",
-        data={"code": (read_code or (lambda: last_mailed_code(client)))(), "csrf_token": csrf_of(sent.text), "next": next_path},
-    )
+    code = read_code() if read_code is not None else last_mailed_code(client)
+    return client.post("/enroll/mailbox", data={"code": code, "csrf_token": csrf_of(sent.text), "next": next_path})
 
 
 def enroll_totp(client: TestClient, clock: FrozenClock) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             f"    {link}\n\n(valid for 24 hours; a new link is printed at each start until then)\n{banner}",
             flush=True,
         )
+    for warning in startup_warnings(settings):
+        logging.getLogger("twostep").warning(warning)
     host, port = args.host or settings.host, args.port or settings.port
     config: dict[str, Any] = dict(
         app="twostep.asgi:create",
@@ -68,6 +71,17 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     uvicorn.run(**config)
     return 0
+
+
+def startup_warnings(settings: Settings) -> list[str]:
+    """Settings that weaken a default, said once at start so an operator can't miss them."""
+    warnings = []
+    if not settings.enroll_mailbox_check:
+        warnings.append(
+            "TWOSTEP_ENROLL_MAILBOX_CHECK is off: anyone who knows (or imported) an account's password can bind "
+            "their own authenticator to an account that has no method yet"
+        )
+    return warnings
 
 
 def _prepare_multiprocess_metrics() -> None:

@@ -66,8 +66,17 @@ def send(ctx: Context, token: str | None, request: RequestInfo) -> SendResult:
         if found == "not_needed":
             return SendResult("not_applicable", method="email")
         row, user = found
+        # The resend cooldown is per session, so another browser pressing "send" (perhaps someone
+        # with the password) never makes the owner wait; the hourly caps per user still hold.
         issued = sent_codes.issue(
-            ctx, db, user, CodePurpose.MAILBOX_CHECK, factor=None, bound_to=row.id, ip=request.ip
+            ctx,
+            db,
+            user,
+            CodePurpose.MAILBOX_CHECK,
+            factor=None,
+            bound_to=row.id,
+            target_digest=f"session:{row.id[:40]}",
+            ip=request.ip,
         )
         return Prepared(
             issued=issued,
