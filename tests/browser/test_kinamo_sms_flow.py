@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.flows import prove_mailbox
 from tests.oob_helpers import reset_code_in, texted_code
 from tests.support import RecordingMail, RecordingSms
 from twostep.domain.clock import FrozenClock
@@ -43,6 +44,7 @@ def test_reset_password_then_choose_sms_and_sign_in_with_a_texted_code(
     sign_in(page, live_server)
     expect(page.get_by_role("heading", name="Set up two-step verification")).to_be_visible()
     page.get_by_role("link", name="Code by text message (SMS)").click()
+    prove_mailbox(page, ctx)
     expect(page.locator("#sms-risk")).to_contain_text("less safe than an authenticator app")
     page.get_by_label("Mobile number").fill("+32 470 12 34 56")
     page.get_by_role("button", name="Send the code").click()
