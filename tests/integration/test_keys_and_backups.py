@@ -119,7 +119,7 @@ def test_a_changed_key_is_refused_at_start_instead_of_failing_at_the_second_step
     totp_user(ctx)
     secret_keys.check(ctx)
     other = reopen(settings.model_copy(update={"secret_key": type(settings.secret_key)(OTHER_KEY)}))
-    with pytest.raises(secret_keys.SecretKeyMismatch, match="does not open .* docs/keys-and-backups.md"):
+    with pytest.raises(secret_keys.SecretKeyMismatch, match=r"does not open .* docs/keys-and-backups\.md"):
         secret_keys.check(other)
 
 
