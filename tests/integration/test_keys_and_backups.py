@@ -372,3 +372,32 @@ def test_upgrade_is_idempotent_on_a_restored_copy(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
     upgrade(f"sqlite:///{path}")
     assert backups.validate(path) in backups.known_revisions()
+
+
+def test_recovery_codes_devices_and_setup_links_from_before_a_rotation_still_work(
+    settings: Settings, ctx: Context, twostep: Callable[..., Ran], reopen: Callable[[Settings], Context]
+) -> None:
+    from twostep.services import accounts, devices, recovery
+
+    user_id = make_user(ctx)
+    with ctx.db.transaction() as db:
+        codes = recovery.regenerate(ctx, db, user_id)
+        device = devices.issue(ctx, db, user_id, RequestInfo(user_agent="Firefox"))
+    link = accounts.issue_setup_link(ctx)
+    assert link is not None
+    token = link.rsplit("/", 1)[1]
+    assert twostep("rotate-secret-key").returncode == 0
+    new = reopen(load_settings(data_dir=settings.data_dir, database_url=settings.resolved_database_url))
+    with new.db.transaction() as db:
+        assert recovery.unused_among(new, db, user_id, codes[:2]) == codes[:2]
+        assert devices.find_valid(new, db, device, user_id) is not None
+        assert recovery.consume(new, db, user_id, codes[0])
+        assert recovery.was_used(new, db, user_id, codes[0]) and not recovery.consume(new, db, user_id, codes[0])
+        assert accounts.setup_token_valid(new, db, token) is not None
+    # without the previous key in the ring they are gone: what docs/keys-and-backups.md says retiring does
+    (settings.data_dir / "secret_key.previous").unlink()
+    retired = reopen(load_settings(data_dir=settings.data_dir, database_url=settings.resolved_database_url))
+    with retired.db.transaction() as db:
+        assert not recovery.consume(retired, db, user_id, codes[1])
+        assert devices.find_valid(retired, db, device, user_id) is None
+        assert accounts.setup_token_valid(retired, db, token) is None
