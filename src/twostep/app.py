@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -47,8 +50,8 @@ def build_context(
             memory_kib=settings.argon2_memory_kib,
             parallelism=settings.argon2_parallelism,
         ),
-        sealer=Sealer(settings.secret_key_bytes),
-        digester=Digester(settings.secret_key_bytes),
+        sealer=Sealer(settings.secret_key_bytes, settings.previous_secret_keys_bytes),
+        digester=Digester(settings.secret_key_bytes, settings.previous_secret_keys_bytes),
         mail=mail or build_mail_sender(settings),
         sms=sms or build_sms_sender(settings),
         password_policy=password_rules(settings),
@@ -69,6 +72,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        lifespan=_background_purge(ctx),
         **_no_telemetry(),
     )
     app.state.web = WebState(
@@ -122,6 +126,26 @@ def create_app(
         return _error_response(request, 500, "Something went wrong on our side.")
 
     return app
+
+
+def _background_purge(ctx: Context) -> Any:
+    """Each worker deletes expired rows every ``purge_interval_seconds`` (services.purge), in batches."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from twostep.services import purge
+
+        interval = ctx.settings.purge_interval_seconds
+        task = asyncio.create_task(purge.run_periodically(ctx, interval)) if interval > 0 else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+
+    return lifespan
 
 
 def _no_telemetry() -> dict[str, Any]:

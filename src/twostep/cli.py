@@ -21,7 +21,15 @@ def _context(settings: Settings):  # type: ignore[no-untyped-def]
 
     ctx = build_context(settings)
     policy.apply(ctx)  # password rules an administrator saved at /admin/policy
+    _check_secret_key(ctx)
     return ctx
+
+
+def _check_secret_key(ctx: Any) -> None:
+    """Refuse a secret key that does not open the stored secrets (services.secret_keys)."""
+    from twostep.services import secret_keys
+
+    secret_keys.check(ctx)
 
 
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
@@ -52,6 +60,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         )
     for warning in startup_warnings(settings):
         logging.getLogger("twostep").warning(warning)
+    from twostep.storage import backup as backups
+
+    # Held while serving (shared): `twostep restore` refuses to overwrite the database meanwhile.
+    serving = backups.serving(settings.resolved_database_url)
+    serving.__enter__()
     host, port = args.host or settings.host, args.port or settings.port
     config: dict[str, Any] = dict(
         app="twostep.asgi:create",
@@ -356,6 +369,155 @@ def cmd_user_set_roles(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+# --- keys, backups, housekeeping (docs/keys-and-backups.md) -----------------------------------------
+
+
+def _write_private(path: Any, text: str) -> None:
+    """Write a key file 0600, atomically (a new file renamed over the old one)."""
+    import os
+
+    temporary = path.with_name(f".{path.name}.new")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def cmd_rotate_secret_key(settings: Settings, args: argparse.Namespace) -> int:
+    import secrets as random_tokens
+
+    from pydantic import SecretStr
+
+    from twostep.services import secret_keys
+
+    current = settings.secret_key.get_secret_value() if settings.secret_key else ""
+    key_file = settings.secret_key_file
+    from_file = key_file.exists() and key_file.read_text().strip() == current
+    if not args.reseal_only:
+        if not from_file:
+            print(
+                "error: the secret key comes from TWOSTEP_SECRET_KEY (or the configuration file), which twostep "
+                "can't rewrite: put a new key there, add the old one in front of TWOSTEP_PREVIOUS_SECRET_KEYS, "
+                "restart every server, then run `twostep rotate-secret-key --reseal-only`",
+                file=sys.stderr,
+            )
+            return 2
+        _context(settings)  # the self-test: never rotate away from a key that doesn't open the data
+        previous = [current] + [key.decode() for key in settings.previous_secret_keys_bytes if key.decode() != current]
+        new_key = random_tokens.token_urlsafe(48)
+        # The old key is kept first, then the new one takes its place: a crash in between loses nothing.
+        _write_private(settings.previous_keys_file, "\n".join(previous) + "\n")
+        _write_private(key_file, new_key)
+        settings = settings.model_copy(
+            update={"secret_key": SecretStr(new_key), "previous_secret_keys": SecretStr(",".join(previous))}
+        )
+        print(f"new secret key in {key_file}; the previous one is kept in {settings.previous_keys_file}",
+              file=sys.stderr)
+    if args.no_reseal:
+        print("restart every server now, then run `twostep rotate-secret-key --reseal-only`", file=sys.stderr)
+        return 0
+    report = secret_keys.reseal(_context(settings))
+    print(
+        f"re-sealed {report.resealed} secret(s) with the current key ({report.already_current} already were); "
+        "restart every server now so that it uses the new key",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
+    from twostep.services import purge
+
+    removed = purge.purge(_context(settings), batch_size=args.batch_size)
+    print(json.dumps(removed) if args.json else ", ".join(f"{name}: {count}" for name, count in removed.items()))
+    return 0
+
+
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from twostep.storage import backup as backups
+
+    try:
+        backups.backup(settings.resolved_database_url, Path(args.file))
+    except backups.BackupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {args.file}. Keep the secret key with it ({settings.secret_key_file} and "
+        f"{settings.previous_keys_file}, or TWOSTEP_SECRET_KEY): without it the backup's "
+        "authenticator secrets and API keys are useless. Store them apart from each other, both safely.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from twostep.app import build_context
+    from twostep.services import secret_keys
+    from twostep.storage import backup as backups
+    from twostep.storage.database import Database
+    from twostep.storage.migrate import upgrade
+
+    url = settings.resolved_database_url
+    source = Path(args.file)
+    try:
+        if backups.sqlite_path(url) is None:
+            raise backups.BackupError("twostep restore restores SQLite databases only; for PostgreSQL use pg_restore")
+        revision = backups.validate(source)
+        with backups.server_stopped(url, force=args.force):
+            database = backups.sqlite_path(url)
+            assert database is not None
+            staged = database.with_name(f".{database.name}.restoring")
+            backups.copy_database(source, staged)
+            try:
+                upgrade(f"sqlite:///{staged}")
+                staged_db = Database(f"sqlite:///{staged}")
+                try:
+                    secret_keys.check(build_context(settings, database=staged_db), record=False)
+                finally:
+                    staged_db.dispose()
+                backups.restore_file(staged, url)
+            finally:
+                for suffix in ("", "-wal", "-shm", ".writelock"):
+                    Path(f"{staged}{suffix}").unlink(missing_ok=True)
+    except backups.BackupError as error:
+        print(f"error: {error}; nothing was changed", file=sys.stderr)
+        return 2
+    except secret_keys.SecretKeyMismatch as error:
+        print(f"error: not restored: {error}", file=sys.stderr)
+        return 2
+    print(f"restored {source} (revision {revision}) into {database}", file=sys.stderr)
+    return 0
+
+
+def _add_key_and_backup_commands(commands: Any) -> None:
+    rotate = commands.add_parser(
+        "rotate-secret-key", help="new secret key; re-seal stored secrets (the old key is kept for old digests)"
+    )
+    rotate.add_argument("--reseal-only", action="store_true",
+                        help="only re-seal with the current key (after changing TWOSTEP_SECRET_KEY yourself)")
+    rotate.add_argument("--no-reseal", action="store_true",
+                        help="only write the new key (restart the servers, then run again with --reseal-only)")
+    rotate.set_defaults(handler=cmd_rotate_secret_key)
+    purge = commands.add_parser("purge", help="delete expired sessions, codes, devices and counters now")
+    purge.add_argument("--batch-size", type=int, default=500)
+    purge.add_argument("--json", action="store_true")
+    purge.set_defaults(handler=cmd_purge)
+    backup = commands.add_parser("backup", help="copy the SQLite database to FILE, consistently, while serving")
+    backup.add_argument("file")
+    backup.set_defaults(handler=cmd_backup)
+    restore = commands.add_parser("restore", help="replace the SQLite database with a backup (server stopped)")
+    restore.add_argument("file")
+    restore.add_argument("--force", action="store_true", help="even while a server runs (restart it right after)")
+    restore.set_defaults(handler=cmd_restore)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twostep", description="Self-hosted two-step verification.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -439,6 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     apikey_revoke = apikey.add_parser("revoke", help="revoke a key by id or prefix")
     apikey_revoke.add_argument("key", help="the id or prefix shown by `apikey list`")
     apikey_revoke.set_defaults(handler=cmd_apikey_revoke)
+    _add_key_and_backup_commands(commands)
     return parser
 
 
@@ -453,7 +616,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from twostep.storage.migrate import upgrade
 
         upgrade(settings.resolved_database_url)
-    code: int = args.handler(settings, args)
+    from twostep.services.secret_keys import SecretKeyMismatch
+
+    try:
+        code: int = args.handler(settings, args)
+    except SecretKeyMismatch as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return code
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +43,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./var")
     database_url: str = ""
     secret_key: SecretStr | None = None
+    # Keys used before the last rotation (comma-separated, newest first): still open old sealed values
+    # and still match old digests. The data dir's secret_key.previous file adds to these (docs/keys-and-backups.md).
+    previous_secret_keys: SecretStr | None = None
     base_url: str = "http://127.0.0.1:8000"
     service_name: str = "twostep"
     support_email: str = ""
@@ -83,6 +88,9 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=19456, ge=19456)
     argon2_parallelism: int = Field(default=1, ge=1)
     api_rate_limit_per_minute: int = Field(default=6000, ge=1)
+    # Expired sessions, codes, devices and counters are deleted this often by each worker (0: never;
+    # `twostep purge` does it on demand). services.purge.
+    purge_interval_seconds: float = Field(default=300, ge=0)
     # When set, GET /metrics wants "Authorization: Bearer <token>" (Prometheus: authorization.credentials).
     metrics_token: SecretStr | None = None
 
@@ -122,18 +130,85 @@ class Settings(BaseSettings):
             raise RuntimeError("secret key not resolved; build settings with load_settings()")
         return self.secret_key.get_secret_value().encode()
 
+    @property
+    def previous_secret_keys_bytes(self) -> list[bytes]:
+        """The keyring after the current key: previous keys, newest first."""
+        if self.previous_secret_keys is None:
+            return []
+        return [key.strip().encode() for key in self.previous_secret_keys.get_secret_value().split(",") if key.strip()]
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.data_dir / SECRET_KEY_FILE
+
+    @property
+    def previous_keys_file(self) -> Path:
+        return self.data_dir / PREVIOUS_KEYS_FILE
+
+
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name
+PREVIOUS_KEYS_FILE = "secret_key.previous"
+MIN_KEY_LENGTH = 32
+log = logging.getLogger("twostep")
+
+
+class KeyFileError(ValueError):
+    """A secret key (file or variable) that must not be used: too short, or readable by others."""
+
+
+def secure_data_dir(data_dir: Path) -> None:
+    """Create the data directory 0700; tighten an existing looser one (its files are secrets), or warn
+    when it belongs to someone else and can't be changed."""
+    if not data_dir.exists():
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(data_dir.stat().st_mode)
+    if mode & 0o077:
+        try:
+            data_dir.chmod(mode & 0o700)
+            log.warning("data directory %s was mode %04o; tightened to %04o", data_dir, mode, mode & 0o700)
+        except OSError:
+            log.warning("data directory %s is mode %04o (group/others can enter); run: chmod 700 %s",
+                        data_dir, mode, data_dir)
+
+
+def _read_key_file(path: Path) -> str:
+    """A key file must be readable by its owner only, and hold a key of at least 32 characters."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise KeyFileError(
+            f"{path} is readable or writable by group or others (mode {mode:04o}); run: chmod 600 {path}"
+        )
+    return path.read_text().strip()
+
 
 def _read_or_create_secret_key(data_dir: Path) -> str:
     """The key is generated once, never printed, and kept readable by its owner only (0600)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key_file = data_dir / "secret_key"
+    secure_data_dir(data_dir)
+    key_file = data_dir / SECRET_KEY_FILE
     if key_file.exists():
-        return key_file.read_text().strip()
+        key = _read_key_file(key_file)
+        if len(key) < MIN_KEY_LENGTH:
+            raise KeyFileError(
+                f"{key_file} holds {'no key' if not key else 'a key shorter than 32 characters'}; "
+                "restore the right key from your backup (or, on a new install with no data, delete the file "
+                "so a new key is generated)"
+            )
+        return key
     key = secrets.token_urlsafe(48)
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(key)
     return key
+
+
+def _read_previous_keys(data_dir: Path) -> list[str]:
+    path = data_dir / PREVIOUS_KEYS_FILE
+    if not path.exists():
+        return []
+    keys = [line.strip() for line in _read_key_file(path).splitlines() if line.strip()]
+    if any(len(key) < MIN_KEY_LENGTH for key in keys):
+        raise KeyFileError(f"{path} holds a key shorter than 32 characters; each line must be a whole previous key")
+    return keys
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -142,8 +217,14 @@ def load_settings(**overrides: Any) -> Settings:
     if settings.secret_key is None:
         key = _read_or_create_secret_key(settings.data_dir)
         settings = settings.model_copy(update={"secret_key": SecretStr(key)})
-    elif len(settings.secret_key.get_secret_value()) < 32:
-        raise ValueError("TWOSTEP_SECRET_KEY must be at least 32 characters")
+    elif len(settings.secret_key.get_secret_value().strip()) < MIN_KEY_LENGTH:
+        raise KeyFileError("TWOSTEP_SECRET_KEY must be at least 32 characters (e.g. `openssl rand -base64 48`)")
+    previous = [key.decode() for key in settings.previous_secret_keys_bytes]
+    if any(len(key) < MIN_KEY_LENGTH for key in previous):
+        raise KeyFileError("every key in TWOSTEP_PREVIOUS_SECRET_KEYS must be at least 32 characters")
+    from_file = _read_previous_keys(settings.data_dir) if settings.data_dir.is_dir() else []
+    if from_file:
+        settings = settings.model_copy(update={"previous_secret_keys": SecretStr(",".join(previous + from_file))})
     if settings.database_url == "" or settings.database_url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secure_data_dir(settings.data_dir)
     return settings

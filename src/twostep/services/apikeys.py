@@ -229,7 +229,24 @@ def identify(ctx: Context, db: Executor, presented: str) -> Caller | None:
     if parse_prefix(presented) is None:
         return None
     row = _BY_DIGEST_FAST.execute(db, {"digest": _digest(ctx, presented)}).fetchone()
+    if row is None and ctx.digester.has_previous_keys and adopt_previous_digest(ctx, db, presented):
+        row = _BY_DIGEST_FAST.execute(db, {"digest": _digest(ctx, presented)}).fetchone()
     return caller_from_row(ctx, presented, row)
+
+
+_ADOPT = FastStatement(
+    update(_KEYS).where(_KEYS.c.key_digest == bindparam("old")).values(key_digest=bindparam("new"))
+)
+
+
+def adopt_previous_digest(ctx: Context, db: Executor, presented: str) -> bool:
+    """After a secret-key rotation: a key stored under a previous key's digest is re-digested with the
+    current key on its first use (then found by the usual one-statement read). Only called when the
+    usual read found nothing and the keyring has previous keys, so it costs nothing otherwise."""
+    if parse_prefix(presented) is None:
+        return False
+    current, *previous = ctx.digester.candidates(presented, "apikey")
+    return any(_ADOPT.execute(db, {"old": old, "new": current}).rowcount for old in previous)
 
 
 def presented_digest(ctx: Context, presented: str) -> str | None:

@@ -69,7 +69,7 @@ def find_valid(ctx: Context, db: Session, token: str | None, user_id: int) -> Re
     if not token or ctx.settings.remember_device_days == 0 or len(token) > 100:
         return None
     row = db.scalar(
-        select(RememberedDevice).where(RememberedDevice.token_digest == ctx.digester.digest(token, "device"))
+        select(RememberedDevice).where(RememberedDevice.token_digest.in_(ctx.digester.candidates(token, "device")))
     )
     if row is None or row.user_id != user_id or as_utc(row.expires_at) <= ctx.clock.now():
         return None

@@ -271,7 +271,9 @@ def second_step(
             return CodeStepResult("no_session")
         key = throttling.second_step_key(user.id)
         wait = throttling.wait_seconds(db, key, now)
-        if wait:
+        if wait:  # refused unchecked, but audited like every other check
+            audit.record(ctx, db, "authn_login_fail", request=request, user=user, outcome="failure",
+                         reason="throttled", step="second", seconds=wait)
             return CodeStepResult("throttled", wait_seconds=wait)
         method = chosen_method(db, user, row)
         if method is None:

@@ -226,7 +226,7 @@ def save(ctx: Context, values: Mapping[str, Any], *, actor_id: int | None, reque
 def reset(ctx: Context, *, actor_id: int | None, request: RequestInfo) -> None:
     """Forget every saved override: the configuration file and environment decide again."""
     with ctx.db.transaction() as db:
-        db.execute(delete(PolicySetting))
+        db.execute(delete(PolicySetting).where(PolicySetting.key.in_(KEYS)))  # not the key canary
         actor = db.get(User, actor_id) if actor_id is not None else None
         audit.record(ctx, db, "policy_changed", request=request, actor=actor, changes="reset to configuration")
     apply(ctx, force=True)

@@ -47,7 +47,7 @@ def consume(ctx: Context, db: Session, user_id: int, raw_code: str) -> bool:
         update(RecoveryCode)
         .where(
             RecoveryCode.user_id == user_id,
-            RecoveryCode.code_digest == _digest(ctx, user_id, code),
+            RecoveryCode.code_digest.in_(_candidates(ctx, user_id, code)),
             RecoveryCode.used_at.is_(None),
         )
         .values(used_at=ctx.clock.now())
@@ -59,6 +59,11 @@ def _digest(ctx: Context, user_id: int, code: str) -> str:
     return ctx.digester.digest(f"{user_id}:{normalize_recovery_code(code)}", "recovery")
 
 
+def _candidates(ctx: Context, user_id: int, code: str) -> list[str]:
+    """The digest under every key of the keyring: codes issued before a key rotation still work."""
+    return ctx.digester.candidates(f"{user_id}:{normalize_recovery_code(code)}", "recovery")
+
+
 def was_used(ctx: Context, db: Session, user_id: int, raw_code: str) -> bool:
     """True when this is one of the user's codes that has already been spent (a replay)."""
     code = normalize_recovery_code(raw_code)
@@ -68,7 +73,7 @@ def was_used(ctx: Context, db: Session, user_id: int, raw_code: str) -> bool:
         db.scalar(
             select(RecoveryCode.id).where(
                 RecoveryCode.user_id == user_id,
-                RecoveryCode.code_digest == _digest(ctx, user_id, code),
+                RecoveryCode.code_digest.in_(_candidates(ctx, user_id, code)),
                 RecoveryCode.used_at.is_not(None),
             )
         )
@@ -91,7 +96,7 @@ def unused_among(ctx: Context, db: Session, user_id: int, raw_codes: list[str]) 
     found: list[str] = []
     for raw in raw_codes[:RECOVERY_CODE_COUNT]:
         code = normalize_recovery_code(raw)
-        if len(code) == 19 and code not in found and _digest(ctx, user_id, code) in stored:
+        if len(code) == 19 and code not in found and not stored.isdisjoint(_candidates(ctx, user_id, code)):
             found.append(code)
     return found
 

@@ -27,6 +27,15 @@ def session_id(ctx: Context, token: str) -> str:
     return ctx.digester.digest(token, "session")
 
 
+def _find(ctx: Context, db: Session, token: str) -> WebSession | None:
+    """By the current key's digest; after a key rotation, by a previous key's (docs/keys-and-backups.md)."""
+    for candidate in ctx.digester.candidates(token, "session"):
+        row = db.get(WebSession, candidate)
+        if row is not None:
+            return row
+    return None
+
+
 def create(
     ctx: Context,
     db: Session,
@@ -85,7 +94,7 @@ def load(ctx: Context, db: Session, token: str | None) -> WebSession | None:
     """The live session for this token, or None (expired sessions are deleted on sight)."""
     if not token or len(token) > 100:
         return None
-    row = db.get(WebSession, session_id(ctx, token))
+    row = _find(ctx, db, token)
     if row is None:
         return None
     now = ctx.clock.now()

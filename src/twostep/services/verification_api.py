@@ -153,6 +153,16 @@ def verify(ctx: Context, api_key: str, raw_user: str, raw_code: str, request: Re
     as in one transaction. A wrong authenticator code for an account with a code sent through
     ``/challenge`` waiting is checked against that code in an ORM transaction (``sent_codes``).
     """
+    result = _verify(ctx, api_key, raw_user, raw_code, request)
+    if isinstance(result, Refused) and result.reason == "unauthorized" and ctx.digester.has_previous_keys:
+        with ctx.db.transaction() as db:  # an API key issued before a secret-key rotation: re-digest it
+            adopted = apikeys.adopt_previous_digest(ctx, db, api_key)
+        if adopted:
+            result = _verify(ctx, api_key, raw_user, raw_code, request)
+    return result
+
+
+def _verify(ctx: Context, api_key: str, raw_user: str, raw_code: str, request: RequestInfo) -> VerifyResult | Refused:
     email = normalize_email(raw_user)
     digest = apikeys.presented_digest(ctx, api_key)
     if digest is None:
@@ -335,7 +345,20 @@ def _decide(
     user = Account(rows[0].id, rows[0].email, rows[0].language)
     key = throttling.second_step_key(user.id)
     has_failures, wait = throttling.state(db, key, now)
-    if wait:
+    if wait:  # refused unchecked, but still a check: audited (one insert, on this branch only)
+        audit.record(
+            ctx,
+            db,
+            "authn_login_fail",
+            request=request,
+            user=user,
+            outcome="failure",
+            reason="throttled",
+            step="second",
+            seconds=wait,
+            via="api",
+            api_key=caller.prefix,
+        )
         return VerifyResult("throttled", user_id=user.id, wait_seconds=wait)
     method, verdict = _check(ctx, db, user, raw_code, match)
     if verdict.accepted:

@@ -37,12 +37,37 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal", ".writelock")
+
+
+def secure_sqlite_file(url: str) -> None:
+    """A SQLite database is created 0600 (SQLite gives its WAL and shared-memory files the database
+    file's mode), and an existing one with looser modes is tightened, companions included: it holds
+    password hashes and sealed seeds. A directory that does not exist yet is created 0700."""
+    url = normalize_url(url)
+    if not url.startswith("sqlite"):
+        return
+    path = url.split("///", 1)[-1].split("?", 1)[0]
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    database = Path(path)
+    if not database.parent.exists():
+        database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not database.exists():
+        with suppress(FileExistsError):
+            os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for suffix in SQLITE_COMPANIONS:
+        companion = Path(f"{database}{suffix}")
+        with suppress(FileNotFoundError, PermissionError):
+            mode = companion.stat().st_mode & 0o777
+            if mode & 0o077:
+                companion.chmod(mode & 0o700)
+
+
 def make_engine(url: str) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        secure_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
 

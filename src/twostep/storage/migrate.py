@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from twostep.storage.database import normalize_url
+from twostep.storage.database import normalize_url, secure_sqlite_file
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -20,6 +20,7 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str) -> None:
+    secure_sqlite_file(url)
     command.upgrade(alembic_config(url), "head")
 
 
