@@ -2,28 +2,42 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+STAMP := $(VENV)/.installed-dev
 LOCALES := pl nl sv
 export TWOSTEP_DATA_DIR ?= ./var
 
-.PHONY: run test install lint types contracts unit translations extract-messages clean
+.PHONY: run test install install-run system-packages lint types contracts unit translations extract-messages clean
 
-run: install
+# `make run` installs only what serving needs (no test tools), then serves on SQLite.
+run: install-run
 	$(BIN)/twostep serve
 
-$(STAMP): pyproject.toml
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): pyproject.toml $(RUN_STAMP)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+install-run: $(RUN_STAMP) translations
+
 install: $(STAMP) translations
+
+# Debian/Ubuntu packages the suite needs (browser, cross-checks, PostgreSQL and Redis servers).
+system-packages:
+	@sh scripts/system-packages.sh
 
 node_modules/axe-core: package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch node_modules/axe-core
 
-translations: $(STAMP)
+translations: $(RUN_STAMP)
 	@for lang in $(LOCALES); do \
 	  $(BIN)/pybabel -q compile -d src/twostep/locale -l $$lang -D messages || exit 1; done
 
@@ -47,7 +61,7 @@ types: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
-test: install node_modules/axe-core lint types contracts
+test: system-packages install node_modules/axe-core lint types contracts
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 clean:

@@ -1,7 +1,8 @@
 """Shared fixtures: a migrated database per test (SQLite and PostgreSQL), a frozen clock, an app.
 
-PostgreSQL comes from TWOSTEP_TEST_DATABASE_URL. When TWOSTEP_REQUIRE_POSTGRES=1 (CI) a missing or
-unreachable server fails the run instead of skipping, so the PostgreSQL tests can't silently vanish.
+PostgreSQL comes from TWOSTEP_TEST_DATABASE_URL; when it is not given, tests/services_plugin.py starts
+a throw-away server for the run (and Redis likewise), so PostgreSQL tests never silently vanish: an
+unreachable server fails the run instead of skipping.
 """
 
 from __future__ import annotations
@@ -27,12 +28,10 @@ from twostep.storage.database import Database, normalize_url
 from twostep.storage.migrate import upgrade
 from twostep.storage.models import Base
 
-pytest_plugins = ["tests.log_capture_plugin"]
+pytest_plugins = ["tests.services_plugin", "tests.log_capture_plugin"]
 
 # A moment at the very start of a 30-second TOTP step, so "now" codes stay valid while tests run.
 T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
-PG_URL = os.environ.get("TWOSTEP_TEST_DATABASE_URL", "")
-REQUIRE_PG = os.environ.get("TWOSTEP_REQUIRE_POSTGRES") == "1"
 
 
 def _worker() -> str:
@@ -48,21 +47,18 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    if not PG_URL:
-        if REQUIRE_PG:
-            pytest.fail("TWOSTEP_TEST_DATABASE_URL is required (TWOSTEP_REQUIRE_POSTGRES=1)")
-        pytest.skip("PostgreSQL not configured: set TWOSTEP_TEST_DATABASE_URL")
-    admin = create_engine(normalize_url(PG_URL), isolation_level="AUTOCOMMIT")
+    pg_url = os.environ.get("TWOSTEP_TEST_DATABASE_URL", "")
+    if not pg_url:  # tests/services_plugin.py sets it, or fails the run saying why
+        pytest.fail("TWOSTEP_TEST_DATABASE_URL is not set")
+    admin = create_engine(normalize_url(pg_url), isolation_level="AUTOCOMMIT")
     name = f"twostep_test_{_worker()}_{os.getpid()}"
     try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as error:  # pragma: no cover - environment problem
-        if REQUIRE_PG:
-            pytest.fail(f"PostgreSQL unreachable: {error}")
-        pytest.skip(f"PostgreSQL unreachable: {error}")
-    base = PG_URL.rsplit("/", 1)[0]
+        pytest.fail(f"PostgreSQL unreachable: {error}")
+    base = pg_url.rsplit("/", 1)[0]
     url = f"{base}/{name}"
     upgrade(url)
     yield url
