@@ -48,6 +48,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from twostep.storage.migrate import upgrade
 
     configure_logging(settings.log_format)
+    host, port = args.host or settings.host, args.port or settings.port
+    settings = _served_base_url(settings, host, port)
     if not args.no_migrate:
         upgrade(settings.resolved_database_url)
     link = accounts.issue_setup_link(_context(settings))
@@ -65,7 +67,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # Held while serving (shared): `twostep restore` refuses to overwrite the database meanwhile.
     serving = backups.serving(settings.resolved_database_url)
     serving.__enter__()
-    host, port = args.host or settings.host, args.port or settings.port
+    print(f"twostep is listening on http://{_display_host(host)}:{port}  (Ctrl+C stops it)", flush=True)
     config: dict[str, Any] = dict(
         app="twostep.asgi:create",
         factory=True,
@@ -84,6 +86,33 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     uvicorn.run(**config)
     return 0
+
+
+def _display_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - naming the wildcard, not binding to it
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def _served_base_url(settings: Settings, host: str, port: int) -> Settings:
+    """Without TWOSTEP_BASE_URL the external address is the one actually served (setup link, mails,
+    PDF); the worker processes read it from the environment. A configured one that names a loopback
+    address on another port than the one served is almost certainly a mistake: say so."""
+    import os
+    from urllib.parse import urlsplit
+
+    if "base_url" not in settings.model_fields_set:
+        served = f"http://{_display_host(host)}:{port}"
+        os.environ["TWOSTEP_BASE_URL"] = served
+        return settings.model_copy(update={"base_url": served})
+    configured = urlsplit(settings.base_url)
+    configured_port = configured.port or (443 if configured.scheme == "https" else 80)
+    if configured.hostname in ("127.0.0.1", "localhost", "::1") and configured_port != port:
+        logging.getLogger("twostep").warning(
+            "TWOSTEP_BASE_URL is %s but twostep serves port %s: links in the setup link, mails and the PDF "
+            "will point to the wrong address", settings.base_url, port
+        )
+    return settings
 
 
 def startup_warnings(settings: Settings) -> list[str]:

@@ -17,16 +17,28 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+DEFAULT_CONFIG_FILE = "twostep.toml"
+
+
+def config_file() -> Path | None:
+    """The configuration file: the one TWOSTEP_CONFIG names, else ./twostep.toml when it exists."""
+    named = os.environ.get("TWOSTEP_CONFIG")
+    if named:
+        return Path(named)
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
 
 class _TomlFileSource(PydanticBaseSettingsSource):
-    """Reads the optional TOML file named by TWOSTEP_CONFIG (same keys, lower case, no prefix)."""
+    """Reads the optional TOML file (same keys, lower case, no prefix), for `serve` and every CLI
+    command alike; the environment overrides it."""
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        path = os.environ.get("TWOSTEP_CONFIG")
-        if not path:
+        path = config_file()
+        if path is None:
             return {}
         with open(path, "rb") as handle:
             data = tomllib.load(handle)

@@ -92,3 +92,59 @@ def test_serve_prints_a_one_time_setup_link_and_answers_health_checks(tmp_path: 
 @pytest.mark.parametrize("command", [["user"], ["nonsense"]])
 def test_bad_command_line_exits_non_zero(tmp_path: Path, command: list[str]) -> None:
     assert run(tmp_path, *command).returncode != 0
+
+
+def _serve_and_read_link(env: dict[str, str], port: int, cwd: Path | None = None) -> tuple[str, str]:
+    """Start `twostep serve --port`, return (setup link, everything printed until then)."""
+    process = subprocess.Popen([*TWOSTEP, "serve", "--port", str(port)], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd)
+    printed: list[str] = []
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            printed.append(line)
+            found = re.search(r"(http://\S+/setup/\S+)", line)
+            if found:
+                for _ in range(100):
+                    try:
+                        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                        break
+                    except httpx.HTTPError:
+                        time.sleep(0.1)
+                return found.group(1), "".join(printed)
+        raise AssertionError("no setup link printed:\n" + "".join(printed))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_without_a_base_url_the_setup_link_uses_the_served_port(tmp_path: Path) -> None:
+    port = _free_port()
+    link, _ = _serve_and_read_link(env_for(tmp_path), port)
+    assert link.startswith(f"http://127.0.0.1:{port}/setup/")
+
+
+def test_a_base_url_on_another_local_port_than_the_one_served_is_warned_about(tmp_path: Path) -> None:
+    port = _free_port()
+    env = env_for(tmp_path) | {"TWOSTEP_BASE_URL": "http://127.0.0.1:8000"}
+    link, printed = _serve_and_read_link(env, port)
+    assert link.startswith("http://127.0.0.1:8000/setup/")
+    assert f"serves port {port}" in printed
+
+
+def test_a_twostep_toml_in_the_working_directory_configures_the_cli(tmp_path: Path) -> None:
+    work = tmp_path / "site"
+    work.mkdir()
+    (work / "twostep.toml").write_text(f'data_dir = "{tmp_path / "from-toml"}"\nservice_name = "Acme"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWOSTEP_")}
+    created = subprocess.run([*TWOSTEP, "user", "create", "ada@example.com", "--password-stdin"],
+                             input="violet staple meadow 42\n", capture_output=True, text=True, env=env, cwd=work,
+                             timeout=60, check=False)
+    assert created.returncode == 0, created.stderr
+    assert (tmp_path / "from-toml" / "twostep.db").exists()
+    env["TWOSTEP_DATA_DIR"] = str(tmp_path / "from-env")  # the environment overrides the file
+    listed = subprocess.run([*TWOSTEP, "user", "list", "--json"], capture_output=True, text=True, env=env, cwd=work,
+                            timeout=60, check=False)
+    assert listed.stdout == ""
