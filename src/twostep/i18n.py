@@ -1,15 +1,18 @@
 """Translations (Babel catalogs in locale/) and one Jinja2 environment per language.
 
-Catalogs are compiled from the .po files during install (`make`); a missing .mo file falls back
-to English rather than failing.
+Catalogs are compiled from the .po files during install (`make`); where no .mo file exists (an
+installed wheel, a fresh clone) the .po file is compiled in memory once, at first use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
+from io import BytesIO
 from pathlib import Path
 
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -28,6 +31,13 @@ def N_(message: str) -> str:
 def translations(language: str) -> NullTranslations:
     if language == "en" or language not in LANGUAGES:
         return NullTranslations()
+    messages = LOCALE_DIR / language / "LC_MESSAGES"
+    if not (messages / "messages.mo").exists() and (messages / "messages.po").exists():
+        with (messages / "messages.po").open("rb") as po:
+            compiled = BytesIO()
+            write_mo(compiled, read_po(po, locale=language))
+        compiled.seek(0)
+        return Translations(compiled, domain="messages")
     return Translations.load(str(LOCALE_DIR), [language], domain="messages")
 
 
