@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     twilio_base_url: str = "https://api.twilio.com"
     sms_gateways: str = ""
     sms_enabled: bool = True
+    # With no SMS gateway configured, SMS is off unless this is set: codes are then written to the
+    # log instead of sent (development only; app.build_context warns at start-up).
+    sms_log_only: bool = False
     sms_allowed_countries: str = ""
     default_country: str = ""
     remember_device_days: int = Field(default=14, ge=0, le=365)
@@ -80,7 +83,8 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=19456, ge=19456)
     argon2_parallelism: int = Field(default=1, ge=1)
     api_rate_limit_per_minute: int = Field(default=6000, ge=1)
-    # When set, GET /metrics wants "Authorization: Bearer <token>" (Prometheus: authorization.credentials).
+    # When set, GET /metrics wants "Authorization: Bearer <token>" (Prometheus: authorization.credentials);
+    # when empty, only local clients may scrape (web.metrics.scrape_allowed).
     metrics_token: SecretStr | None = None
 
     @classmethod

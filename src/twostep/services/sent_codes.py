@@ -186,7 +186,15 @@ def deliver(ctx: Context, method: str, target: str, code: str, language: str, pu
         return [f"{a.gateway}: {a.detail}" for a in attempts]
     template = "reset_code" if purpose is CodePurpose.PASSWORD_RESET else "code"
     try:
-        notify.send_mail(ctx, target, template, language, code=code, purpose=purpose.value)
+        notify.send_mail(
+            ctx,
+            target,
+            template,
+            language,
+            reveals_account=purpose is CodePurpose.PASSWORD_RESET,
+            code=code,
+            purpose=purpose.value,
+        )
     except MailDeliveryError as exc:
         raise DeliveryFailed([f"mail: {exc}"]) from None
     except Exception as exc:
