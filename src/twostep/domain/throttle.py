@@ -6,8 +6,13 @@ guesses, reset only by a success or an administrator) and ``blocked_until``. The
 ``BASE_DELAY_SECONDS * 2**(failures - FREE_FAILURES)`` seconds, capped at ``MAX_DELAY_SECONDS``
 (NIST SP 800-63B §3.2.2 and RFC 4226 §7.3: an increasing delay rather than a permanent lock).
 
-    failures:  1  2  3  4  5    6    7     ...  12+
-    delay s :  0  0  0  0  30   60   120   ...  3600
+    failures:  1  2  3  4  5    6    7     ...  12+       100
+    delay s :  0  0  0  0  30   60   120   ...  3600      3600 + the method is disabled
+
+The delay alone still allows ~24 guesses a day for ever, so the count of consecutive wrong
+second-step codes has a ceiling (NIST SP 800-63B-4 §3.2.2: at most 100): the failure that reaches
+``CONSECUTIVE_FAILURE_CEILING``, and every one after it, disables the authenticator it was tried
+against until the owner recovers (a recovery code, then a new method) or an administrator resets it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,12 @@ FREE_FAILURES = 4
 BASE_DELAY_SECONDS = 30
 MAX_DELAY_SECONDS = 3600
 ATTEMPTS_PER_PENDING_LOGIN = 5
+CONSECUTIVE_FAILURE_CEILING = 100
+
+
+def at_ceiling(failures: int) -> bool:
+    """Whether the ``failures``-th consecutive wrong code disables the authenticator it was tried on."""
+    return failures >= CONSECUTIVE_FAILURE_CEILING
 
 
 def delay_after(failures: int) -> timedelta:

@@ -19,7 +19,7 @@ from twostep.domain.emails import looks_like_email, normalize_email
 from twostep.domain.factors import FactorKind, Verdict
 from twostep.domain.factors import totp as totp_factor
 from twostep.domain.login_flow import Stage, stage_after_password
-from twostep.services import accounts, audit, devices, notify, policy, sessions, throttling
+from twostep.services import accounts, audit, devices, guesses, notify, policy, sessions, throttling
 from twostep.services.context import Context, RequestInfo
 from twostep.storage.database import Executor, FastStatement
 from twostep.storage.models import Factor, User, WebSession
@@ -155,7 +155,8 @@ def pending_session(ctx: Context, db: Session, token: str | None, stage: Stage) 
 
 
 def available_methods(db: Session, user_id: int) -> list[str]:
-    kinds = {factor.kind for factor in accounts.confirmed_methods(db, user_id)}
+    """The methods a second step may use now: confirmed and not disabled (``guesses``)."""
+    kinds = {factor.kind for factor in accounts.confirmed_methods(db, user_id) if factor.disabled_at is None}
     order = [FactorKind.TOTP, FactorKind.SMS, FactorKind.EMAIL]
     return [kind.value for kind in order if kind.value in kinds]
 
@@ -175,12 +176,14 @@ _TOTP_FACTORS = select(_FACTORS.c.id, _FACTORS.c.secret_sealed, _FACTORS.c.last_
     _FACTORS.c.user_id == bindparam("user_id"),
     _FACTORS.c.kind == FactorKind.TOTP.value,
     _FACTORS.c.confirmed_at.is_not(None),
+    _FACTORS.c.disabled_at.is_(None),
 )
 _CONSUME_STEP = (
     update(_FACTORS)
     .where(
         _FACTORS.c.id == bindparam("factor_id"),
         or_(_FACTORS.c.last_used_step.is_(None), _FACTORS.c.last_used_step < bindparam("step")),
+        _FACTORS.c.disabled_at.is_(None),  # disabled by a concurrent request's failure: refused
     )
     .values(last_used_step=bindparam("new_step"), last_used_at=bindparam("used_at"))
 )
@@ -279,7 +282,8 @@ def second_step(
         verdict = verify_method(ctx, db, user, row, method, raw_code)
         if not verdict.accepted:
             row.code_attempts += 1
-            failures = throttling.record_failure(db, key, now)
+            failure = guesses.second_step_failed(ctx, db, user, method, request, now)
+            failures = failure.failures
             event = "authn_token_reuse" if verdict.replayed else "authn_login_fail"
             audit.record(
                 ctx,
@@ -294,7 +298,7 @@ def second_step(
             )
             if verdict.replayed:
                 notices.append("replay")
-            wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
+            wait = failure.wait_seconds
             if wait:
                 audit.record(ctx, db, "authn_login_lock", request=request, user=user, outcome="failure",
                              step="second", seconds=wait)

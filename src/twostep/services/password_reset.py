@@ -45,6 +45,7 @@ from twostep.services import (
     accounts,
     audit,
     devices,
+    guesses,
     login,
     notify,
     rate_limits,
@@ -438,7 +439,8 @@ def confirm_second_step(ctx: Context, token: str | None, raw_code: str, request:
         verdict = _verify(ctx, db, user, row, method, raw_code)
         if not verdict.accepted:
             row.code_attempts += 1
-            failures = throttling.record_failure(db, key, now)
+            failure = guesses.second_step_failed(ctx, db, user, method, request, now)
+            failures = failure.failures
             audit.record(
                 ctx,
                 db,
@@ -452,7 +454,7 @@ def confirm_second_step(ctx: Context, token: str | None, raw_code: str, request:
             )
             if verdict.replayed:
                 _notify_after_commit(ctx, db, user, "replay", request)
-            wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
+            wait = failure.wait_seconds
             if row.code_attempts >= throttle_rules.ATTEMPTS_PER_PENDING_LOGIN:
                 db.delete(row)
                 return ResetResult("restart", wait_seconds=wait)

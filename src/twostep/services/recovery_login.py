@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from twostep.domain import throttle as throttle_rules
 from twostep.domain.factors import FactorKind
 from twostep.domain.login_flow import Stage
-from twostep.services import accounts, audit, devices, login, notify, recovery, sessions, throttling
+from twostep.services import accounts, audit, devices, guesses, login, notify, recovery, sessions, throttling
 from twostep.services.context import Context, RequestInfo
 from twostep.storage.models import User, WebSession
 
@@ -160,7 +160,8 @@ def sign_in_with_recovery_code(ctx: Context, token: str | None, raw_code: str, r
             return RecoveryResult("signed_in", token=new_token, remaining=left)
         replayed = recovery.was_used(ctx, db, user.id, raw_code)
         row.code_attempts += 1
-        failures = throttling.record_failure(db, key, now)
+        failure = guesses.second_step_failed(ctx, db, user, guesses.RECOVERY_CODE, request, now)
+        failures = failure.failures
         audit.record(
             ctx,
             db,
@@ -177,7 +178,7 @@ def sign_in_with_recovery_code(ctx: Context, token: str | None, raw_code: str, r
                 db,
                 lambda: notify.security_notice(ctx, email, language, "replay", request, browser_label=browser),
             )
-        wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
+        wait = failure.wait_seconds
         if wait:
             audit.record(
                 ctx,

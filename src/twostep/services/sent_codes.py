@@ -250,10 +250,15 @@ def open_target(ctx: Context, factor: Factor) -> str:
 
 
 def confirmed_factor(db: Session, user_id: int, method: str) -> Factor | None:
-    """The user's confirmed factor of this kind (there is at most one: a new one replaces the old)."""
+    """The user's confirmed, usable factor of this kind (at most one: a new one replaces the old)."""
     return db.scalar(
         select(Factor)
-        .where(Factor.user_id == user_id, Factor.kind == method, Factor.confirmed_at.is_not(None))
+        .where(
+            Factor.user_id == user_id,
+            Factor.kind == method,
+            Factor.confirmed_at.is_not(None),
+            Factor.disabled_at.is_(None),  # disabled after too many wrong codes (services.guesses)
+        )
         .order_by(Factor.id.desc())
         .limit(1)
     )
