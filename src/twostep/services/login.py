@@ -58,16 +58,30 @@ def password_step(
     current_token: str | None,
     request: RequestInfo,
 ) -> PasswordStepResult:
-    """Same answer and the same work (one Argon2 check) for known and unknown emails."""
+    """Same answer and the same work (one Argon2 check) for known and unknown emails.
+
+    Wrong passwords count on the account's key and on the client address's key (a spray across
+    accounts); a browser with a valid remembered-device cookie for the account is judged by its own
+    key instead, so whoever keeps the account or the address blocked cannot lock its owner out
+    (domain.throttle)."""
     if not looks_like_email(raw_email):
         ctx.hashing.verify(None, password)
         return PasswordStepResult("not_email")
     key = _email_key(ctx, raw_email)
+    client_key = throttling.client_password_key(request.ip)
     now = ctx.clock.now()
     with ctx.db.transaction() as db:
-        wait = throttling.wait_seconds(db, key, now)
         user = accounts.find_user_by_email(db, raw_email)
         stored_hash = user.password_hash if user else None
+        # The look-up runs for unknown addresses too (user id 0 matches no device): the same work.
+        device = devices.find_valid(ctx, db, device_token, user.id if user is not None else 0)
+        device_key = throttling.device_password_key(device.id) if device is not None else None
+        if device_key is not None:
+            wait = throttling.wait_seconds(db, device_key, now)
+        else:
+            wait = throttling.wait_seconds(db, key, now)
+            if client_key is not None:
+                wait = max(wait, throttling.client_wait_seconds(db, client_key, now))
     if wait:
         ctx.hashing.verify(None, password)
         return PasswordStepResult("throttled", wait_seconds=wait)
@@ -76,6 +90,10 @@ def password_step(
         user = accounts.find_user_by_email(db, raw_email)
         if not ok or user is None or user.password_hash != stored_hash:
             failures = throttling.record_failure(db, key, now)
+            if device_key is not None:
+                throttling.record_failure(db, device_key, now)
+            elif client_key is not None:
+                throttling.record_client_failure(db, client_key, now)
             audit.record(
                 ctx,
                 db,
@@ -86,12 +104,19 @@ def password_step(
                 step="password",
                 failures=failures,
             )
-            wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
+            if device_key is not None:
+                wait = throttling.wait_seconds(db, device_key, now)
+            else:
+                wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
+                if client_key is not None:
+                    wait = max(wait, throttling.client_wait_seconds(db, client_key, now))
             if wait:
                 audit.record(ctx, db, "authn_login_lock", request=request, user=user, outcome="failure",
                              step="password", seconds=wait)
             return PasswordStepResult("throttled" if wait else "invalid", wait_seconds=wait)
         throttling.clear(db, key)
+        if device_key is not None:
+            throttling.clear(db, device_key)
         if ctx.hashing.needs_rehash(stored_hash or ""):
             # Imported bcrypt/PBKDF2/scrypt/Argon2i hashes become Argon2id at their first use.
             user.password_hash = ctx.hashing.hash(password)
