@@ -178,3 +178,62 @@ def test_a_disabled_authenticator_verifies_nowhere(
     assert "/login/recover" in client.get("/login/code").text, "the way back is offered"
     methods = client.get("/api/v1/users/ada@example.com/methods", headers={"Authorization": f"Bearer {key}"})
     assert methods.json().get("methods") == []
+
+
+def _calls(name: str) -> set[tuple[str, str]]:
+    """(module, enclosing function) of every call of ``<anything>.name(...)`` under src/twostep."""
+    import ast
+    from pathlib import Path
+
+    import twostep
+
+    root = Path(twostep.__file__).parent
+    found: set[tuple[str, str]] = set()
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef):
+                continue
+            for node in ast.walk(function):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == name
+                ):
+                    found.add((path.relative_to(root).with_suffix("").as_posix(), function.name))
+    return found
+
+
+def test_every_wrong_second_step_code_goes_through_the_one_helper() -> None:
+    """The callers of the shared bookkeeping, and every other place that counts a failure: a new
+    caller of ``record_failure`` fails here until it is placed on one side or the other."""
+    assert {module for module, _ in _calls("second_step_failed")} == {
+        "services/login",  # web sign-in (second_step)
+        "services/verification_api",  # the API (_decide)
+        "services/reauth",  # re-authentication (_failed, for the code step)
+        "services/password_reset",  # the reset's second step (confirm_second_step)
+        "services/recovery_login",  # recovery codes at sign-in and at download (never disabled)
+    }
+    assert _calls("record_failure") == {
+        ("services/guesses", "second_step_failed"),  # the helper itself
+        ("services/login", "password_step"),  # passwords: the account's and a remembered browser's keys
+        ("services/reauth", "_failed"),  # the re-authentication password (its code step uses the helper)
+        ("services/account_changes", "change_password"),  # the current password
+        ("services/password_reset", "confirm_code"),  # the emailed reset code, per address
+        ("services/enrollment", "confirm_totp"),  # a pending authenticator's first code: nothing to disable
+        ("services/oob_enrollment", "confirm"),  # a pending email/SMS method's first code: likewise
+    }
+
+
+def test_the_account_page_says_which_method_was_turned_off(
+    client: TestClient, ctx: Context, clock: FrozenClock
+) -> None:
+    a = account(ctx)
+    login_password(client, EMAIL)
+    assert submit_code(client, code_for(a.secret, clock)).status_code == 303
+    with ctx.db.transaction() as db:
+        factor = db.scalar(select(Factor).where(Factor.user_id == a.user_id))
+        assert factor is not None
+        factor.disabled_at = clock.now()
+    page = client.get("/account")
+    assert "Turned off after too many wrong codes" in page.text
