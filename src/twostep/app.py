@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from twostep.delivery.mail import MailSender, build_mail_sender
-from twostep.delivery.sms import FailoverSmsSender, build_sms_sender
+from twostep.delivery.sms import DisabledSmsGateway, FailoverSmsSender, build_sms_sender, only_logs
 from twostep.domain.clock import Clock, SystemClock
 from twostep.domain.passwords import PasswordHashing
 from twostep.domain.sealing import Digester, Sealer
@@ -40,7 +40,11 @@ def build_context(
     mail: MailSender | None = None,
     sms: FailoverSmsSender | None = None,
     database: Database | None = None,
+    warn: bool = False,
 ) -> Context:
+    """``warn``: log what the configuration risks (the server does at start-up; CLI commands don't)."""
+    if sms is None:
+        settings, sms = sms_without_gateway(settings, build_sms_sender(settings), warn=warn)
     return Context(
         settings=settings,
         db=database or Database(settings.resolved_database_url),
@@ -53,9 +57,41 @@ def build_context(
         sealer=Sealer(settings.secret_key_bytes, settings.previous_secret_keys_bytes),
         digester=Digester(settings.secret_key_bytes, settings.previous_secret_keys_bytes),
         mail=mail or build_mail_sender(settings),
-        sms=sms or build_sms_sender(settings),
+        sms=sms,
         password_policy=password_rules(settings),
     )
+
+
+def sms_without_gateway(
+    settings: Settings, sender: FailoverSmsSender, *, warn: bool = True
+) -> tuple[Settings, FailoverSmsSender]:
+    """With no real SMS gateway, SMS codes would be written to the log: anyone who reads the log could
+    pass the SMS second step. So SMS is then off (not offered at enrollment, nothing sent, nothing
+    logged) unless ``TWOSTEP_SMS_LOG_ONLY`` asks for the log on purpose (development); either way the
+    start-up log says so. A chain with a real gateway and ``log`` as a fallback gets a warning too."""
+    names = [gateway.name for gateway in sender.gateways]
+    say = log.warning if warn else log.debug
+    if not settings.sms_enabled:
+        return settings, sender
+    if only_logs(sender):
+        if settings.sms_log_only:
+            say(
+                "TWOSTEP_SMS_LOG_ONLY is on: SMS codes are written to the log instead of being sent; "
+                "anyone who can read the log can pass the SMS second step. Use it for development only."
+            )
+            return settings, sender
+        say(
+            "SMS is off: no SMS gateway is configured (TWOSTEP_SMS_WEBHOOK_URL or TWOSTEP_TWILIO_*). "
+            "Set TWOSTEP_SMS_LOG_ONLY=1 to write SMS codes to the log instead (development only)."
+        )
+        return settings.model_copy(update={"sms_enabled": False}), FailoverSmsSender([DisabledSmsGateway()])
+    if "log" in names:
+        say(
+            "SMS gateway 'log' is a fallback in TWOSTEP_SMS_GATEWAYS: when %s fail, SMS codes are written "
+            "to the log, where anyone who can read it can pass the SMS second step.",
+            ", ".join(name for name in names if name != "log"),
+        )
+    return settings, sender
 
 
 def create_app(
@@ -66,7 +102,7 @@ def create_app(
     sms: FailoverSmsSender | None = None,
     context: Context | None = None,
 ) -> FastAPI:
-    ctx = context or build_context(settings, clock=clock, mail=mail, sms=sms)
+    ctx = context or build_context(settings, clock=clock, mail=mail, sms=sms, warn=True)
     app = FastAPI(
         title=f"{settings.service_name} API",
         docs_url=None,

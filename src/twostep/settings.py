@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     twilio_base_url: str = "https://api.twilio.com"
     sms_gateways: str = ""
     sms_enabled: bool = True
+    # With no SMS gateway configured, SMS is off unless this is set: codes are then written to the
+    # log instead of sent (development only; app.build_context warns at start-up).
+    sms_log_only: bool = False
     sms_allowed_countries: str = ""
     default_country: str = ""
     remember_device_days: int = Field(default=14, ge=0, le=365)
@@ -103,7 +106,8 @@ class Settings(BaseSettings):
     # Expired sessions, codes, devices and counters are deleted this often by each worker (0: never;
     # `twostep purge` does it on demand). services.purge.
     purge_interval_seconds: float = Field(default=300, ge=0)
-    # When set, GET /metrics wants "Authorization: Bearer <token>" (Prometheus: authorization.credentials).
+    # When set, GET /metrics wants "Authorization: Bearer <token>" (Prometheus: authorization.credentials);
+    # when empty, only local clients may scrape (web.metrics.scrape_allowed).
     metrics_token: SecretStr | None = None
 
     @classmethod

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+import httpx
+import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
@@ -18,8 +20,13 @@ from twostep.services.context import Context
 from twostep.settings import Settings
 
 
+def local_get(client: TestClient, path: str = "/metrics") -> httpx.Response:
+    """A request from a loopback peer (the test client's own peer is "testclient", not local)."""
+    return TestClient(client.app, base_url=str(client.base_url), client=("127.0.0.1", 50123)).get(path)
+
+
 def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    response = client.get("/metrics")
+    response = local_get(client)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
@@ -47,7 +54,7 @@ def test_requests_are_counted_by_route_template_and_status(client: TestClient, c
         before, "twostep_http_request_duration_seconds_count", **latency
     )
     assert value(after, "twostep_http_request_duration_seconds_bucket", le="+Inf", **latency) >= 1
-    assert "someone@example.com" not in client.get("/metrics").text
+    assert "someone@example.com" not in local_get(client).text
 
 
 def test_verification_outcomes_are_counted_by_method(client: TestClient, ctx: Context, clock: FrozenClock) -> None:
@@ -106,7 +113,7 @@ def test_active_sessions_gauge_counts_signed_in_sessions(client: TestClient, ctx
 
 
 def test_metrics_text_has_help_and_type_lines(client: TestClient) -> None:
-    text = client.get("/metrics").text
+    text = local_get(client).text
     for name in ["twostep_http_requests_total", "twostep_verifications_total", "twostep_active_sessions"]:
         assert re.search(rf"^# TYPE {name} ", text, re.M), name
 
@@ -132,8 +139,8 @@ def test_sign_in_page_checks_are_counted_too(client: TestClient, ctx: Context, c
 
 
 def test_metrics_token_when_set_is_required_and_checked(settings: Settings, ctx: Context) -> None:
-    """TWOSTEP_METRICS_TOKEN: without it /metrics is public (the default); with it, only a scraper
-    that sends the token gets the counts."""
+    """TWOSTEP_METRICS_TOKEN: with it, only a scraper that sends the token gets the counts (from a
+    loopback address too)."""
     guarded = settings.model_copy(update={"metrics_token": SecretStr("scrape-secret-2b7e")})
     with TestClient(create_app(guarded, context=replace(ctx, settings=guarded))) as client:
         missing = client.get("/metrics")
@@ -144,3 +151,104 @@ def test_metrics_token_when_set_is_required_and_checked(settings: Settings, ctx:
         allowed = client.get("/metrics", headers={"Authorization": "Bearer scrape-secret-2b7e"})
         assert allowed.status_code == 200 and "twostep_http_requests_total" in allowed.text
         assert client.get("/healthz").status_code == 200, "the probes stay open"
+    with TestClient(create_app(guarded, context=replace(ctx, settings=guarded)), client=("127.0.0.1", 5)) as local:
+        assert local.get("/metrics").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("peer", "headers", "allowed"),
+    [
+        ("127.0.0.1", {}, True),
+        ("127.0.0.53", {}, True),
+        ("::1", {}, True),
+        ("::ffff:127.0.0.1", {}, True),
+        ("testclient", {}, False),
+        ("192.0.2.10", {}, False),
+        ("10.0.0.1", {"X-Forwarded-For": "127.0.0.1"}, False),  # a forwarded header never makes a client local
+        ("127.0.0.1", {"X-Forwarded-For": "203.0.113.9"}, False),  # a reverse proxy on this machine relaying
+        ("127.0.0.1", {"Forwarded": "for=203.0.113.9"}, False),
+        ("127.0.0.1", {"X-Real-IP": "203.0.113.9"}, False),
+    ],
+)
+def test_metrics_without_a_token_are_served_to_local_clients_only(
+    app: object, peer: str, headers: dict[str, str], allowed: bool
+) -> None:
+    with TestClient(app, client=(peer, 40000)) as client:  # type: ignore[arg-type]
+        response = client.get("/metrics", headers=headers)
+    assert response.status_code == (200 if allowed else 403)
+    assert ("twostep_http_requests_total" in response.text) is allowed
+
+
+def test_metrics_from_a_trusted_proxy_on_loopback_are_refused(settings: Settings, ctx: Context) -> None:
+    """TWOSTEP_TRUSTED_PROXIES=127.0.0.1: the proxy's own peer address is loopback, but what it relays
+    comes from elsewhere."""
+    proxied = settings.model_copy(update={"trusted_proxies": "127.0.0.1"})
+    app = create_app(proxied, context=replace(ctx, settings=proxied))
+    with TestClient(app, client=("127.0.0.1", 40000)) as client:
+        assert client.get("/metrics", headers={"X-Forwarded-For": "198.51.100.7"}).status_code == 403
+        assert client.get("/metrics").status_code == 200
+
+
+def _all_counters(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every counter sample except request latency (a duration, not a count; the timing tests cover it)."""
+    return {
+        key: sample
+        for key, sample in scrape(client).items()
+        if not key[0].startswith("twostep_http_request_duration_seconds")
+        and key[0] != "twostep_active_sessions"
+        and not key[0].endswith("_created")  # when a series first appeared (a timestamp)
+    }
+
+
+def _delta(
+    before: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+    after: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    keys = set(before) | set(after)
+    changes = {key: after.get(key, 0.0) - before.get(key, 0.0) for key in keys}
+    # the scrape itself is counted: leave /metrics out
+    return {key: d for key, d in changes.items() if d and ("route", "/metrics") not in key[1]}
+
+
+def test_no_counter_tells_an_existing_address_from_an_unknown_one(
+    client: TestClient, ctx: Context, clock: FrozenClock, mail: RecordingMail
+) -> None:
+    """Each path anybody can reach with an address, once with an account's address and once with an
+    unknown one: every counter moves the same way (checklist X-18). The API paths count an unknown
+    user as a wrong code / no method (their callers hold a key)."""
+    from tests.support import csrf_of
+
+    key = apikeys.create(ctx, "app").key
+    totp_user(ctx)  # EMAIL has an account with an authenticator
+    unknown = "nobody.here@example.com"
+
+    def forgot(address: str) -> None:
+        token = csrf_of(client.get("/password/forgot").text)
+        client.post("/password/forgot", data={"email": address, "csrf_token": token}, follow_redirects=False)
+
+    def login(address: str) -> None:
+        token = csrf_of(client.get("/login").text)
+        client.post("/login", data={"email": address, "password": "wrong password 123", "csrf_token": token})
+
+    def reset_code(address: str) -> None:
+        forgot(address)
+        token = csrf_of(client.get("/password/reset").text)
+        client.post(
+            "/password/reset",
+            data={"code": "ABCD2345", "password": "a new long password 9", "password_confirm": "a new long password 9",
+                  "csrf_token": token},
+        )
+
+    def api_verify(address: str) -> None:
+        call(client, key, "/api/v1/verify", {"user": address, "code": "000000"})
+
+    for path in (forgot, login, reset_code, api_verify):
+        changes = []
+        for address in (EMAIL, unknown):
+            clock.advance(seconds=120)  # past every cooldown
+            client.cookies.clear()
+            before = _all_counters(client)
+            path(address)
+            changes.append(_delta(before, _all_counters(client)))
+        assert changes[0] == changes[1], path.__name__
+    assert any(m.to == EMAIL for m in mail.sent), "the reset mail itself did go out"

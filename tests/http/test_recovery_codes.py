@@ -308,3 +308,52 @@ def test_lost_phone_needs_a_fresh_sign_in_and_a_choice(client: TestClient, ctx: 
     assert refused.headers["location"].startswith("/account/reauth")
     with ctx.db.transaction() as db:
         assert len(db.scalars(select(Factor)).all()) == 1
+
+
+def download(client: TestClient, codes: list[str]) -> Response:
+    page = client.get("/account")
+    return client.post(
+        "/account/recovery-codes.txt",
+        data={"codes": codes, "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+
+
+def test_download_needs_a_fresh_session_not_a_remembered_device(
+    client: TestClient, ctx: Context, clock: FrozenClock
+) -> None:
+    make_user(ctx)
+    login_password(client, "ada@example.com")
+    secret, codes = enroll_and_keep_codes(client, clock)
+    clock.advance(minutes=6)  # the re-authentication window (5 minutes) has passed
+    stale = download(client, codes)
+    assert stale.status_code == 303 and stale.headers["location"].startswith("/account/reauth")
+    assert codes[0] not in stale.text
+    sign_out(client)
+    clock.advance(seconds=30)
+    login_password(client, "ada@example.com")
+    assert submit_code(client, code_for(secret, clock), remember=True).status_code == 303
+    sign_out(client)
+    assert login_password(client, "ada@example.com").headers["location"] == "/account"  # the remembered device
+    remembered = download(client, codes)
+    assert remembered.status_code == 303 and remembered.headers["location"].startswith("/account/reauth")
+    assert codes[0] not in remembered.text
+
+
+def test_download_counts_wrong_codes_on_the_accounts_throttle(
+    client: TestClient, ctx: Context, clock: FrozenClock
+) -> None:
+    make_user(ctx)
+    login_password(client, "ada@example.com")
+    _, codes = enroll_and_keep_codes(client, clock)
+    guesses = [f"AAAA-AAAA-AAAA-AA{n}{n}" for n in range(2, 7)]  # five wrong guesses
+    first = download(client, guesses)
+    assert first.status_code == 200 and "AAAA" not in first.text
+    with ctx.db.transaction() as db:
+        failures = db.scalar(select(AuditEvent.detail).where(AuditEvent.event == "authn_login_fail"))
+    assert failures is not None and '"misses": 5' in failures
+    throttled = download(client, codes)
+    assert throttled.status_code == 429 and codes[0] not in throttled.text
+    assert "Wait" in " ".join(alerts(throttled.text))
+    clock.advance(seconds=31)
+    assert download(client, codes).status_code == 200

@@ -48,6 +48,10 @@ class MailMessage:
     subject: str
     text: str
     html: str | None = None
+    # True for a mail that goes out only when an address has an account, in answer to a request
+    # anybody can make (a password-reset code): left out of the metrics, so a counter never tells
+    # which addresses exist.
+    reveals_account: bool = False
 
 
 class MailDeliveryError(Exception):

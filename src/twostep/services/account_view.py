@@ -24,6 +24,8 @@ class MethodRow:
     enrolled_at: datetime | None
     last_used_at: datetime | None
     removable: bool
+    # Turned off after too many consecutive wrong codes (services.guesses): not usable until replaced.
+    disabled: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ def overview(ctx: Context, user_id: int, current_session_id: str) -> AccountOver
                 _utc(f.confirmed_at),
                 _utc(f.last_used_at),
                 removable,
+                f.disabled_at is not None,
             )
             for f in confirmed
         ]

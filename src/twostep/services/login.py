@@ -19,7 +19,7 @@ from twostep.domain.emails import looks_like_email, normalize_email
 from twostep.domain.factors import FactorKind, Verdict
 from twostep.domain.factors import totp as totp_factor
 from twostep.domain.login_flow import Stage, stage_after_password
-from twostep.services import accounts, audit, devices, notify, policy, sessions, throttling
+from twostep.services import accounts, audit, devices, guesses, notify, policy, sessions, throttling
 from twostep.services.context import Context, RequestInfo
 from twostep.storage.database import Executor, FastStatement
 from twostep.storage.models import Factor, User, WebSession
@@ -58,16 +58,30 @@ def password_step(
     current_token: str | None,
     request: RequestInfo,
 ) -> PasswordStepResult:
-    """Same answer and the same work (one Argon2 check) for known and unknown emails."""
+    """Same answer and the same work (one Argon2 check) for known and unknown emails.
+
+    Wrong passwords count on the account's key and on the client address's key (a spray across
+    accounts); a browser with a valid remembered-device cookie for the account is judged by its own
+    key instead, so whoever keeps the account or the address blocked cannot lock its owner out
+    (domain.throttle)."""
     if not looks_like_email(raw_email):
         ctx.hashing.verify(None, password)
         return PasswordStepResult("not_email")
     key = _email_key(ctx, raw_email)
+    client_key = throttling.client_password_key(request.ip)
     now = ctx.clock.now()
     with ctx.db.transaction() as db:
-        wait = throttling.wait_seconds(db, key, now)
         user = accounts.find_user_by_email(db, raw_email)
         stored_hash = user.password_hash if user else None
+        # The look-up runs for unknown addresses too (user id 0 matches no device): the same work.
+        device = devices.find_valid(ctx, db, device_token, user.id if user is not None else 0)
+        device_key = throttling.device_password_key(device.id) if device is not None else None
+        if device_key is not None:
+            wait = throttling.wait_seconds(db, device_key, now)
+        else:
+            wait = throttling.wait_seconds(db, key, now)
+            if client_key is not None:
+                wait = max(wait, throttling.client_wait_seconds(db, client_key, now))
     if wait:
         ctx.hashing.verify(None, password)
         return PasswordStepResult("throttled", wait_seconds=wait)
@@ -76,6 +90,10 @@ def password_step(
         user = accounts.find_user_by_email(db, raw_email)
         if not ok or user is None or user.password_hash != stored_hash:
             failures = throttling.record_failure(db, key, now)
+            if device_key is not None:
+                throttling.record_failure(db, device_key, now)
+            elif client_key is not None:
+                throttling.record_client_failure(db, client_key, now)
             audit.record(
                 ctx,
                 db,
@@ -86,12 +104,19 @@ def password_step(
                 step="password",
                 failures=failures,
             )
-            wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
+            if device_key is not None:
+                wait = throttling.wait_seconds(db, device_key, now)
+            else:
+                wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
+                if client_key is not None:
+                    wait = max(wait, throttling.client_wait_seconds(db, client_key, now))
             if wait:
                 audit.record(ctx, db, "authn_login_lock", request=request, user=user, outcome="failure",
                              step="password", seconds=wait)
             return PasswordStepResult("throttled" if wait else "invalid", wait_seconds=wait)
         throttling.clear(db, key)
+        if device_key is not None:
+            throttling.clear(db, device_key)
         if ctx.hashing.needs_rehash(stored_hash or ""):
             # Imported bcrypt/PBKDF2/scrypt/Argon2i hashes become Argon2id at their first use.
             user.password_hash = ctx.hashing.hash(password)
@@ -155,7 +180,8 @@ def pending_session(ctx: Context, db: Session, token: str | None, stage: Stage) 
 
 
 def available_methods(db: Session, user_id: int) -> list[str]:
-    kinds = {factor.kind for factor in accounts.confirmed_methods(db, user_id)}
+    """The methods a second step may use now: confirmed and not disabled (``guesses``)."""
+    kinds = {factor.kind for factor in accounts.confirmed_methods(db, user_id) if factor.disabled_at is None}
     order = [FactorKind.TOTP, FactorKind.SMS, FactorKind.EMAIL]
     return [kind.value for kind in order if kind.value in kinds]
 
@@ -175,12 +201,14 @@ _TOTP_FACTORS = select(_FACTORS.c.id, _FACTORS.c.secret_sealed, _FACTORS.c.last_
     _FACTORS.c.user_id == bindparam("user_id"),
     _FACTORS.c.kind == FactorKind.TOTP.value,
     _FACTORS.c.confirmed_at.is_not(None),
+    _FACTORS.c.disabled_at.is_(None),
 )
 _CONSUME_STEP = (
     update(_FACTORS)
     .where(
         _FACTORS.c.id == bindparam("factor_id"),
         or_(_FACTORS.c.last_used_step.is_(None), _FACTORS.c.last_used_step < bindparam("step")),
+        _FACTORS.c.disabled_at.is_(None),  # disabled by a concurrent request's failure: refused
     )
     .values(last_used_step=bindparam("new_step"), last_used_at=bindparam("used_at"))
 )
@@ -281,7 +309,8 @@ def second_step(
         verdict = verify_method(ctx, db, user, row, method, raw_code)
         if not verdict.accepted:
             row.code_attempts += 1
-            failures = throttling.record_failure(db, key, now)
+            failure = guesses.second_step_failed(ctx, db, user, method, request, now)
+            failures = failure.failures
             event = "authn_token_reuse" if verdict.replayed else "authn_login_fail"
             audit.record(
                 ctx,
@@ -296,7 +325,7 @@ def second_step(
             )
             if verdict.replayed:
                 notices.append("replay")
-            wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
+            wait = failure.wait_seconds
             if wait:
                 audit.record(ctx, db, "authn_login_lock", request=request, user=user, outcome="failure",
                              step="second", seconds=wait)

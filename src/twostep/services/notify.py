@@ -32,10 +32,13 @@ def render_mail(ctx: Context, template: str, language: str, **params: Any) -> tu
     return f"[{ctx.service_name}] {subject.strip()}", body.strip() + "\n", html
 
 
-def send_mail(ctx: Context, to: str, template: str, language: str, **params: Any) -> None:
-    """Raises MailDeliveryError: for codes the caller must tell the user it failed."""
+def send_mail(
+    ctx: Context, to: str, template: str, language: str, *, reveals_account: bool = False, **params: Any
+) -> None:
+    """Raises MailDeliveryError: for codes the caller must tell the user it failed.
+    ``reveals_account``: see ``MailMessage`` (kept out of the metrics)."""
     subject, text, html = render_mail(ctx, template, language, **params)
-    ctx.mail.send(MailMessage(to=to, subject=subject, text=text, html=html))
+    ctx.mail.send(MailMessage(to=to, subject=subject, text=text, html=html, reveals_account=reveals_account))
 
 
 def security_notice(

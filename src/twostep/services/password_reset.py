@@ -1,8 +1,9 @@
 """Password reset by an emailed code (the Kinamo page) that never bypasses the second step.
 
 1. ``/password/forgot`` — the same answer and the same work whether or not the address has an
-   account (checklist CR-01): a sealed *ticket* naming the typed address goes into a cookie, a
-   code is made either way, and the mail leaves after the response, so its latency tells nothing.
+   account (checklist CR-01): a sealed *ticket* naming the typed address goes into a cookie, and
+   that is all the answer waits for; the account look-up, the limits, the code and the mail come
+   after the response, so its latency tells nothing (tests/http/test_timing.py measures it).
    Limited per account, per address and per client address (CR-10), plus a 60-second cooldown per
    address; a refused request gets the very same answer and sends nothing.
 2. ``/password/reset`` — the 8-character code (10 minutes, single use, stored as a keyed digest,
@@ -45,6 +46,7 @@ from twostep.services import (
     accounts,
     audit,
     devices,
+    guesses,
     login,
     notify,
     rate_limits,
@@ -82,7 +84,7 @@ ResetOutcome = Literal[
 
 @dataclass(frozen=True)
 class PendingMail:
-    """A reset code to mail once the answer has gone out."""
+    """A reset code to mail (made after the answer has gone out)."""
 
     to: str
     language: str
@@ -94,9 +96,20 @@ class PendingMail:
 
 
 @dataclass(frozen=True)
+class PendingReset:
+    """What ``/password/forgot`` leaves for after its answer: the typed address, whatever it is."""
+
+    email: str
+
+
+@dataclass(frozen=True)
 class ResetRequest:
+    """``mail`` is always set, for known and unknown addresses alike: the caller hands it to
+    ``deliver_reset_mail`` after the response (the name is kept from when it was only set for an
+    existing account)."""
+
     ticket: str
-    mail: PendingMail | None = None
+    mail: PendingReset | None = None
 
 
 @dataclass(frozen=True)
@@ -153,7 +166,15 @@ def _address_digest(ctx: Context, email: str) -> str:
 
 
 def request_reset(ctx: Context, email: str, request: RequestInfo) -> ResetRequest:
-    """``email`` is already normalised. Known and unknown addresses take the same path."""
+    """``email`` is already normalised. The answer's part: only the ticket, the same work for every
+    address (checklist CR-01, X-18: no database read, so no timing difference). Everything that
+    depends on whether the address has an account — the limits, the code, the audit event, the
+    mail — happens in ``deliver_reset_mail``, after the response has gone out."""
+    return ResetRequest(ticket=make_ticket(ctx, email), mail=PendingReset(email=email))
+
+
+def _prepare_reset(ctx: Context, email: str, request: RequestInfo) -> PendingMail | None:
+    """Limits, a new code and the audit event, in one transaction; the mail to send, if any."""
     now = ctx.clock.now()
     address = _address_digest(ctx, email)
     code = new_reset_code()
@@ -211,12 +232,24 @@ def request_reset(ctx: Context, email: str, request: RequestInfo) -> ResetReques
             reason=reason if user is not None else "unknown_account",
             address=address[:12],
         )
-    return ResetRequest(ticket=make_ticket(ctx, email), mail=mail)
+    return mail
 
 
-def deliver_reset_mail(ctx: Context, mail: PendingMail, request: RequestInfo) -> None:
-    """Runs after the response. A failure can't be shown (that would reveal the account): it is
-    logged and audited, the code voided and the cooldown given back so asking again works."""
+def deliver_reset_mail(ctx: Context, pending: PendingReset, request: RequestInfo) -> None:
+    """Runs after the response: the limits, the code and the mail for an existing account, the
+    limits and the audit event for any address. A failure can't be shown (that would reveal the
+    account): it is logged and audited, the code voided and the cooldown given back so asking again
+    works. Never raises (it runs where nobody could be told)."""
+    try:
+        mail = _prepare_reset(ctx, pending.email, request)
+    except Exception:
+        log.exception("password reset request not recorded")
+        return
+    if mail is not None:
+        _send_reset_mail(ctx, mail, request)
+
+
+def _send_reset_mail(ctx: Context, mail: PendingMail, request: RequestInfo) -> None:
     try:
         sent_codes.deliver(ctx, "email", mail.to, mail.code, mail.language, CodePurpose.PASSWORD_RESET)
     except sent_codes.DeliveryFailed as failure:
@@ -438,7 +471,8 @@ def confirm_second_step(ctx: Context, token: str | None, raw_code: str, request:
         verdict = _verify(ctx, db, user, row, method, raw_code)
         if not verdict.accepted:
             row.code_attempts += 1
-            failures = throttling.record_failure(db, key, now)
+            failure = guesses.second_step_failed(ctx, db, user, method, request, now)
+            failures = failure.failures
             audit.record(
                 ctx,
                 db,
@@ -452,7 +486,7 @@ def confirm_second_step(ctx: Context, token: str | None, raw_code: str, request:
             )
             if verdict.replayed:
                 _notify_after_commit(ctx, db, user, "replay", request)
-            wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
+            wait = failure.wait_seconds
             if row.code_attempts >= throttle_rules.ATTEMPTS_PER_PENDING_LOGIN:
                 db.delete(row)
                 return ResetResult("restart", wait_seconds=wait)

@@ -23,7 +23,7 @@ from twostep.domain import throttle as throttle_rules
 from twostep.domain.clock import as_utc
 from twostep.domain.factors import FactorKind, Verdict
 from twostep.domain.login_flow import REAUTH_WINDOW, Stage
-from twostep.services import accounts, audit, devices, login, notify, sent_codes, sessions, throttling
+from twostep.services import accounts, audit, devices, guesses, login, notify, sent_codes, sessions, throttling
 from twostep.services.context import Context, RequestInfo
 from twostep.storage.models import User, WebSession
 
@@ -159,16 +159,28 @@ def choose_method(ctx: Context, token: str | None, method: str) -> bool:
 
 
 def _failed(
-    ctx: Context, db: Session, row: WebSession, user: User, key: str, request: RequestInfo, step: str
+    ctx: Context,
+    db: Session,
+    row: WebSession,
+    user: User,
+    key: str,
+    request: RequestInfo,
+    step: str,
+    method: str | None = None,
 ) -> ReauthResult:
+    """``method``: the second step's method (its failures go through ``guesses``, the password's not)."""
     now = ctx.clock.now()
-    failures = throttling.record_failure(db, key, now)
+    if method is not None:
+        failure = guesses.second_step_failed(ctx, db, user, method, request, now)
+        failures, wait = failure.failures, failure.wait_seconds
+    else:
+        failures = throttling.record_failure(db, key, now)
+        wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
     audit.record(
         ctx, db, "authn_login_fail", request=request, user=user, outcome="failure", step=step, failures=failures
     )
     data = _data(row)
     data["reauth_failures"] = int(data.get("reauth_failures", 0)) + 1
-    wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
     if data["reauth_failures"] >= throttle_rules.ATTEMPTS_PER_PENDING_LOGIN:
         # Someone guessing inside a signed-in session loses the session (checklist T-11).
         db.delete(row)
@@ -252,7 +264,7 @@ def confirm_code(ctx: Context, token: str | None, raw_code: str, request: Reques
         if verdict.replayed:
             audit.record(ctx, db, "authn_token_reuse", request=request, user=user, outcome="failure", step="reauth")
             notices.append("replay")
-        result = _failed(ctx, db, row, user, key, request, "reauth_second")
+        result = _failed(ctx, db, row, user, key, request, "reauth_second", method)
         email, language = user.email, user.language
     for notice in notices:
         notify.security_notice(

@@ -22,9 +22,21 @@ from typing import Literal
 from sqlalchemy.orm import Session
 
 from twostep.domain import throttle as throttle_rules
+from twostep.domain.codes import RECOVERY_CODE_COUNT, normalize_recovery_code
 from twostep.domain.factors import FactorKind
 from twostep.domain.login_flow import Stage
-from twostep.services import accounts, audit, devices, login, notify, recovery, sessions, throttling
+from twostep.services import (
+    accounts,
+    audit,
+    devices,
+    guesses,
+    login,
+    notify,
+    reauth,
+    recovery,
+    sessions,
+    throttling,
+)
 from twostep.services.context import Context, RequestInfo
 from twostep.storage.models import User, WebSession
 
@@ -160,7 +172,8 @@ def sign_in_with_recovery_code(ctx: Context, token: str | None, raw_code: str, r
             return RecoveryResult("signed_in", token=new_token, remaining=left)
         replayed = recovery.was_used(ctx, db, user.id, raw_code)
         row.code_attempts += 1
-        failures = throttling.record_failure(db, key, now)
+        failure = guesses.second_step_failed(ctx, db, user, guesses.RECOVERY_CODE, request, now)
+        failures = failure.failures
         audit.record(
             ctx,
             db,
@@ -177,7 +190,7 @@ def sign_in_with_recovery_code(ctx: Context, token: str | None, raw_code: str, r
                 db,
                 lambda: notify.security_notice(ctx, email, language, "replay", request, browser_label=browser),
             )
-        wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
+        wait = failure.wait_seconds
         if wait:
             audit.record(
                 ctx,
@@ -266,11 +279,53 @@ def replace_lost_methods(
         return LostPhoneResult("enroll", token=new_token, removed=removed)
 
 
-def codes_for_download(ctx: Context, token: str | None, submitted: list[str]) -> Download | None:
-    """The posted codes as a file, but only those that are this user's unused codes."""
+@dataclass(frozen=True)
+class DownloadRefused:
+    """``reauth``: the session is not fresh (a remembered device, or more than five minutes since the
+    last second step); ``throttled``: the account's second-step throttle is running."""
+
+    outcome: Literal["reauth", "throttled"]
+    wait_seconds: int = 0
+
+
+def codes_for_download(
+    ctx: Context, token: str | None, submitted: list[str], request: RequestInfo
+) -> Download | DownloadRefused | None:
+    """The posted codes as a file, but only those that are this user's unused codes.
+
+    The answer says which submitted codes are unused ones, so it is a way to test guesses: only a
+    fresh session (re-authenticated, as for any change; the codes are shown right after one) gets
+    it, and every submitted code that is not an unused one counts as a wrong second-step code on the
+    account's throttle (``guesses``), which refuses the download while it runs."""
+    now = ctx.clock.now()
     with ctx.db.transaction() as db:
         found = _signed_in(ctx, db, token)
         if found is None:
             return None
-        _row, user = found
-        return Download(email=user.email, codes=recovery.unused_among(ctx, db, user.id, submitted))
+        row, user = found
+        if not reauth.is_fresh(ctx, db, row):
+            return DownloadRefused("reauth")
+        wait = throttling.wait_seconds(db, throttling.second_step_key(user.id), now)
+        if wait:
+            return DownloadRefused("throttled", wait)
+        checked = submitted[: RECOVERY_CODE_COUNT]
+        codes = recovery.unused_among(ctx, db, user.id, checked)
+        tried = {normalize_recovery_code(raw) for raw in checked if raw.strip()}
+        misses = len(tried - set(codes))
+        if misses:
+            failure = None
+            for _ in range(misses):
+                failure = guesses.second_step_failed(ctx, db, user, guesses.RECOVERY_CODE, request, now)
+            assert failure is not None
+            audit.record(
+                ctx,
+                db,
+                "authn_login_fail",
+                request=request,
+                user=user,
+                outcome="failure",
+                step="recovery_codes_download",
+                misses=misses,
+                failures=failure.failures,
+            )
+        return Download(email=user.email, codes=codes)

@@ -186,7 +186,15 @@ def deliver(ctx: Context, method: str, target: str, code: str, language: str, pu
         return [f"{a.gateway}: {a.detail}" for a in attempts]
     template = "reset_code" if purpose is CodePurpose.PASSWORD_RESET else "code"
     try:
-        notify.send_mail(ctx, target, template, language, code=code, purpose=purpose.value)
+        notify.send_mail(
+            ctx,
+            target,
+            template,
+            language,
+            reveals_account=purpose is CodePurpose.PASSWORD_RESET,
+            code=code,
+            purpose=purpose.value,
+        )
     except MailDeliveryError as exc:
         raise DeliveryFailed([f"mail: {exc}"]) from None
     except Exception as exc:
@@ -242,10 +250,15 @@ def open_target(ctx: Context, factor: Factor) -> str:
 
 
 def confirmed_factor(db: Session, user_id: int, method: str) -> Factor | None:
-    """The user's confirmed factor of this kind (there is at most one: a new one replaces the old)."""
+    """The user's confirmed, usable factor of this kind (at most one: a new one replaces the old)."""
     return db.scalar(
         select(Factor)
-        .where(Factor.user_id == user_id, Factor.kind == method, Factor.confirmed_at.is_not(None))
+        .where(
+            Factor.user_id == user_id,
+            Factor.kind == method,
+            Factor.confirmed_at.is_not(None),
+            Factor.disabled_at.is_(None),  # disabled after too many wrong codes (services.guesses)
+        )
         .order_by(Factor.id.desc())
         .limit(1)
     )

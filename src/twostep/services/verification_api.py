@@ -18,11 +18,10 @@ from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
-from twostep.domain import throttle as throttle_rules
 from twostep.domain.codes import CodePurpose
 from twostep.domain.emails import normalize_email
 from twostep.domain.factors import FactorKind, Verdict
-from twostep.services import apikeys, audit, login, notify, throttling
+from twostep.services import apikeys, audit, guesses, login, notify, throttling
 from twostep.services.context import Context, RequestInfo
 from twostep.storage.database import Executor, FastStatement
 from twostep.storage.models import ApiKey, AuditEvent, Factor, OneTimeCode, Throttle, User
@@ -51,12 +50,22 @@ class ReplayNotice:
 
 
 @dataclass(frozen=True)
+class DisabledNotice:
+    """This check disabled the authenticator (``guesses``): the owner is told after the commit."""
+
+    email: str
+    language: str | None
+    failures: int
+
+
+@dataclass(frozen=True)
 class VerifyResult:
     outcome: Outcome
     method: str = FactorKind.TOTP.value
     user_id: int | None = None
     wait_seconds: int = 0
     notice: ReplayNotice | None = None
+    disabled_notice: DisabledNotice | None = None
 
     @property
     def valid(self) -> bool:
@@ -112,6 +121,7 @@ _KEY_AND_ACCOUNT = (
                 _FACTORS.c.user_id == _USERS.c.id,
                 _FACTORS.c.kind == FactorKind.TOTP.value,
                 _FACTORS.c.confirmed_at.is_not(None),
+                _FACTORS.c.disabled_at.is_(None),  # a disabled authenticator is never read, so never matched
             ),
         )
     )
@@ -215,6 +225,7 @@ def _accept_statement() -> Executable:
         .where(
             _FACTORS.c.id == bindparam("factor_id"),
             or_(_FACTORS.c.last_used_step.is_(None), _FACTORS.c.last_used_step < bindparam("step")),
+            _FACTORS.c.disabled_at.is_(None),
             ~exists().where(
                 _THROTTLES.c.key == bindparam("throttle_key"), _THROTTLES.c.blocked_until > bindparam("now")
             ),
@@ -376,7 +387,8 @@ def _decide(
             api_key=caller.prefix,
         )
         return VerifyResult("valid", method=method, user_id=user.id)
-    failures = throttling.record_failure(db, key, now)
+    failure = guesses.second_step_failed(ctx, db, user, method, request, now)
+    failures = failure.failures
     event = "authn_token_reuse" if verdict.replayed else "authn_login_fail"
     audit.record(
         ctx,
@@ -391,14 +403,25 @@ def _decide(
         via="api",
         api_key=caller.prefix,
     )
-    wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
+    wait = failure.wait_seconds
     outcome: Outcome = "throttled" if wait else ("replayed" if verdict.replayed else "invalid")
     notice = ReplayNotice(user.email, user.language, caller.name) if verdict.replayed else None
-    return VerifyResult(outcome, method=method, user_id=user.id, wait_seconds=wait, notice=notice)
+    disabled = (
+        DisabledNotice(user.email, user.language, failures)
+        if failure.disabled and not isinstance(db, Session)  # an ORM transaction mails it by itself
+        else None
+    )
+    return VerifyResult(
+        outcome, method=method, user_id=user.id, wait_seconds=wait, notice=notice, disabled_notice=disabled
+    )
 
 
 def send_replay_notice(ctx: Context, result: VerifyResult, request: RequestInfo) -> None:
-    """Tell the account owner a used code came again, as the sign-in page does (after the commit)."""
+    """Tell the account owner a used code came again, as the sign-in page does (after the commit), and
+    that an authenticator was disabled after too many wrong codes (``guesses``)."""
+    if result.disabled_notice is not None:
+        found = result.disabled_notice
+        guesses.disabled_notice(ctx, found.email, found.language, found.failures, request)
     if result.notice is not None:
         notice = result.notice
         notify.security_notice(

@@ -3,29 +3,46 @@
 Series (all prefixed ``twostep_``):
   http_requests_total{method,route,status}           requests by route template and status
   http_request_duration_seconds{method,route}        latency histogram
-  verifications_total{method,outcome,via}            valid | invalid | replayed | throttled | unknown_user;
+  verifications_total{method,outcome,via}            valid | invalid | replayed | throttled (an unknown
+                                                     user counts as method="totp", outcome="invalid");
                                                      via="api" counted by the API, via="web" from the
                                                      sign-in page's audit events (its throttled refusals
                                                      write no event, so they are not counted there)
-  api_challenges_total{method,outcome}               sent | cooldown | hourly_limit | no_method | ...
-  messages_sent_total{channel}                       email | sms handed to the server or gateway
-  message_delivery_failures_total{channel}           refused by every server or gateway
+  api_challenges_total{method,outcome}               sent | cooldown | hourly_limit | no_method (also an
+                                                     unknown user) | delivery_failed
+  messages_sent_total{channel}                       email | sms handed to the server or gateway, except
+                                                     password-reset codes (see below)
+  message_delivery_failures_total{channel}           refused by every server or gateway (same exception)
   active_sessions                                    signed-in sessions alive now (read at scrape time)
 
 Routes are labelled by their template (``/api/v1/users/{email}/methods``), never by the raw path, so
 a token in a URL can reach neither a label nor a log line. With several worker processes
 (``twostep serve --workers N``) the CLI points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before
 the workers start, and a scrape of any worker adds up the files of all of them.
+
+Who may scrape (``scrape_allowed``): with ``TWOSTEP_METRICS_TOKEN`` set, only a request carrying
+``Authorization: Bearer <token>``; without it, only a *local* request — the direct peer of the
+connection (never a forwarded header) is a loopback address (127.0.0.0/8, ::1) and the request
+carries none of ``Forwarded``, ``X-Forwarded-For``, ``X-Real-IP``: a reverse proxy on the same
+machine (a trusted proxy or not) relays other people's requests from a loopback address, and those
+are not local.
+
+No series may tell an existing account from an unknown address (checklist X-18): every counter moves
+the same way for both on each path anybody can reach (``/login``, ``/password/forgot``,
+``/password/reset``; tests/http/test_metrics.py checks each). So the reset-code mail, which leaves only
+for an existing account, is not counted; the verification API's unknown user counts as a wrong
+authenticator code, and ``/challenge``'s unknown user as ``no_method``.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -78,6 +95,8 @@ DELIVERY_FAILURES = Counter(
 
 
 def count_verification(method: str, outcome: str, *, via: str) -> None:
+    if outcome == "unknown_user":  # counted as what a wrong code for an existing account counts as
+        method, outcome = "totp", "invalid"
     VERIFICATIONS.labels(method, outcome, via).inc()
 
 
@@ -95,7 +114,7 @@ def _count_sign_in_checks(event: str, outcome: str, detail: dict[str, Any]) -> N
 
 
 def count_challenge(method: str, outcome: str) -> None:
-    API_CHALLENGES.labels(method, outcome).inc()
+    API_CHALLENGES.labels(method, "no_method" if outcome == "unknown_user" else outcome).inc()
 
 
 class CountingMail:
@@ -105,6 +124,9 @@ class CountingMail:
         self.inner = inner
 
     def send(self, message: MailMessage) -> None:
+        if message.reveals_account:  # sent only when an account exists: never counted
+            self.inner.send(message)
+            return
         try:
             self.inner.send(message)
         except Exception:
@@ -234,17 +256,40 @@ def install(app: FastAPI, ctx: Context, *, fast_routes: dict[tuple[str, str], AS
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:
-        if token and not scrape_allowed(request.headers.get("authorization", ""), token):
+        peer = request.client.host if request.client else ""
+        if not scrape_allowed(request.headers, peer, token):
+            text = (
+                "A bearer token is required (TWOSTEP_METRICS_TOKEN).\n"
+                if token
+                else "Metrics are served to local clients only; set TWOSTEP_METRICS_TOKEN to scrape from elsewhere.\n"
+            )
             return Response(
-                "A bearer token is required (TWOSTEP_METRICS_TOKEN).\n",
-                status_code=401,
+                text,
+                status_code=401 if token else 403,
                 media_type="text/plain",
-                headers={"WWW-Authenticate": 'Bearer realm="twostep-metrics"'},
+                headers={"WWW-Authenticate": 'Bearer realm="twostep-metrics"'} if token else {},
             )
         return Response(exposition(ctx), media_type=CONTENT_TYPE_LATEST)
 
 
-def scrape_allowed(authorization: str, token: str) -> bool:
-    """``Authorization: Bearer <token>``, compared in constant time."""
-    scheme, _, presented = authorization.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode())
+_FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def scrape_allowed(headers: Mapping[str, str], peer: str, token: str) -> bool:
+    """With a token: ``Authorization: Bearer <token>``, compared in constant time. Without one: a
+    local request (see the module docstring)."""
+    if token:
+        scheme, _, presented = headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode())
+    return is_loopback(peer) and not any(headers.get(name) for name in _FORWARDING_HEADERS)
+
+
+def is_loopback(address: str) -> bool:
+    """127.0.0.0/8 or ::1 (an IPv4-mapped loopback too); a host name or garbage is not."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback

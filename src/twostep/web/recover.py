@@ -126,9 +126,18 @@ def download(
         return page.render(
             "message.html", status_code=400, title=page.gettext("Not allowed"), error=page.message("csrf")
         )
-    found = recovery_login.codes_for_download(page.ctx, page.session_token, codes[:20])
+    found = recovery_login.codes_for_download(page.ctx, page.session_token, codes[:20], page.info)
     if found is None:
         return page.redirect("/login")
+    if isinstance(found, recovery_login.DownloadRefused):
+        if found.outcome == "reauth":
+            return page.redirect(reauth_url("/account"))
+        return page.render(
+            "message.html",
+            status_code=429,
+            title=page.gettext("Not allowed"),
+            error=page.message("throttled", seconds=found.wait_seconds),
+        )
     service = page.ctx.service_name
     lines = [
         page.gettext("Recovery codes for %(email)s at %(service)s") % {"email": found.email, "service": service},
