@@ -28,7 +28,7 @@ from twostep.storage.database import Database
 from twostep.web import account, admin_apikeys, admin_policy, api, help, metrics, oob, reauth, recover, reminder, ui
 from twostep.web import admin as admin_pages
 from twostep.web.pages import WebState, build_page
-from twostep.web.security import CookieNames, Csrf, SecurityHeaders
+from twostep.web.security import CookieNames, Csrf, SecurityHeaders, TrustedProxies
 
 log = logging.getLogger("twostep")
 
@@ -115,7 +115,7 @@ def create_app(
         ctx=ctx,
         csrf=Csrf(settings.secret_key_bytes),
         cookies=CookieNames(settings),
-        trusted_proxies=frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip()),
+        trusted_proxies=TrustedProxies(settings.trusted_proxies),
     )
     app.state.ctx = ctx
     app.add_middleware(SecurityHeaders, hsts=settings.uses_https)

@@ -85,7 +85,8 @@ class Settings(BaseSettings):
     redis_prefix: str = "twostep:"
     log_format: Literal["text", "json"] = "text"
     default_language: Literal["en", "pl", "nl", "sv"] = "en"
-    trusted_proxies: str = ""
+    # Peers (addresses or networks) whose X-Forwarded-* headers are believed; everyone else's are ignored.
+    trusted_proxies: str = "127.0.0.1/32,::1/128"
     password_min_length: int = Field(default=12, ge=8, le=128)
     # Rolling out 2FA (docs/rollout.md). An administrator may override these at /admin/policy.
     twofa_required: Literal["all", "roles", "optional"] = "all"

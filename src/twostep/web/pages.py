@@ -15,7 +15,7 @@ from twostep.i18n import LANGUAGES, environment, gettext_for, negotiate
 from twostep.services import policy, views
 from twostep.services.context import Context, RequestInfo
 from twostep.web.messages import MESSAGES, support_contact
-from twostep.web.security import CookieNames, Csrf, client_ip, new_presession_value, set_cookie
+from twostep.web.security import CookieNames, Csrf, TrustedProxies, client_ip, new_presession_value, set_cookie
 
 
 @dataclass
@@ -25,7 +25,7 @@ class WebState:
     ctx: Context
     csrf: Csrf
     cookies: CookieNames
-    trusted_proxies: frozenset[str]
+    trusted_proxies: TrustedProxies
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 
 from starlette.datastructures import MutableHeaders
@@ -115,13 +116,45 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def client_ip(request: Request, trusted_proxies: frozenset[str]) -> str:
+class TrustedProxies:
+    """The peers whose forwarded headers are believed: addresses or networks (``127.0.0.1/32,::1/128``).
+
+    Membership is cached per peer address, so the check costs a dictionary look-up on the hot path.
+    """
+
+    def __init__(self, spec: str) -> None:
+        try:
+            self.networks = tuple(
+                ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip()
+            )
+        except ValueError as error:
+            raise ValueError(f"TWOSTEP_TRUSTED_PROXIES: {error}") from None
+        self._known: dict[str, bool] = {}
+
+    def __contains__(self, peer: object) -> bool:
+        if not isinstance(peer, str):
+            return False
+        known = self._known.get(peer)
+        if known is None:
+            try:
+                address = ipaddress.ip_address(peer.removeprefix("[").removesuffix("]"))
+            except ValueError:
+                known = False
+            else:
+                mapped = getattr(address, "ipv4_mapped", None)
+                known = any((mapped or address) in network for network in self.networks)
+            if len(self._known) < 10_000:
+                self._known[peer] = known
+        return known
+
+
+def client_ip(request: Request, trusted_proxies: TrustedProxies) -> str:
     """X-Forwarded-For is believed only when the direct peer is a configured proxy (checklist S-18)."""
     peer = request.client.host if request.client else ""
     return peer_ip(peer, request.headers.get("x-forwarded-for", ""), trusted_proxies)
 
 
-def peer_ip(peer: str, forwarded: str, trusted_proxies: frozenset[str]) -> str:
+def peer_ip(peer: str, forwarded: str, trusted_proxies: TrustedProxies) -> str:
     """``client_ip`` from the raw peer address and X-Forwarded-For header."""
     if peer in trusted_proxies and forwarded:
         return forwarded.split(",")[-1].strip()[:64]
