@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian/Ubuntu packages `make test` needs when they are missing: a real browser
 # (chromium), the RFC and QR cross-checks (oathtool, zbarimg), PDF text (pdftotext), and the servers
-# the suite starts for itself (PostgreSQL's initdb/postgres, redis-server). As root it uses apt-get;
+# the suite starts for itself (PostgreSQL's initdb/postgres, redis-server, nginx). As root it uses apt-get;
 # otherwise sudo when it is available without a password prompt; elsewhere it names what is missing.
 set -eu
 missing=""
@@ -15,6 +15,7 @@ need zbar-tools command -v zbarimg
 need poppler-utils command -v pdftotext
 need postgresql sh -c 'ls /usr/lib/postgresql/*/bin/initdb'
 need redis-server command -v redis-server
+need nginx-light sh -c 'command -v nginx || test -x /usr/sbin/nginx'
 [ -z "$missing" ] && exit 0
 echo "make test: installing system packages:$missing" >&2
 if [ "$(id -u)" = 0 ]; then
