@@ -1,5 +1,5 @@
-"""Throw-away servers for reliability tests: a `redis-server` of their own on a free loopback port,
-which a test may kill or freeze (SIGSTOP), always stopped afterwards."""
+"""Throw-away servers for reliability tests: a `redis-server` or a PostgreSQL cluster of their own on a
+free loopback port, which a test may kill, freeze (SIGSTOP) or stop, always removed afterwards."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,3 +92,61 @@ def redis_server(directory: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.kill()
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _pg_bin(name: str) -> str:
+    for directory in (PG_BIN, *sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)):
+        if (directory / name).exists():
+            return str(directory / name)
+    found = shutil.which(name)
+    assert found, f"{name} (PostgreSQL server binaries) must be installed (make test installs them)"
+    return found
+
+
+class PostgresServer:
+    """A throw-away PostgreSQL cluster (``initdb`` in a temporary directory, trust authentication) on
+    a free loopback port. PostgreSQL refuses to run as root, so as root it runs as ``postgres``."""
+
+    def __init__(self) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="twostep-pg-"))
+        self.data = self.directory / "data"
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.user = "postgres" if os.geteuid() == 0 else None
+        if self.user:
+            shutil.chown(self.directory, self.user, self.user)
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        command = list(args)
+        if self.user:
+            command = ["runuser", "-u", self.user, "--", *command]
+        return subprocess.run(command, check=check, capture_output=True, text=True, timeout=60)
+
+    def init(self) -> None:
+        self._run(_pg_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.directory / "server.log")
+        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-l", log, "-o", options, "-w", "-t", "30", "start")
+
+    def stop(self) -> None:
+        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.remove()

@@ -1,0 +1,95 @@
+"""`/readyz` checks what serving needs (issue 12, item 19): a database that takes writes, and Redis
+when it is configured; a 503 names the failing part."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+
+from tests.real_servers import RedisServer, redis_server
+from twostep.app import create_app
+from twostep.services.context import Context
+from twostep.settings import load_settings
+from twostep.storage import database
+
+
+def test_readyz_is_ready_when_every_part_works(client: TestClient) -> None:
+    answer = client.get("/readyz")
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ready", "database": "ok"}
+
+
+def test_readyz_is_not_ready_when_the_database_refuses_writes(client: TestClient, ctx: Context) -> None:
+    """A database that still answers reads but refuses every write (a read-only SQLite file, a
+    PostgreSQL standby) was reported ready while every sign-in failed."""
+    pragma = "PRAGMA query_only = ON" if ctx.db.is_sqlite else "SET default_transaction_read_only = on"
+
+    def read_only(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(pragma)
+        cursor.close()
+        dbapi_connection.commit()  # PostgreSQL: a SET in a rolled-back transaction is undone
+
+    event.listen(ctx.db.engine, "connect", read_only)
+    ctx.db.engine.dispose()
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    body = answer.json()
+    assert body["status"] == "not ready" and body["failing"] == ["database"]
+    assert "read" in body["database"].lower() and "only" in body["database"].lower()
+
+
+def test_readyz_is_not_ready_when_the_sqlite_directory_is_full(
+    client: TestClient, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not ctx.db.is_sqlite:
+        assert client.get("/readyz").status_code == 200  # PostgreSQL's disk is the server's to watch
+        return
+    real = shutil.disk_usage
+
+    def full(path: Any) -> Any:
+        usage = real(path)
+        return type(usage)(usage.total, usage.total, 0)
+
+    monkeypatch.setattr(database.shutil, "disk_usage", full)
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["failing"] == ["database"]
+    assert answer.json()["database"].startswith(f"no space left in {Path(ctx.db.sqlite_path).parent}")
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    with redis_server(tmp_path) as server:
+        yield server
+
+
+def test_readyz_is_not_ready_while_the_configured_redis_is_down(ctx: Context, redis: RedisServer) -> None:
+    ctx.settings = ctx.settings.model_copy(update={"redis_url": redis.url})
+    with TestClient(create_app(ctx.settings, context=ctx), raise_server_exceptions=False) as client:
+        assert client.get("/readyz").json() == {"status": "ready", "database": "ok", "redis": "ok"}
+        redis.kill()
+        down = client.get("/readyz")
+        assert down.status_code == 503
+        assert down.json() == {
+            "status": "not ready",
+            "database": "ok",
+            "redis": "unreachable",
+            "failing": ["redis"],
+        }
+        redis.start()
+        assert client.get("/readyz").status_code == 200
+
+
+def test_readyz_names_an_unreachable_database(tmp_path: Path, ctx: Context) -> None:
+    settings = load_settings(data_dir=tmp_path / "other", database_url="postgresql://postgres@127.0.0.1:1/none")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["failing"] == ["database"] and "OperationalError" in answer.json()["database"]
