@@ -112,7 +112,7 @@ class Outage:
             if self.down_since is not None:
                 return
             self.down_since = time.monotonic()
-        log.error("database unavailable (%s); answering 503 until it is back", _one_line(error))
+        log.error("database unavailable (%s); answering 503 until it is back", one_line(error))
 
     def recovered(self) -> None:
         with self._lock:
@@ -121,7 +121,8 @@ class Outage:
             log.warning("database is back after %.1f s", time.monotonic() - since)
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
+    """An error as one short log or console line: its type and message, never a traceback."""
     cause = error.orig if isinstance(error, sa_exc.DBAPIError) and error.orig is not None else error
     text_ = " ".join(str(cause).split())[:200]
     return f"{type(cause).__name__}: {text_}" if text_ else type(cause).__name__
@@ -409,7 +410,7 @@ class Database:
         except Exception as error:
             if is_unavailable(error):
                 self.outage.failed(error)
-            return _one_line(error)
+            return one_line(error)
         if self.outage.down_since is not None:
             self.outage.recovered()
         return None
