@@ -19,9 +19,10 @@ Where the counts live:
 
   - every Redis call has a short connect and read timeout (``REDIS_TIMEOUT_SECONDS``) and no retry,
     so a hung server (stopped, not dead) costs at most that once;
-  - a circuit breaker (``RedisBreaker``): after a failure Redis is skipped for
-    ``REDIS_RETRY_AFTER_SECONDS`` and the database counts; then one call probes Redis again. One log
-    line when Redis goes away, one when it is back, never a line per request;
+  - a circuit breaker (``RedisBreaker``): after a failure Redis is skipped and the database counts,
+    while a background thread probes Redis every ``REDIS_RETRY_AFTER_SECONDS``, so a hung Redis
+    costs one request one timeout per outage. One log line when Redis goes away, one when it is
+    back, never a line per request;
   - cooldowns are written to both stores (Redis decides while it is up, the database row is kept in
     step), so a cooldown started before an outage still holds while the database stands in. Hourly
     counters are not copied: during an outage they count afresh in the database, so across one
@@ -248,18 +249,28 @@ class RedisRateStore:
 
 
 class RedisBreaker:
-    """A circuit breaker for Redis, per process: closed (use Redis) → a failure opens it (skip Redis
-    for ``retry_after`` seconds, the database counts) → the first call after that probes Redis (the
-    others keep skipping it) → closed again on success, open again on failure.
+    """A circuit breaker for Redis, per process: closed (use Redis) → a failure opens it (skip Redis,
+    the database counts) → Redis is probed again every ``retry_after`` seconds → closed again when a
+    probe succeeds.
+
+    With ``probe`` (a ``PING``), the probing is done by a background thread, so no request ever waits
+    on a hung Redis again once the first failure opened the breaker (the verification API runs on the
+    event loop). Without it, the first call after each ``retry_after`` is the probe.
 
     The state changes are logged (one warning when Redis goes away, one line when it is back), so an
     outage writes two lines per process, not one per request. ``monotonic`` is injectable for tests;
     this is an operational timer, not a rule's clock, so it is not ``ctx.clock``.
     """
 
-    def __init__(self, retry_after: float = REDIS_RETRY_AFTER_SECONDS, monotonic: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        retry_after: float = REDIS_RETRY_AFTER_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+        probe: Callable[[], object] | None = None,
+    ) -> None:
         self.retry_after = retry_after
         self.monotonic = monotonic
+        self.probe = probe
         self._lock = threading.Lock()
         self._down = False
         self._next_probe = 0.0
@@ -269,14 +280,17 @@ class RedisBreaker:
         return self._down
 
     def allows(self) -> bool:
-        """May this call use Redis? Always while closed; once per ``retry_after`` while open."""
+        """May this call use Redis? Always while closed; while open, never when a background thread
+        probes, else once per ``retry_after`` (this caller is the probe; the others skip Redis)."""
         if not self._down:
             return True
+        if self.probe is not None:
+            return False
         with self._lock:
             now = self.monotonic()
             if now < self._next_probe:
                 return False
-            self._next_probe = now + self.retry_after  # this caller probes; the others skip Redis
+            self._next_probe = now + self.retry_after
             return True
 
     def failed(self, exc: BaseException) -> None:
@@ -290,6 +304,19 @@ class RedisBreaker:
             type(exc).__name__,
             self.retry_after,
         )
+        if self.probe is not None:
+            threading.Thread(target=self._probe_until_back, name="twostep-redis-probe", daemon=True).start()
+
+    def _probe_until_back(self) -> None:
+        assert self.probe is not None
+        while self._down:
+            time.sleep(max(self.retry_after, 0.05))
+            try:
+                self.probe()
+            except Exception as exc:  # still away: the outage was logged once already
+                log.debug("Redis probe failed: %s", type(exc).__name__)
+            else:
+                self.succeeded()
 
     def succeeded(self) -> None:
         if not self._down:
@@ -308,7 +335,7 @@ class FallbackRateStore:
     def __init__(self, primary: RedisRateStore, fallback: DatabaseRateStore, breaker: RedisBreaker | None = None):
         self.primary = primary
         self.fallback = fallback
-        self.breaker = breaker or RedisBreaker()
+        self.breaker = breaker or RedisBreaker(probe=primary.client.ping)
 
     def _redis(self, call: Callable[[], T]) -> T | None:
         """``call()`` on Redis, or None when Redis is skipped or fails (the breaker opens)."""
