@@ -22,7 +22,7 @@ from twostep.services import health
 from twostep.services.context import Context
 from twostep.services.policy import password_rules
 from twostep.settings import Settings
-from twostep.storage.database import Database, is_unavailable
+from twostep.storage.database import DATABASE_ERRORS, Database, is_unavailable
 from twostep.web import account, admin_apikeys, admin_policy, api, help, metrics, oob, reauth, recover, reminder, ui
 from twostep.web import admin as admin_pages
 from twostep.web.api import unavailable_problem
@@ -119,9 +119,21 @@ def create_app(
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         return _error_response(request, 422, "The request was not understood.")
 
+    async def database_error(request: Request, exc: Exception) -> Response:
+        """Database errors, answered here (Starlette's ExceptionMiddleware) rather than by the catch-all
+        below, which re-raises to the server: uvicorn would then log a traceback per request."""
+        if is_unavailable(exc):  # logged once per outage (Database.outage), not per request
+            ctx.db.outage.failed(exc)
+            return _unavailable_response(request)
+        log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", "")})
+        return _error_response(request, 500, "Something went wrong on our side.")
+
+    for kind in DATABASE_ERRORS:
+        app.add_exception_handler(kind, database_error)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        if is_unavailable(exc):  # logged once per outage (Database.outage), not per request
+        if is_unavailable(exc):
             ctx.db.outage.failed(exc)
             return _unavailable_response(request)
         log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", "")})

@@ -99,6 +99,16 @@ def is_unavailable(error: BaseException) -> bool:
     return False
 
 
+def _database_errors() -> tuple[type[Exception], ...]:
+    import psycopg
+
+    return (sa_exc.DBAPIError, sa_exc.TimeoutError, sqlite3.Error, psycopg.Error)
+
+
+#: The exception classes a database failure arrives as (SQLAlchemy's wrappers and the drivers' own).
+DATABASE_ERRORS = _database_errors()
+
+
 class Outage:
     """Whether the database is reachable, as requests find out: one log line when it goes away, one
     when it is back (with how long it was gone), instead of a traceback for every request."""
