@@ -366,6 +366,8 @@ class FallbackRateStore:
         # Kept in the database too: it holds when Redis goes away, and one started during an outage
         # (which Redis never saw) still holds when Redis is back.
         in_database = self.fallback.start_cooldown(db, key, seconds, now)
+        if secrets.randbelow(64) == 0:  # with Redis up nothing else purges the database's old rows
+            purge(db, now)
         if not in_database.started and in_redis is not None:
             until = in_redis.until
             self._redis(lambda: self.primary.end_cooldown(_NO_SESSION, key, until))
