@@ -241,6 +241,7 @@ COMMON = (
     "unsupported-media-type",
     "invalid-request",
     "rate-limited",
+    "unavailable",
 )
 
 
