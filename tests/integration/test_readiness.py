@@ -46,22 +46,26 @@ def test_readyz_is_not_ready_when_the_database_refuses_writes(client: TestClient
 
 
 def test_readyz_is_not_ready_when_the_sqlite_directory_is_full(
-    client: TestClient, ctx: Context, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sqlite_template: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not ctx.db.is_sqlite:
-        assert client.get("/readyz").status_code == 200  # PostgreSQL's disk is the server's to watch
-        return
+    """A rolled-back write never reaches the disk, so the free space is what shows a full disk."""
+    target = tmp_path / "db" / "twostep.db"
+    target.parent.mkdir()
+    shutil.copy(sqlite_template, target)
+    settings = load_settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{target}")
     real = shutil.disk_usage
 
     def full(path: Any) -> Any:
         usage = real(path)
         return type(usage)(usage.total, usage.total, 0)
 
-    monkeypatch.setattr(database.shutil, "disk_usage", full)
-    answer = client.get("/readyz")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        assert client.get("/readyz").status_code == 200
+        monkeypatch.setattr(database.shutil, "disk_usage", full)
+        answer = client.get("/readyz")
     assert answer.status_code == 503
     assert answer.json()["failing"] == ["database"]
-    assert answer.json()["database"].startswith(f"no space left in {Path(ctx.db.sqlite_path).parent}")
+    assert answer.json()["database"] == f"no space left in {target.parent} (0 bytes free)"
 
 
 @pytest.fixture
@@ -87,7 +91,7 @@ def test_readyz_is_not_ready_while_the_configured_redis_is_down(ctx: Context, re
         assert client.get("/readyz").status_code == 200
 
 
-def test_readyz_names_an_unreachable_database(tmp_path: Path, ctx: Context) -> None:
+def test_readyz_names_an_unreachable_database(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path / "other", database_url="postgresql://postgres@127.0.0.1:1/none")
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         answer = client.get("/readyz")
