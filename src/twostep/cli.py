@@ -436,7 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
     except OSError as error:  # the data directory (or the secret key in it) cannot be made or read
-        print(f"error: data directory: {datadir.describe(error)}", file=sys.stderr)
+        print(f"error: {datadir.describe(error)}", file=sys.stderr)
         return 1
     except Exception as error:
         print(f"error: configuration: {error}", file=sys.stderr)

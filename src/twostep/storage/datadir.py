@@ -38,9 +38,12 @@ def reason(error: OSError) -> str:
 
 
 def describe(error: OSError) -> str:
-    """One line for an ``OSError`` met while opening the data directory: the path and the problem."""
-    where = f"{error.filename}: " if error.filename else ""
-    return f"{where}{reason(error)}"
+    """One line for an ``OSError`` met while opening the data directory (making it, or the secret key
+    file in it): ``data directory <path>: <problem>``."""
+    path = Path(str(error.filename)) if error.filename else None
+    if path is not None and path.name == "secret_key":
+        return f"data directory {path.parent}: cannot write {path.name} ({reason(error)})"
+    return f"data directory {path}: {reason(error)}" if path is not None else f"data directory: {reason(error)}"
 
 
 def problem(directory: Path, files: Sequence[Path] = ()) -> str | None:
