@@ -105,10 +105,11 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/readyz")
-    def readyz() -> JSONResponse:
+    def readyz(request: Request) -> JSONResponse:
         """Ready when what serving needs works: the database takes a write (rolled back), and Redis,
-        when configured, answers. 503 names the failing part (``"database"`` / ``"redis"``)."""
-        body, ready = health.readiness(ctx)
+        when configured, answers. 503 names the failing part (``"database"`` / ``"redis"``).
+        ``?redis=optional`` still reports Redis but does not fail on it (the database stands in)."""
+        body, ready = health.readiness(ctx, redis_required=request.query_params.get("redis") != "optional")
         return JSONResponse(body, status_code=200 if ready else 503, headers={"Cache-Control": "no-store"})
 
     @app.exception_handler(StarletteHTTPException)

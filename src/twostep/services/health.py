@@ -16,9 +16,11 @@ from twostep.services.context import Context
 RETRY_AFTER_SECONDS = 5
 
 
-def readiness(ctx: Context) -> tuple[dict[str, Any], bool]:
+def readiness(ctx: Context, *, redis_required: bool = True) -> tuple[dict[str, Any], bool]:
     """``({"status": "ready"|"not ready", "database": "ok"|<problem>, "redis": ...}, ready)``; the
-    ``redis`` entry only when Redis is configured. Not ready when any part fails."""
+    ``redis`` entry only when Redis is configured. Not ready when any part fails — Redis only when
+    ``redis_required``: every instance shares one Redis, so a load balancer that drops not-ready
+    instances would drop them all, while they serve correctly on the database."""
     body: dict[str, Any] = {}
     problem = ctx.db.write_problem()
     body["database"] = "ok" if problem is None else problem
@@ -26,7 +28,7 @@ def readiness(ctx: Context) -> tuple[dict[str, Any], bool]:
     redis = rate_limits.redis_status(ctx)
     if redis is not None:
         body["redis"] = redis
-        if redis != "ok":
+        if redis != "ok" and redis_required:
             failing.append("redis")
     ready = not failing
     result: dict[str, Any] = {"status": "ready" if ready else "not ready", **body}
