@@ -21,13 +21,15 @@ from twostep.domain.clock import Clock, SystemClock
 from twostep.domain.passwords import PasswordHashing
 from twostep.domain.sealing import Digester, Sealer
 from twostep.i18n import PACKAGE_DIR
+from twostep.services import health
 from twostep.services.context import Context
 from twostep.services.policy import password_rules
 from twostep.settings import Settings
-from twostep.storage.database import Database
+from twostep.storage.database import DATABASE_ERRORS, Database, is_unavailable
 from twostep.web import account, admin_apikeys, admin_policy, api, help, metrics, oob, reauth, recover, reminder, ui
 from twostep.web import admin as admin_pages
-from twostep.web.pages import WebState, build_page
+from twostep.web.api import unavailable_problem
+from twostep.web.pages import WebState, build_offline_page, build_page
 from twostep.web.security import CookieNames, Csrf, SecurityHeaders, TrustedProxies
 
 log = logging.getLogger("twostep")
@@ -143,10 +145,12 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/readyz")
-    def readyz() -> JSONResponse:
-        if ctx.db.ping():
-            return JSONResponse({"status": "ready", "database": "ok"})
-        return JSONResponse({"status": "not ready", "database": "unreachable"}, status_code=503)
+    def readyz(request: Request) -> JSONResponse:
+        """Ready when what serving needs works: the database takes a write (rolled back), and Redis,
+        when configured, answers. 503 names the failing part (``"database"`` / ``"redis"``).
+        ``?redis=optional`` still reports Redis but does not fail on it (the database stands in)."""
+        body, ready = health.readiness(ctx, redis_required=request.query_params.get("redis") != "optional")
+        return JSONResponse(body, status_code=200 if ready else 503, headers={"Cache-Control": "no-store"})
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -156,8 +160,23 @@ def create_app(
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         return _error_response(request, 422, "The request was not understood.")
 
+    async def database_error(request: Request, exc: Exception) -> Response:
+        """Database errors, answered here (Starlette's ExceptionMiddleware) rather than by the catch-all
+        below, which re-raises to the server: uvicorn would then log a traceback per request."""
+        if is_unavailable(exc):  # logged once per outage (Database.outage), not per request
+            ctx.db.outage.failed(exc)
+            return _unavailable_response(request)
+        log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", "")})
+        return _error_response(request, 500, "Something went wrong on our side.")
+
+    for kind in DATABASE_ERRORS:
+        app.add_exception_handler(kind, database_error)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
+        if is_unavailable(exc):
+            ctx.db.outage.failed(exc)
+            return _unavailable_response(request)
         log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", "")})
         return _error_response(request, 500, "Something went wrong on our side.")
 
@@ -210,3 +229,24 @@ def _error_response(request: Request, status: int, detail: str) -> Response:
         return page.render("message.html", status_code=status, title=titles.get(status, detail), error="")
     except Exception:
         return HTMLResponse("<h1>Error</h1>", status_code=status)
+
+
+def _unavailable_response(request: Request) -> Response:
+    """503 while the database is unavailable: problem+json with ``Retry-After`` on the API, a page
+    in the visitor's language saying it is temporary (built without touching the database)."""
+    if request.url.path.startswith("/api/"):
+        return unavailable_problem(request.app.state.web.ctx.settings.base_url)
+    try:
+        page = build_offline_page(request)
+        response = page.render(
+            "message.html",
+            status_code=503,
+            title=page.gettext("Temporarily unavailable"),
+            error=page.gettext("The service is unavailable for a moment. Please try again in a minute."),
+        )
+    except Exception:
+        log.exception("the unavailable page could not be rendered")
+        response = HTMLResponse("<h1>Temporarily unavailable</h1>", status_code=503)
+    response.headers["Retry-After"] = str(health.RETRY_AFTER_SECONDS)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -636,23 +636,60 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from twostep.services.secret_keys import SecretKeyMismatch
+    from twostep.storage import datadir
+    from twostep.storage.database import is_unavailable, one_line
+
     try:
         settings = load_settings()
+    except OSError as error:  # the data directory (or the secret key in it) cannot be made or read
+        print(f"error: {datadir.describe(error)}", file=sys.stderr)
+        return 1
     except Exception as error:
         print(f"error: configuration: {error}", file=sys.stderr)
         return 2
-    if args.command != "migrate" and args.command != "serve":
-        from twostep.storage.migrate import upgrade
-
-        upgrade(settings.resolved_database_url)
-    from twostep.services.secret_keys import SecretKeyMismatch
-
+    problem = _data_dir_problem(settings)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     try:
+        if args.command != "migrate" and args.command != "serve":
+            from twostep.storage.migrate import upgrade
+
+            upgrade(settings.resolved_database_url)
         code: int = args.handler(settings, args)
     except SecretKeyMismatch as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        if not is_unavailable(error):
+            raise
+        url = settings.resolved_database_url
+        where = f" ({url.split('///', 1)[-1]})" if url.startswith("sqlite") else ""
+        print(f"error: database unavailable{where}: {one_line(error)}", file=sys.stderr)
+        return 1
     return code
+
+
+def _data_dir_problem(settings: Settings) -> str | None:
+    """The data directory (and the SQLite database's own, when that lies elsewhere), checked before
+    any command runs. Not checked when nothing is kept there (PostgreSQL and a configured key)."""
+    from pathlib import Path
+
+    from twostep.storage import datadir
+
+    url = settings.resolved_database_url
+    checks: dict[Path, list[Path]] = {}
+    if url.startswith("sqlite") and url.split("///", 1)[-1] not in ("", ":memory:"):
+        database = Path(url.split("///", 1)[-1])
+        checks.setdefault(database.parent, []).append(database)
+    if (settings.data_dir / "secret_key").exists() or url.startswith("sqlite"):
+        checks.setdefault(settings.data_dir, [])
+    for directory, files in checks.items():
+        problem = datadir.problem(directory, files)
+        if problem:
+            return problem
+    return None
 
 
 if __name__ == "__main__":

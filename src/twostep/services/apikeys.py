@@ -308,17 +308,18 @@ def count_request(ctx: Context, db: Executor, key_id: int, limit: int) -> int:
     """Count one request in the key's current minute; 0 when allowed, else the seconds until the next.
 
     With Redis configured, every request goes to the shared store (``services.rate_limits``). Without
-    it, the counter is the row ``api:<key id>`` in ``rate_counters``, which each worker process adds to
-    in batches (``batch_size``, or every 0.25 s), so all workers share one limit; the limit can be
-    overshot by at most (workers × batch − 1) requests a minute.
+    it, or while Redis is unavailable, the counter is the row ``api:<key id>`` in ``rate_counters``,
+    which each worker process adds to in batches (``batch_size``, or every 0.25 s), so all workers
+    share one limit; the limit can be overshot by at most (workers × batch − 1) requests a minute.
     """
     now = ctx.clock.now()
     epoch = int(now.timestamp())
     start = epoch - epoch % WINDOW_SECONDS
     retry_after = max(1, start + WINDOW_SECONDS - epoch)
-    if ctx.settings.redis_url.strip():
-        # The Redis store keeps its counters in Redis and never touches ``db``.
-        decision = rate_limits.store(ctx).hit(cast(Session, db), f"api:{key_id}", limit, WINDOW_SECONDS, now)
+    # With Redis configured and answering, the count lives there; when Redis is down (or skipped by
+    # its circuit breaker) the database row below counts instead, on ``db`` whatever its kind.
+    decision = rate_limits.redis_hit(ctx, f"api:{key_id}", limit, WINDOW_SECONDS, now)
+    if decision is not None:
         return 0 if decision.allowed else decision.retry_after
     with _windows_lock:
         windows = _windows.setdefault(ctx.db, {})

@@ -14,8 +14,19 @@ Where the counts live:
 
 * the database (table ``rate_counters``) by default — nothing else to run;
 * Redis when ``TWOSTEP_REDIS_URL`` is set, keys prefixed with ``TWOSTEP_REDIS_PREFIX``. If Redis
-  cannot be reached the database takes over (logged), so an outage of the cache never turns the
-  limits off and never blocks sign-in.
+  cannot be reached the database takes over, so an outage of the cache never turns the limits off
+  and never blocks sign-in or the verification API:
+
+  - every Redis call has a short connect and read timeout (``REDIS_TIMEOUT_SECONDS``) and no retry,
+    so a hung server (stopped, not dead) costs at most that once;
+  - a circuit breaker (``RedisBreaker``): after a failure Redis is skipped and the database counts,
+    while a background thread probes Redis every ``REDIS_RETRY_AFTER_SECONDS``, so a hung Redis
+    costs one request one timeout per outage. One log line when Redis goes away, one when it is
+    back, never a line per request;
+  - cooldowns are written to both stores (Redis decides while it is up, the database row is kept in
+    step), so a cooldown started before an outage still holds while the database stands in. Hourly
+    counters are not copied: during an outage they count afresh in the database, so across one
+    outage a cap can be reached twice at most.
 
 Time comes from the injected clock, never from Redis or the database server, so tests move it.
 """
@@ -26,10 +37,12 @@ import functools
 import hashlib
 import logging
 import secrets
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -53,6 +66,12 @@ RESET_COOLDOWN_SECONDS = 60
 _MAX_KEY = 120  # rate_counters.key
 _COOLDOWN_WINDOW = 0  # window_start of cooldown rows; their ``count`` is the end (epoch second)
 _PURGE_AFTER_SECONDS = 2 * 86400
+#: Connect and read timeout of every Redis call (loopback or LAN Redis answers in well under 1 ms).
+REDIS_TIMEOUT_SECONDS = 0.25
+#: After a Redis failure, how long the database counts alone before Redis is tried again.
+REDIS_RETRY_AFTER_SECONDS = 5.0
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -229,42 +248,137 @@ class RedisRateStore:
         self._end(keys=[f"{self.prefix}cd:{key}"], args=[until])
 
 
-class FallbackRateStore:
-    """Redis first; the database when Redis fails, so an outage neither lifts nor jams the limits."""
+class RedisBreaker:
+    """A circuit breaker for Redis, per process: closed (use Redis) → a failure opens it (skip Redis,
+    the database counts) → Redis is probed again every ``retry_after`` seconds → closed again when a
+    probe succeeds.
 
-    def __init__(self, primary: RedisRateStore, fallback: DatabaseRateStore) -> None:
+    With ``probe`` (a ``PING``), the probing is done by a background thread, so no request ever waits
+    on a hung Redis again once the first failure opened the breaker (the verification API runs on the
+    event loop). Without it, the first call after each ``retry_after`` is the probe.
+
+    The state changes are logged (one warning when Redis goes away, one line when it is back), so an
+    outage writes two lines per process, not one per request. ``monotonic`` is injectable for tests;
+    this is an operational timer, not a rule's clock, so it is not ``ctx.clock``.
+    """
+
+    def __init__(
+        self,
+        retry_after: float = REDIS_RETRY_AFTER_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+        probe: Callable[[], object] | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        self.monotonic = monotonic
+        self.probe = probe
+        self._lock = threading.Lock()
+        self._down = False
+        self._next_probe = 0.0
+
+    @property
+    def down(self) -> bool:
+        return self._down
+
+    def allows(self) -> bool:
+        """May this call use Redis? Always while closed; while open, never when a background thread
+        probes, else once per ``retry_after`` (this caller is the probe; the others skip Redis)."""
+        if not self._down:
+            return True
+        if self.probe is not None:
+            return False
+        with self._lock:
+            now = self.monotonic()
+            if now < self._next_probe:
+                return False
+            self._next_probe = now + self.retry_after
+            return True
+
+    def failed(self, exc: BaseException) -> None:
+        with self._lock:
+            self._next_probe = self.monotonic() + self.retry_after
+            if self._down:
+                return
+            self._down = True
+        log.warning(
+            "Redis rate-limit store unavailable (%s); counting in the database, retrying every %gs",
+            type(exc).__name__,
+            self.retry_after,
+        )
+        if self.probe is not None:
+            threading.Thread(target=self._probe_until_back, name="twostep-redis-probe", daemon=True).start()
+
+    def _probe_until_back(self) -> None:
+        assert self.probe is not None
+        while self._down:
+            time.sleep(max(self.retry_after, 0.05))
+            try:
+                self.probe()
+            except Exception as exc:  # still away: the outage was logged once already
+                log.debug("Redis probe failed: %s", type(exc).__name__)
+            else:
+                self.succeeded()
+
+    def succeeded(self) -> None:
+        if not self._down:
+            return
+        with self._lock:
+            if not self._down:
+                return
+            self._down = False
+        log.warning("Redis rate-limit store is back; counting in Redis again")
+
+
+class FallbackRateStore:
+    """Redis first, behind a circuit breaker; the database when Redis fails or is being skipped, so an
+    outage neither lifts nor jams the limits. Cooldowns go to both (see the module docstring)."""
+
+    def __init__(self, primary: RedisRateStore, fallback: DatabaseRateStore, breaker: RedisBreaker | None = None):
         self.primary = primary
         self.fallback = fallback
+        self.breaker = breaker or RedisBreaker(probe=primary.client.ping)
 
-    def _failed(self, exc: Exception) -> None:
-        log.warning("Redis rate-limit store unavailable (%s); counting in the database", type(exc).__name__)
+    def _redis(self, call: Callable[[], T]) -> T | None:
+        """``call()`` on Redis, or None when Redis is skipped or fails (the breaker opens)."""
+        import redis
+
+        if not self.breaker.allows():
+            return None
+        try:
+            result = call()
+        except (redis.RedisError, OSError) as exc:
+            self.breaker.failed(exc)
+            return None
+        self.breaker.succeeded()
+        return result
+
+    def redis_hit(self, key: str, limit: int, window_seconds: int, now: datetime) -> Decision | None:
+        """Count in Redis; None when Redis is unavailable (the caller counts in its database instead)."""
+        return self._redis(lambda: self.primary.hit(_NO_SESSION, key, limit, window_seconds, now))
 
     def hit(self, db: Session, key: str, limit: int, window_seconds: int, now: datetime) -> Decision:
-        import redis
-
-        try:
-            return self.primary.hit(db, key, limit, window_seconds, now)
-        except redis.RedisError as exc:
-            self._failed(exc)
-            return self.fallback.hit(db, key, limit, window_seconds, now)
+        decision = self.redis_hit(key, limit, window_seconds, now)
+        return decision if decision is not None else self.fallback.hit(db, key, limit, window_seconds, now)
 
     def start_cooldown(self, db: Session, key: str, seconds: int, now: datetime) -> Cooldown:
-        import redis
-
-        try:
-            return self.primary.start_cooldown(db, key, seconds, now)
-        except redis.RedisError as exc:
-            self._failed(exc)
-            return self.fallback.start_cooldown(db, key, seconds, now)
+        in_redis = self._redis(lambda: self.primary.start_cooldown(_NO_SESSION, key, seconds, now))
+        if in_redis is not None and not in_redis.started:
+            return in_redis
+        # Kept in the database too: it holds when Redis goes away, and one started during an outage
+        # (which Redis never saw) still holds when Redis is back.
+        in_database = self.fallback.start_cooldown(db, key, seconds, now)
+        if secrets.randbelow(64) == 0:  # with Redis up nothing else purges the database's old rows
+            purge(db, now)
+        if not in_database.started and in_redis is not None:
+            until = in_redis.until
+            self._redis(lambda: self.primary.end_cooldown(_NO_SESSION, key, until))
+        return in_database
 
     def end_cooldown(self, db: Session, key: str, until: int) -> None:
-        import redis
-
-        try:
-            self.primary.end_cooldown(db, key, until)
-        except redis.RedisError as exc:
-            self._failed(exc)
+        self._redis(lambda: self.primary.end_cooldown(_NO_SESSION, key, until))
         self.fallback.end_cooldown(db, key, until)
+
+
+_NO_SESSION: Any = None  # the Redis store never touches the database session
 
 
 _DATABASE_STORE = DatabaseRateStore()
@@ -274,9 +388,41 @@ _DATABASE_STORE = DatabaseRateStore()
 def _redis_store(url: str, prefix: str) -> FallbackRateStore:
     """One client (and connection pool) per URL for the life of the process."""
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
-    client = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    client = redis.Redis.from_url(
+        url,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 0),  # redis-py retries 3 times with backoff by default: seconds when hung
+    )
     return FallbackRateStore(RedisRateStore(client, prefix), _DATABASE_STORE)
+
+
+def redis_hit(ctx: Context, key: str, limit: int, window_seconds: int, now: datetime) -> Decision | None:
+    """Count in Redis when it is configured and answering; None otherwise (count in the database).
+    For callers whose database handle is not an ORM session (the verification API's raw transaction)."""
+    url = ctx.settings.redis_url.strip()
+    if not url:
+        return None
+    return _redis_store(url, ctx.settings.redis_prefix).redis_hit(key, limit, window_seconds, now)
+
+
+def redis_status(ctx: Context) -> str | None:
+    """For ``/readyz``: None when Redis is not configured, else "ok" or "unreachable" (a PING with the
+    short timeout; a success also closes the breaker at once)."""
+    url = ctx.settings.redis_url.strip()
+    if not url:
+        return None
+    backend = _redis_store(url, ctx.settings.redis_prefix)
+    try:
+        backend.primary.client.ping()
+    except Exception as exc:
+        backend.breaker.failed(exc)
+        return "unreachable"
+    backend.breaker.succeeded()
+    return "ok"
 
 
 def store(ctx: Context) -> RateStore:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
+import shutil
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import datetime
@@ -13,10 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Executable, create_engine, event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
 from twostep.storage import libpq
+
+log = logging.getLogger("twostep.database")
+
+#: Connecting to PostgreSQL gives up after this many seconds (a dropped, not refused, connection).
+CONNECT_TIMEOUT_SECONDS = 5
+#: ``/readyz`` reports the SQLite directory as full below this much free space.
+MIN_FREE_BYTES = 1024 * 1024
+# SQLite errors that mean "storage unavailable right now", not "a bug in a statement".
+_SQLITE_UNAVAILABLE = ("locked", "disk", "readonly", "read-only", "unable to open", "i/o")
 
 
 def normalize_url(url: str) -> str:
@@ -81,7 +95,72 @@ def make_engine(url: str) -> Engine:
             dbapi_connection.isolation_level = None
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS} if url.startswith("postgresql") else {}
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args=connect_args)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Does ``error`` (or what caused it) say the database cannot be used right now — PostgreSQL down
+    or restarting, a lost connection, the pool exhausted, SQLite locked, read-only or out of disk — as
+    opposed to a mistake in a statement? Such errors are answered 503 ("try again"), not 500."""
+    seen: BaseException | None = error
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, sa_exc.DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, sa_exc.TimeoutError):  # no pooled connection came free
+            return True
+        if isinstance(seen, sa_exc.DBAPIError) and seen.orig is not None:
+            seen = seen.orig
+            continue
+        if type(seen).__module__.startswith("psycopg"):
+            import psycopg
+
+            return isinstance(seen, psycopg.OperationalError | psycopg.InterfaceError)
+        if isinstance(seen, sqlite3.OperationalError):
+            return any(word in str(seen).lower() for word in _SQLITE_UNAVAILABLE)
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _database_errors() -> tuple[type[Exception], ...]:
+    import psycopg
+
+    return (sa_exc.DBAPIError, sa_exc.TimeoutError, sqlite3.Error, psycopg.Error)
+
+
+#: The exception classes a database failure arrives as (SQLAlchemy's wrappers and the drivers' own).
+DATABASE_ERRORS = _database_errors()
+
+
+class Outage:
+    """Whether the database is reachable, as requests find out: one log line when it goes away, one
+    when it is back (with how long it was gone), instead of a traceback for every request."""
+
+    def __init__(self) -> None:
+        self.down_since: float | None = None
+        self._lock = threading.Lock()
+
+    def failed(self, error: BaseException) -> None:
+        with self._lock:
+            if self.down_since is not None:
+                return
+            self.down_since = time.monotonic()
+        log.error("database unavailable (%s); answering 503 until it is back", one_line(error))
+
+    def recovered(self) -> None:
+        with self._lock:
+            since, self.down_since = self.down_since, None
+        if since is not None:
+            log.warning("database is back after %.1f s", time.monotonic() - since)
+
+
+def one_line(error: BaseException) -> str:
+    """An error as one short log or console line: its type and message, never a traceback."""
+    cause = error.orig if isinstance(error, sa_exc.DBAPIError) and error.orig is not None else error
+    text_ = " ".join(str(cause).split())[:200]
+    return f"{type(cause).__name__}: {text_}" if text_ else type(cause).__name__
 
 
 class RawTransaction:
@@ -236,6 +315,8 @@ class Database:
         self._held = threading.local()
         self._held_all: list[Any] = []
         self._held_lock = threading.Lock()
+        self.outage = Outage()
+        self.sqlite_path = path if path and path != ":memory:" else ""
 
     @property
     def is_sqlite(self) -> bool:
@@ -256,6 +337,8 @@ class Database:
                 raise
             finally:
                 session.close()
+        if self.outage.down_since is not None:
+            self.outage.recovered()
         for callback in session.info.pop("after_commit", []):
             callback()
 
@@ -292,6 +375,8 @@ class Database:
             if getattr(connection, "closed", False) or getattr(connection, "broken", False):
                 self._drop_held(held)
             raise
+        if self.outage.down_since is not None:
+            self.outage.recovered()
 
     @contextmanager
     def raw_transaction(self) -> Iterator[RawTransaction]:
@@ -324,6 +409,8 @@ class Database:
                 if getattr(connection, "closed", False) or getattr(connection, "broken", False):
                     self._drop_held(held)
                 raise
+        if self.outage.down_since is not None:
+            self.outage.recovered()
 
     def ping(self) -> bool:
         try:
@@ -332,6 +419,36 @@ class Database:
         except Exception:
             return False
         return True
+
+    def write_problem(self) -> str | None:
+        """What keeps this database from taking writes, or None: ``/readyz``'s check. One row is
+        written in a transaction that is rolled back (on SQLite under ``BEGIN IMMEDIATE`` and the
+        write lock, so a read-only file, a locked database or a lost server all show), and on SQLite
+        the free space of the database's directory is checked too (a rolled-back write never reaches
+        the disk, so a full disk would not show otherwise)."""
+        if self.sqlite_path:
+            directory = os.path.dirname(os.path.abspath(self.sqlite_path))
+            try:
+                free = shutil.disk_usage(directory).free
+            except OSError as error:
+                return f"cannot read {directory}: {error.strerror or error}"
+            if free < MIN_FREE_BYTES:
+                return f"no space left in {directory} ({free} bytes free)"
+        from twostep.storage.models import RateCounter  # the smallest table; this row never commits
+
+        try:
+            with self._writer(), self.engine.connect() as conn:
+                conn.execute(
+                    RateCounter.__table__.insert().values(key="readyz:write-check", window_start=-1, count=0)  # type: ignore[attr-defined]
+                )
+                conn.rollback()
+        except Exception as error:
+            if is_unavailable(error):
+                self.outage.failed(error)
+            return one_line(error)
+        if self.outage.down_since is not None:
+            self.outage.recovered()
+        return None
 
     def dispose(self) -> None:
         with self._held_lock:

@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from twostep.services import verification_api
+from twostep.services import health, verification_api
 from twostep.services.context import RequestInfo
+from twostep.storage.database import is_unavailable
 from twostep.web import metrics
 from twostep.web.pages import Page, WebState, build_page
 from twostep.web.security import client_ip, peer_ip, security_headers
@@ -56,6 +57,11 @@ PROBLEMS: dict[str, tuple[str, int, str]] = {
     "rate-limited": ("Rate limit reached", 429, "This API key made too many requests this minute; see `Retry-After`."),
     "code-cooldown": ("Code recently sent", 429, "A code was sent moments ago, or the hourly cap is reached."),
     "delivery-failed": ("Delivery failed", 502, "The mail server or SMS gateway refused the message; try again."),
+    "unavailable": (
+        "Temporarily unavailable",
+        503,
+        "The database cannot be reached right now; retry after `Retry-After` seconds. Nothing was checked or changed.",
+    ),
 }
 
 
@@ -116,6 +122,14 @@ def _problem_parts(
         headers["WWW-Authenticate"] = 'Bearer realm="twostep"'
     body = {"type": f"{base_url}/api/docs#problem-{slug}", "title": title, "status": status, "detail": detail}
     return status, headers, body
+
+
+def unavailable_problem(base_url: str) -> JSONResponse:
+    """503 while the database is unavailable (``app``'s error handler), with ``Retry-After``."""
+    status, headers, body = _problem_parts(
+        base_url, "unavailable", "The service is unavailable for a moment.", health.RETRY_AFTER_SECONDS
+    )
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
 def problem(request: Request, slug: str, detail: str, *, retry_after: int | None = None) -> JSONResponse:
@@ -227,6 +241,7 @@ COMMON = (
     "unsupported-media-type",
     "invalid-request",
     "rate-limited",
+    "unavailable",
 )
 
 
@@ -279,7 +294,12 @@ class VerifyEndpoint:
         state = scope.setdefault("state", {})
         try:
             await self._answer(scope, state, receive, send)
-        except Exception:
+        except Exception as error:
+            if is_unavailable(error):  # logged once per outage (Database.outage), not per request
+                self.ctx.db.outage.failed(error)
+                detail = "The service is unavailable for a moment."
+                await self._problem(send, "unavailable", detail, retry_after=health.RETRY_AFTER_SECONDS)
+                return
             log.exception("unhandled error", extra={"request_id": state.get("request_id", "")})
             detail = "Something went wrong on our side."
             body = {"type": "about:blank", "title": detail, "status": 500, "detail": detail}

@@ -135,6 +135,31 @@ class Page:
         return self.redirect(home_for(self.stage))
 
 
+def build_offline_page(request: Request) -> Page:
+    """A page without the database (no session, no policy overrides): for the "temporarily
+    unavailable" page, in the language the switcher's cookie or the browser asks for."""
+    web: WebState = request.app.state.web
+    names = web.cookies
+    presession = request.cookies.get(names.presession, "")
+    language = resolve_language(
+        chosen=request.query_params.get("lang", ""),
+        saved=None,
+        cookie=request.cookies.get(names.language, ""),
+        accept_language=request.headers.get("accept-language", ""),
+        default=web.ctx.settings.default_language,
+        pending=False,
+    )
+    return Page(
+        request=request,
+        web=web,
+        language=language,
+        session_token=None,
+        session=None,
+        presession=presession or new_presession_value(),
+        new_presession=False,
+    )
+
+
 #: Stages whose sessions may write the account's saved language: a fully signed-in user, and an
 #: account enrolling its first method (which has no second step yet). A session that has only
 #: passed the password of an account *with* a second step changes nothing on the account.
