@@ -94,7 +94,12 @@ def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
         from twostep.services import roles
 
         user_id = accounts.create_user(
-            _context(settings), args.email, password, admin=args.admin, roles=roles.parse(args.role or [])
+            _context(settings),
+            args.email,
+            password,
+            admin=args.admin,
+            roles=roles.parse(args.role or []),
+            request=_cli_request(),
         )
     except roles.RoleError as error:
         print(f"error: --role: not a role name: {error.names} (use a-z, 0-9, '.', '_', '-')", file=sys.stderr)
@@ -314,7 +319,12 @@ def cmd_user_import(settings: Settings, args: argparse.Namespace) -> int:
     progress = None if args.quiet else importer.TextProgress(sys.stderr)
     try:
         report = importer.import_users(
-            _context(settings), Path(args.file), dry_run=args.dry_run, batch_size=args.batch_size, progress=progress
+            _context(settings),
+            Path(args.file),
+            dry_run=args.dry_run,
+            batch_size=args.batch_size,
+            progress=progress,
+            request=_cli_request(),
         )
     except importer.ImportFileError as error:
         print(f"error: {args.file}: {error}; nothing was imported", file=sys.stderr)
@@ -327,7 +337,7 @@ def cmd_user_set_roles(settings: Settings, args: argparse.Namespace) -> int:
     from twostep.services import accounts, roles
 
     try:
-        before, after = roles.set_roles(_context(settings), args.email, args.role or [])
+        before, after = roles.set_roles(_context(settings), args.email, args.role or [], request=_cli_request())
     except roles.RoleError as error:
         reason = {
             "role_invalid": f"not a role name: {error.names} (use a-z, 0-9, '.', '_', '-')",
