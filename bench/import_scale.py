@@ -18,8 +18,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from twostep.services import importer
 
@@ -77,10 +78,29 @@ def main() -> None:
             settings = Settings(database_url=url, data_dir=tmp / "data", secret_key="bench-" + "k" * 40)
             upgrade(settings.resolved_database_url)
             ctx = build_context(settings)
-            marks: list[tuple[int, float]] = [(0, time.monotonic())]
+            backends: set[int] = set()
+
+            @event.listens_for(ctx.db.engine, "connect")
+            def _remember_backend(dbapi_connection: Any, _record: Any) -> None:
+                with dbapi_connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_backend_pid()")
+                    backends.add(int(cursor.fetchone()[0]))
+
+            def cpu_seconds() -> float:
+                """This process plus the PostgreSQL backends serving it (/proc; same machine)."""
+                total = time.process_time()
+                tick = os.sysconf("SC_CLK_TCK")
+                for pid in backends:
+                    try:
+                        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    except OSError:
+                        continue
+                    total += (int(fields[11]) + int(fields[12])) / tick
+                return total
+            marks: list[tuple[int, float, float, float]] = [(0, time.monotonic(), cpu_seconds(), 0.0)]
 
             def progress(done: int, _total: int) -> None:
-                marks.append((done, time.monotonic()))
+                marks.append((done, time.monotonic(), cpu_seconds(), os.getloadavg()[0]))
 
             run_started = time.monotonic()
             report = importer.import_users(ctx, csv_path, batch_size=args.batch_size, progress=progress)
@@ -93,17 +113,20 @@ def main() -> None:
     print(f"PostgreSQL, {args.rows:,} rows (email,totp_secret), batches of {args.batch_size:,}")
     print(f"created {report.created:,}, refused {len(report.refused):,}, {total_seconds:.1f} s in all, "
           f"{args.rows / total_seconds:,.0f} rows/s overall (the file scan included)")
-    print("| tenth | rows | seconds | rows/s |")
-    print("|---|---|---|---|")
+    print("| tenth | rows | seconds | rows/s | CPU s (importer + its PostgreSQL backends) | load (1 min) |")
+    print("|---|---|---|---|---|---|")
     tenth = max(1, args.rows // 10)
-    start_rows, start_time = marks[0]
+    start_rows, start_time, start_cpu, _ = marks[0]
     bound = tenth
-    for done, at in marks[1:]:
+    for done, at, cpu, load in marks[1:]:
         if done >= bound or done == marks[-1][0]:
             seconds = at - start_time
             rate = (done - start_rows) / seconds if seconds > 0 else 0.0
-            print(f"| {bound // tenth} | {start_rows + 1:,}–{done:,} | {seconds:.1f} | {rate:,.0f} |")
-            start_rows, start_time = done, at
+            print(
+                f"| {bound // tenth} | {start_rows + 1:,}–{done:,} | {seconds:.1f} | {rate:,.0f} "
+                f"| {cpu - start_cpu:.1f} | {load:.1f} |"
+            )
+            start_rows, start_time, start_cpu = done, at, cpu
             bound = (done // tenth + 1) * tenth
             if done >= args.rows:
                 break

@@ -24,6 +24,7 @@ from twostep.settings import Settings
 from twostep.storage.database import Database
 from twostep.web import account, admin_apikeys, admin_policy, api, help, metrics, oob, reauth, recover, reminder, ui
 from twostep.web import admin as admin_pages
+from twostep.web.input_guard import InputGuard
 from twostep.web.pages import WebState, build_page
 from twostep.web.security import CookieNames, Csrf, SecurityHeaders
 
@@ -78,6 +79,7 @@ def create_app(
         trusted_proxies=frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip()),
     )
     app.state.ctx = ctx
+    app.add_middleware(InputGuard)  # inside SecurityHeaders: its refusals carry the headers too
     app.add_middleware(SecurityHeaders, hsts=settings.uses_https)
 
     # The request id (request.state.request_id, X-Request-ID) is set by web.metrics' ASGI middleware.

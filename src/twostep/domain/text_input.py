@@ -31,3 +31,28 @@ def forbidden_character(text: str, *, multiline: bool = False) -> str | None:
 
 def is_clean(text: str, *, multiline: bool = False) -> bool:
     return (_MULTI_LINE if multiline else _SINGLE_LINE).search(text) is None
+
+
+def first_bad_json_string(value: object, where: str = "") -> tuple[str, str] | None:
+    """The first string (key or value) of a parsed JSON document that ``forbidden_character`` refuses,
+    as (dotted location, problem); None when every string is clean. JSON's ``\\u0000`` and
+    ``\\ud800`` escapes are how NULs and lone surrogates arrive in an API body."""
+    if isinstance(value, str):
+        problem = forbidden_character(value)
+        return (where, problem) if problem is not None else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            key_text = str(key)
+            problem = forbidden_character(key_text)
+            if problem is not None:
+                return (f"{where}.{key_text}" if where else key_text, problem)
+            found = first_bad_json_string(item, f"{where}.{key_text}" if where else key_text)
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = first_bad_json_string(item, f"{where}[{index}]")
+            if found is not None:
+                return found
+    return None

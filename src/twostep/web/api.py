@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from twostep.domain.text_input import first_bad_json_string
 from twostep.services import verification_api
 from twostep.services.context import RequestInfo
 from twostep.web import metrics
@@ -105,9 +106,10 @@ class BadRequest(Exception):
         self.detail = detail
 
 
-def _problem_parts(
-    base_url: str, slug: str, detail: str, retry_after: int | None
+def problem_body(
+    base_url: str, slug: str, detail: str, retry_after: int | None = None
 ) -> tuple[int, dict[str, str], dict[str, Any]]:
+    """(status, headers, body) of the problem ``slug``; also used by web.input_guard."""
     title, status, _ = PROBLEMS[slug]
     headers: dict[str, str] = {}
     if retry_after is not None:
@@ -120,7 +122,7 @@ def _problem_parts(
 
 def problem(request: Request, slug: str, detail: str, *, retry_after: int | None = None) -> JSONResponse:
     base = _state(request).ctx.settings.base_url
-    status, headers, body = _problem_parts(base, slug, detail, retry_after)
+    status, headers, body = problem_body(base, slug, detail, retry_after)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
@@ -166,6 +168,11 @@ def _object_from(body: bytes) -> dict[str, Any]:
         raise BadRequest("malformed-json", "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise BadRequest("malformed-json", "The body must be a JSON object.")
+    # The same rule as web.input_guard, here for the raw-ASGI verify endpoint that runs before it.
+    found = first_bad_json_string(data)
+    if found is not None:
+        where, bad = found
+        raise BadRequest("invalid-request", f"The JSON field {where[:60]!r} contains {bad}, which is not allowed.")
     return data
 
 
@@ -341,7 +348,7 @@ class VerifyEndpoint:
             await run_in_threadpool(verification_api.send_replay_notice, self.ctx, result, info)
 
     async def _problem(self, send: Send, slug: str, detail: str, *, retry_after: int | None = None) -> None:
-        status, headers, body = _problem_parts(self.base_url, slug, detail, retry_after)
+        status, headers, body = problem_body(self.base_url, slug, detail, retry_after)
         await self._send(send, status, body, PROBLEM_JSON, headers)
 
     async def _send(
