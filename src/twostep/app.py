@@ -79,7 +79,8 @@ def create_app(
         trusted_proxies=frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip()),
     )
     app.state.ctx = ctx
-    app.add_middleware(InputGuard)  # inside SecurityHeaders: its refusals carry the headers too
+    # Inside SecurityHeaders, so its refusals carry the headers too.
+    app.add_middleware(InputGuard, api_problem=api.problem_body)
     app.add_middleware(SecurityHeaders, hsts=settings.uses_https)
 
     # The request id (request.state.request_id, X-Request-ID) is set by web.metrics' ASGI middleware.

@@ -61,7 +61,8 @@ def _cli_grant_admin(ctx: Context, monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
 
 def _cli_create_admin(ctx: Context, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert run_cli(ctx, monkeypatch, "user", "create", TARGET, "--password-stdin", "--admin", stdin=PASSWORD + "\n") == 0
+    created = run_cli(ctx, monkeypatch, "user", "create", TARGET, "--password-stdin", "--admin", stdin=PASSWORD + "\n")
+    assert created == 0
 
 
 def _cli_set_roles(ctx: Context, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from twostep.domain.text_input import first_bad_json_string
 from twostep.services import verification_api
 from twostep.services.context import RequestInfo
-from twostep.web import metrics
+from twostep.web import input_guard, metrics
 from twostep.web.pages import Page, WebState, build_page
 from twostep.web.security import client_ip, peer_ip, security_headers
 
@@ -293,6 +293,11 @@ class VerifyEndpoint:
             await self._send(send, 500, body, PROBLEM_JSON, {})
 
     async def _answer(self, scope: Scope, state: dict[str, Any], receive: Receive, send: Send) -> None:
+        try:
+            input_guard.check_head(scope)  # what the guard checks for every other route (no body here)
+        except input_guard.Refusal as refusal:
+            await self._problem(send, "invalid-request", refusal.detail)
+            return
         headers: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
             headers.setdefault(name, value)  # the first of repeated headers, as Starlette reads them

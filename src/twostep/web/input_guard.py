@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
@@ -47,6 +48,10 @@ class Refusal(Exception):
         self.where = where
         self.problem = problem
         self.status = status
+
+    @property
+    def detail(self) -> str:
+        return f"{self.where[:1].upper()}{self.where[1:]} contains {self.problem}, which is not allowed."
 
 
 def _check(where: str, text: str, *, multiline: bool = False) -> None:
@@ -151,11 +156,18 @@ async def check_body(scope: Scope, kind: str, body: bytes, extra: list[Message],
         await form.close()
 
 
-class InputGuard:
-    """ASGI middleware: ``check_head`` and ``check_body`` for every HTTP request, then the app."""
+#: (base URL, problem slug, detail) -> (status, headers, body): the API's problem+json (web.api).
+ProblemBody = Callable[[str, str, str], tuple[int, dict[str, str], dict[str, Any]]]
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class InputGuard:
+    """ASGI middleware: ``check_head`` and ``check_body`` for every HTTP request, then the app.
+    ``api_problem`` builds the answer under ``/api/`` (passed in by create_app: web.api imports this
+    module for its raw endpoint, so this one does not import it back)."""
+
+    def __init__(self, app: ASGIApp, *, api_problem: ProblemBody) -> None:
         self.app = app
+        self.api_problem = api_problem
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -169,21 +181,19 @@ class InputGuard:
                 await check_body(scope, kind, body, extra, receive)
                 receive = _replay(body, extra, receive)
         except Refusal as refusal:
-            response = await refusal_response(scope, refusal)
+            response = await self.refusal_response(scope, refusal)
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
 
-async def refusal_response(scope: Scope, refusal: Refusal) -> Response:
-    detail = f"{refusal.where[:1].upper()}{refusal.where[1:]} contains {refusal.problem}, which is not allowed."
-    if scope["path"].startswith("/api/"):
-        from twostep.web.api import problem_body
-
-        slug = "payload-too-large" if refusal.status == 413 else "invalid-request"
-        status, headers, body = problem_body(scope["app"].state.web.ctx.settings.base_url, slug, detail)
-        return JSONResponse(body, status_code=status, headers=headers, media_type="application/problem+json")
-    return await run_in_threadpool(_page, scope, refusal)
+    async def refusal_response(self, scope: Scope, refusal: Refusal) -> Response:
+        if scope["path"].startswith("/api/"):
+            slug = "payload-too-large" if refusal.status == 413 else "invalid-request"
+            base_url = scope["app"].state.web.ctx.settings.base_url
+            status, headers, body = self.api_problem(base_url, slug, refusal.detail)
+            return JSONResponse(body, status_code=status, headers=headers, media_type="application/problem+json")
+        return await run_in_threadpool(_page, scope, refusal)
 
 
 def _clean_scope(scope: Scope) -> Scope:
