@@ -24,6 +24,7 @@ from twostep.settings import Settings
 from twostep.storage.database import Database
 from twostep.web import account, admin_apikeys, admin_policy, api, help, metrics, oob, reauth, recover, reminder, ui
 from twostep.web import admin as admin_pages
+from twostep.web.http_methods import HeadAsGet, allowed_methods
 from twostep.web.input_guard import InputGuard
 from twostep.web.pages import WebState, build_page
 from twostep.web.security import CookieNames, Csrf, SecurityHeaders
@@ -79,6 +80,7 @@ def create_app(
         trusted_proxies=frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip()),
     )
     app.state.ctx = ctx
+    app.add_middleware(HeadAsGet)
     # Inside SecurityHeaders, so its refusals carry the headers too.
     app.add_middleware(InputGuard, api_problem=api.problem_body)
     app.add_middleware(SecurityHeaders, hsts=settings.uses_https)
@@ -113,7 +115,11 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return _error_response(request, exc.status_code, str(exc.detail))
+        response = _error_response(request, exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            response.headers["Allow"] = ", ".join(allowed_methods(request))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

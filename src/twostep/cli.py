@@ -284,27 +284,46 @@ def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
         since=dates["since"],
         until=dates["until"],
     )
+    to_file = bool(args.output) and args.output != "-"
+    if to_file and not Path(args.output).parent.is_dir():
+        print(f"error: --output {args.output}: no such directory; nothing was written", file=sys.stderr)
+        return 1
     ctx = _context(settings)
     fmt: admin.ExportFormat = "csv" if args.format == "csv" else "jsonl"
     admin.record_export(ctx, admin.CLI, fmt, filters, _cli_request())
     lines = admin.export_events(ctx, filters, fmt)
-    if not args.output or args.output == "-":
+    if not to_file:
         for line in lines:
             sys.stdout.write(line)
         return 0
     target = Path(args.output)
     # Written next to the target and renamed at the end, so a failed export leaves no half file.
-    fd, temporary = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=".audit-")
+    temporary = ""
     try:
+        fd, temporary = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=".audit-")
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             for line in lines:
                 handle.write(line)
         os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    except OSError as error:
+        print(f"error: --output {target}: {_os_problem(error)}; nothing was written", file=sys.stderr)
+        return 1
+    finally:
+        if temporary and Path(temporary).exists():
+            Path(temporary).unlink()
     print(f"wrote {target}", file=sys.stderr)
     return 0
+
+
+def _os_problem(error: OSError) -> str:
+    """An OSError in words, without the traceback: "no such directory", "permission denied"…"""
+    import errno
+
+    if error.errno == errno.ENOENT:
+        return "no such file or directory"
+    if error.errno == errno.EISDIR:
+        return "is a directory"
+    return (error.strerror or str(error)).lower()
 
 
 def cmd_user_import(settings: Settings, args: argparse.Namespace) -> int:
@@ -449,7 +468,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from twostep.storage.migrate import upgrade
 
         upgrade(settings.resolved_database_url)
-    code: int = args.handler(settings, args)
+    try:
+        code: int = args.handler(settings, args)
+    except OSError as error:  # a file a command writes or reads: one line, never a traceback
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{_os_problem(error)}", file=sys.stderr)
+        return 1
     return code
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.openapi.utils import get_openapi
@@ -79,12 +79,12 @@ class ChallengeRequest(BaseModel):
     )
 
     user: str = Field(min_length=1, max_length=MAX_FIELD_CHARS, description="The account's email address.")
-    method: str = Field(description="`email` or `sms`: where to send a one-time code.")
+    method: Literal["email", "sms"] = Field(description="`email` or `sms`: where to send a one-time code.")
 
 
 class ChallengeResponse(BaseModel):
-    status: str = Field(description="`sent`")
-    method: str
+    status: Literal["sent"] = Field(description="`sent`")
+    method: Literal["email", "sms"]
 
 
 class MethodsResponse(BaseModel):
