@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from collections.abc import Sequence
@@ -317,8 +318,6 @@ def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
 
 def _os_problem(error: OSError) -> str:
     """An OSError in words, without the traceback: "no such directory", "permission denied"…"""
-    import errno
-
     if error.errno == errno.ENOENT:
         return "no such file or directory"
     if error.errno == errno.EISDIR:

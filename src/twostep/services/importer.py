@@ -204,10 +204,11 @@ def _opens_to(ctx: Context, sealed: bytes, user_id: int, secret: str) -> bool:
 def _among(column: InstrumentedAttribute[Any], values: list[Any], db: Session) -> ColumnElement[bool]:
     """``column IN values``, set-based: on PostgreSQL ``column = ANY(:array)``, one array parameter.
 
-    Measured (issue 12, item 23): ``IN (…1,000 parameters…)``, prepared by psycopg after five runs,
-    kept a plan made while ``users`` was empty and fell to a sequential scan per batch past ~110,000
-    rows (10,000 → 3,000 rows/s and falling). One array parameter is one statement for every batch
-    size, and ``= ANY`` on a unique index is an index look-up per value.
+    Measured (issue 12, item 23; bench/import_scale.py): with ``IN (…1,000 parameters…)``, which
+    psycopg prepares after five runs with a plan made while ``users`` was nearly empty, rows
+    90,000–150,000 of an import cost 8 times the CPU of the others (~500 rows/s). One array
+    parameter is one statement text for every batch size, and ``= ANY`` on a unique index is an
+    index look-up per value; ``_refresh_statistics`` keeps the plans up to date.
     """
     if db.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
