@@ -18,10 +18,14 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
+from starlette.types import Receive, Scope, Send
 
 from tests.route_list import flat_routes
 from twostep.domain.text_input import forbidden_character
+from twostep.web.input_guard import MULTILINE_FIELDS, InputGuard
 
 #: What is sent, as it travels in a URL or form body (%-encoded UTF-8) and as a JSON escape.
 BAD = {
@@ -145,7 +149,6 @@ def test_a_refused_field_is_named_in_the_api_problem(client: TestClient) -> None
 
 
 def test_the_reset_reason_textarea_may_hold_several_lines_but_no_other_control_character() -> None:
-    from twostep.web.input_guard import MULTILINE_FIELDS
 
     assert {"reason"} == MULTILINE_FIELDS
     assert forbidden_character("lost phone\r\nreported by phone", multiline=True) is None
@@ -208,3 +211,19 @@ def test_refused_input_keeps_the_keep_alive_connection_of_a_real_server(server: 
         assert connection.sock is first_socket
     finally:
         connection.close()
+
+
+def test_a_cookie_with_a_control_character_is_dropped_not_a_lock_out() -> None:
+    """A planted cookie (``"\\000"`` is printable text, so browsers keep it, and a sibling subdomain
+    can set one) must not refuse every page: the bad cookie is removed, the others reach the app."""
+    seen: list[dict[str, str]] = []
+
+    async def echo(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(dict(Request(scope).cookies))
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    guard = InputGuard(echo, api_problem=lambda *_: (422, {}, {}))
+    header = 'twostep_session=good; planted="\\000"; twostep_lang=pl; x\x7fy=1'
+    response = TestClient(guard).get("/login", headers={"cookie": header})
+    assert response.status_code == 200
+    assert seen == [{"twostep_session": "good", "twostep_lang": "pl"}]

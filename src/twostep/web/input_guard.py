@@ -2,8 +2,11 @@
 refused before any handler runs (issue 12, item 6; the rule itself is ``domain.text_input``).
 
 Checked: the path (and so every path parameter), every query parameter (names and values), every
-cookie, every form field of a urlencoded or multipart body (names, values, file names) and every
-string (keys too) of a JSON body. A refusal is a 422: on ``/api/`` the API's problem+json
+form field of a urlencoded or multipart body (names, values, file names) and every
+string (keys too) of a JSON body. Cookies are not refused but dropped: a cookie with such a
+character is removed from the request before the app reads it, so a cookie planted by a sibling
+subdomain ("cookie tossing"; ``"\\000"`` is printable and browsers keep it) can't lock anyone out of
+every page. A refusal is a 422: on ``/api/`` the API's problem+json
 (``invalid-request``), elsewhere a page saying what was wrong in an element with ``role="alert"``.
 The one ASGI layer covers every route the app has or will have, so a new field can't forget it;
 ``POST /api/v1/verify``, answered before the app by its raw-ASGI endpoint, checks its JSON with the
@@ -67,15 +70,40 @@ def _check_pairs(kind: str, pairs: Iterable[tuple[str, str]]) -> None:
 
 
 def check_head(scope: Scope) -> None:
-    """Path, query string and cookies: Refusal for the first bad one."""
+    """Path and query string: Refusal for the first bad one."""
     _check("the address", scope["path"])
     query = scope.get("query_string", b"")
     if query:
         # As Starlette reads it (latin-1 bytes, then %-decoding as UTF-8), so the same text is checked.
         _check_pairs("query parameter", parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+
+
+def _clean_cookie_header(value: bytes) -> bytes | None:
+    """The Cookie header without the cookies ``forbidden_character`` refuses (name or value, read as
+    Starlette reads them, one ``;``-separated piece at a time); None when nothing is left."""
+    kept = []
+    for piece in value.decode("latin-1").split(";"):
+        parsed = cookie_parser(piece)
+        if all(forbidden_character(k) is None and forbidden_character(v) is None for k, v in parsed.items()):
+            kept.append(piece.strip())
+    text = "; ".join(piece for piece in kept if piece)
+    return text.encode("latin-1") if text else None
+
+
+def without_bad_cookies(scope: Scope) -> Scope:
+    """``scope`` itself when every cookie is clean, else a copy without the bad ones."""
+    cookies = [value for name, value in scope["headers"] if name == b"cookie"]
+    if not cookies or all(_clean_cookie_header(value) == value for value in cookies):
+        return scope
+    headers = []
     for name, value in scope["headers"]:
         if name == b"cookie":
-            _check_pairs("cookie", cookie_parser(value.decode("latin-1")).items())
+            cleaned = _clean_cookie_header(value)
+            if cleaned is None:
+                continue
+            value = cleaned
+        headers.append((name, value))
+    return {**scope, "headers": headers}
 
 
 def _content_type(scope: Scope) -> str:
@@ -173,6 +201,7 @@ class InputGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope = without_bad_cookies(scope)
         try:
             check_head(scope)
             kind = _kind_of_body(scope)
@@ -198,15 +227,7 @@ class InputGuard:
 
 def _clean_scope(scope: Scope) -> Scope:
     """The request without what was refused, to render the answer page (language, session)."""
-    headers = []
-    for name, value in scope["headers"]:
-        if name == b"cookie":
-            try:
-                _check_pairs("cookie", cookie_parser(value.decode("latin-1")).items())
-            except Refusal:
-                continue
-        headers.append((name, value))
-    return {**scope, "path": "/", "raw_path": b"/", "query_string": b"", "headers": headers, "method": "GET"}
+    return {**scope, "path": "/", "raw_path": b"/", "query_string": b"", "method": "GET"}
 
 
 def _page(scope: Scope, refusal: Refusal) -> Response:
