@@ -29,6 +29,8 @@ from twostep.storage.database import DATABASE_ERRORS, Database, is_unavailable
 from twostep.web import account, admin_apikeys, admin_policy, api, help, metrics, oob, reauth, recover, reminder, ui
 from twostep.web import admin as admin_pages
 from twostep.web.api import unavailable_problem
+from twostep.web.http_methods import HeadAsGet, allowed_methods
+from twostep.web.input_guard import InputGuard
 from twostep.web.pages import WebState, build_offline_page, build_page
 from twostep.web.security import CookieNames, Csrf, SecurityHeaders, TrustedProxies
 
@@ -120,6 +122,9 @@ def create_app(
         trusted_proxies=TrustedProxies(settings.trusted_proxies),
     )
     app.state.ctx = ctx
+    app.add_middleware(HeadAsGet)
+    # Inside SecurityHeaders, so its refusals carry the headers too.
+    app.add_middleware(InputGuard, api_problem=api.problem_body)
     app.add_middleware(SecurityHeaders, hsts=settings.uses_https)
 
     # The request id (request.state.request_id, X-Request-ID) is set by web.metrics' ASGI middleware.
@@ -154,7 +159,11 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return _error_response(request, exc.status_code, str(exc.detail))
+        response = _error_response(request, exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            response.headers["Allow"] = ", ".join(allowed_methods(request))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

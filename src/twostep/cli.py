@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import sys
@@ -150,7 +151,12 @@ def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
         from twostep.services import roles
 
         user_id = accounts.create_user(
-            _context(settings), args.email, password, admin=args.admin, roles=roles.parse(args.role or [])
+            _context(settings),
+            args.email,
+            password,
+            admin=args.admin,
+            roles=roles.parse(args.role or []),
+            request=_cli_request(),
         )
     except roles.RoleError as error:
         print(f"error: --role: not a role name: {error.names} (use a-z, 0-9, '.', '_', '-')", file=sys.stderr)
@@ -335,27 +341,44 @@ def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
         since=dates["since"],
         until=dates["until"],
     )
+    to_file = bool(args.output) and args.output != "-"
+    if to_file and not Path(args.output).parent.is_dir():
+        print(f"error: --output {args.output}: no such directory; nothing was written", file=sys.stderr)
+        return 1
     ctx = _context(settings)
     fmt: admin.ExportFormat = "csv" if args.format == "csv" else "jsonl"
     admin.record_export(ctx, admin.CLI, fmt, filters, _cli_request())
     lines = admin.export_events(ctx, filters, fmt)
-    if not args.output or args.output == "-":
+    if not to_file:
         for line in lines:
             sys.stdout.write(line)
         return 0
     target = Path(args.output)
     # Written next to the target and renamed at the end, so a failed export leaves no half file.
-    fd, temporary = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=".audit-")
+    temporary = ""
     try:
+        fd, temporary = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=".audit-")
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             for line in lines:
                 handle.write(line)
         os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    except OSError as error:
+        print(f"error: --output {target}: {_os_problem(error)}; nothing was written", file=sys.stderr)
+        return 1
+    finally:
+        if temporary and Path(temporary).exists():
+            Path(temporary).unlink()
     print(f"wrote {target}", file=sys.stderr)
     return 0
+
+
+def _os_problem(error: OSError) -> str:
+    """An OSError in words, without the traceback: "no such directory", "permission denied"…"""
+    if error.errno == errno.ENOENT:
+        return "no such file or directory"
+    if error.errno == errno.EISDIR:
+        return "is a directory"
+    return (error.strerror or str(error)).lower()
 
 
 def cmd_user_import(settings: Settings, args: argparse.Namespace) -> int:
@@ -370,7 +393,12 @@ def cmd_user_import(settings: Settings, args: argparse.Namespace) -> int:
     progress = None if args.quiet else importer.TextProgress(sys.stderr)
     try:
         report = importer.import_users(
-            _context(settings), Path(args.file), dry_run=args.dry_run, batch_size=args.batch_size, progress=progress
+            _context(settings),
+            Path(args.file),
+            dry_run=args.dry_run,
+            batch_size=args.batch_size,
+            progress=progress,
+            request=_cli_request(),
         )
     except importer.ImportFileError as error:
         print(f"error: {args.file}: {error}; nothing was imported", file=sys.stderr)
@@ -383,7 +411,7 @@ def cmd_user_set_roles(settings: Settings, args: argparse.Namespace) -> int:
     from twostep.services import accounts, roles
 
     try:
-        before, after = roles.set_roles(_context(settings), args.email, args.role or [])
+        before, after = roles.set_roles(_context(settings), args.email, args.role or [], request=_cli_request())
     except roles.RoleError as error:
         reason = {
             "role_invalid": f"not a role name: {error.names} (use a-z, 0-9, '.', '_', '-')",
@@ -661,6 +689,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SecretKeyMismatch as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a file a command writes or reads: one line, never a traceback
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{_os_problem(error)}", file=sys.stderr)
+        return 1
     except Exception as error:
         if not is_unavailable(error):
             raise

@@ -166,7 +166,8 @@ def test_roles_lock_and_sessions_from_the_command_line(
             json.loads(e.detail)["action"]
             for e in db.scalars(select(AuditEvent).where(AuditEvent.event == "authz_admin"))
         ]
-    assert actions == ["grant_admin", "unlock", "sign_out_everywhere", "revoke_admin"]
+    # The first grant_admin is root's own, made when the account was created as an administrator.
+    assert actions == ["grant_admin", "grant_admin", "unlock", "sign_out_everywhere", "revoke_admin"]
 
 
 def test_audit_export_as_json_lines_and_csv(

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from twostep.domain import legacy_hashes, rollout
 from twostep.domain.emails import normalize_email
+from twostep.domain.text_input import forbidden_character
 
 COLUMNS = ("email", "name", "roles", "language", "username", "password_hash", "totp_secret", "totp_uri")
 MIN_SECRET_BITS = 128
@@ -52,7 +53,11 @@ def _text(value: Any, column: str) -> str:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise RowRefused(f"{column}: expected text")
-    return str(value).strip()
+    text = str(value).strip()
+    problem = forbidden_character(text)
+    if problem is not None:  # a NUL can't be stored on PostgreSQL; no column has a use for controls
+        raise RowRefused(f"{column}: contains {problem}")
+    return text
 
 
 def normalize_secret(raw: str, column: str = "totp_secret") -> str:

@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 from twostep.domain.clock import as_utc
 from twostep.domain.emails import normalize_email
 from twostep.domain.passwords import password_problems
-from twostep.services import audit
+from twostep.services import admin_role, audit
 from twostep.services.context import Context, RequestInfo
 from twostep.storage.models import Factor, RememberedDevice, SetupToken, User, UserRole
 
-ADMIN = "admin"
+ADMIN = admin_role.ADMIN
 SETUP_LINK_LIFETIME = timedelta(hours=24)
 
 
@@ -116,6 +116,10 @@ def create_user(
     with ctx.db.transaction() as db:
         user = create_user_in(ctx, db, raw_email, password, roles=all_roles)
         audit.record(ctx, db, "user_created", request=request or RequestInfo(), user=user, roles=all_roles)
+        if ADMIN in all_roles:
+            admin_role.record_change(
+                ctx, db, user, granted=True, grantor=admin_role.Grantor(None), request=request or RequestInfo()
+            )
         return user.id
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from twostep.domain.clock import as_utc
 from twostep.domain.emails import normalize_email
-from twostep.services import accounts, audit, devices, notify, recovery, sessions, throttling
+from twostep.services import accounts, admin_role, audit, notify, recovery, sessions, throttling
 from twostep.services.context import Context, RequestInfo
 from twostep.storage.models import (
     AuditEvent,
@@ -539,15 +539,8 @@ def set_admin(ctx: Context, actor: Actor, user_id: int, grant: bool, request: Re
             before=before,
             after=after,
         )
-        _record_admin(ctx, db, actor, user, "grant_admin" if grant else "revoke_admin", request)
-        email, language = user.email, user.language
-        browser = devices.browser_summary(request.user_agent) if request.user_agent else ""
-        _after_commit(
-            db,
-            lambda: notify.security_notice(
-                ctx, email, language, "role_changed", request, granted=grant, browser_label=browser
-            ),
-        )
+        grantor = admin_role.Grantor(_actor_user(db, actor), actor.email, actor.via)
+        admin_role.record_change(ctx, db, user, granted=grant, grantor=grantor, request=request)
         return True
 
 

@@ -6,6 +6,13 @@
 * Rows are checked one by one; a refused row is reported with its reason and skipped.
 * Batches of ``BATCH_SIZE`` rows, one transaction each: a crash loses at most the current batch,
   and a re-run continues, because rows are matched by email and updated in place (no duplicates).
+  When the database refuses a batch because of one row (a value it can't store, a constraint),
+  the batch is written again row by row: the guilty rows are refused with their line number, the
+  others go in. Only a lost connection stops the run.
+* Cost stays linear in the number of rows (bench/import_scale.py, docs/input-and-import.md): the
+  per-batch look-ups are set-based (``= ANY(array)`` on PostgreSQL, one parameter, so the unique
+  index serves them whatever the statement cache holds), and on PostgreSQL the tables are
+  ANALYZEd whenever they have doubled, so no plan made for an empty table outlives its data.
 * Nothing slow happens per row: password hashes are stored as they are (checked, then replaced by
   Argon2id, at the user's first sign-in); authenticator secrets are sealed like at enrollment.
 
@@ -24,19 +31,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, any_, bindparam, insert, select, update
+from sqlalchemy import text as sql_text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from twostep.domain.factors import FactorKind
 from twostep.domain.sealing import SealError
 from twostep.domain.user_import import COLUMNS, ImportRow, RowRefused, parse_row
 from twostep.i18n import LANGUAGES
-from twostep.services import audit
+from twostep.services import admin_role, audit
 from twostep.services.context import Context, RequestInfo
 from twostep.storage.models import Factor, User, UserRole
 
 BATCH_SIZE = 1000
+IMPORT = admin_role.Grantor(None, "", "import")
 Progress = Callable[[int, int], None]
 
 
@@ -191,7 +201,23 @@ def _opens_to(ctx: Context, sealed: bytes, user_id: int, secret: str) -> bool:
         return False
 
 
-def _apply_batch(ctx: Context, db: Session, rows: list[ImportRow], *, dry_run: bool) -> _BatchResult:
+def _among(column: InstrumentedAttribute[Any], values: list[Any], db: Session) -> ColumnElement[bool]:
+    """``column IN values``, set-based: on PostgreSQL ``column = ANY(:array)``, one array parameter.
+
+    Measured (issue 12, item 23; bench/import_scale.py): with ``IN (…1,000 parameters…)``, which
+    psycopg prepares after five runs with a plan made while ``users`` was nearly empty, rows
+    90,000–150,000 of an import cost 8 times the CPU of the others (~500 rows/s). One array
+    parameter is one statement text for every batch size, and ``= ANY`` on a unique index is an
+    index look-up per value; ``_refresh_statistics`` keeps the plans up to date.
+    """
+    if db.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+def _apply_batch(
+    ctx: Context, db: Session, rows: list[ImportRow], *, dry_run: bool, request: RequestInfo
+) -> _BatchResult:
     """Match rows to accounts by email; create the new ones, update the others in place."""
     now = ctx.clock.now()
     result = _BatchResult()
@@ -207,13 +233,14 @@ def _apply_batch(ctx: Context, db: Session, rows: list[ImportRow], *, dry_run: b
                 User.password_hash,
                 User.password_imported,
                 User.password_changed_at,
-            ).where(User.email.in_([r.email for r in rows]))
+            ).where(_among(User.email, [r.email for r in rows], db))
         )
     }
     wanted_usernames = [r.username for r in rows if r.username]
     username_owner: dict[str, int] = {}
     if wanted_usernames:
-        owners = db.execute(select(User.legacy_username, User.id).where(User.legacy_username.in_(wanted_usernames)))
+        by_username = _among(User.legacy_username, wanted_usernames, db)
+        owners = db.execute(select(User.legacy_username, User.id).where(by_username))
         username_owner = {name: user_id for name, user_id in owners if name is not None}
     accepted: list[ImportRow] = []
     for row in rows:
@@ -248,7 +275,7 @@ def _apply_batch(ctx: Context, db: Session, rows: list[ImportRow], *, dry_run: b
                 for r in new_rows
             ],
         )
-        fresh = db.execute(select(User.id, User.email).where(User.email.in_([r.email for r in new_rows])))
+        fresh = db.execute(select(User.id, User.email).where(_among(User.email, [r.email for r in new_rows], db)))
         ids.update({email: user_id for user_id, email in fresh})
     result.created = len(new_rows)
 
@@ -282,11 +309,14 @@ def _apply_batch(ctx: Context, db: Session, rows: list[ImportRow], *, dry_run: b
     held: dict[int, set[str]] = {}
     have_totp: dict[int, list[bytes]] = {}
     if known_ids:
-        for holder, role in db.execute(select(UserRole.user_id, UserRole.role).where(UserRole.user_id.in_(known_ids))):
+        roles_held = select(UserRole.user_id, UserRole.role).where(_among(UserRole.user_id, known_ids, db))
+        for holder, role in db.execute(roles_held):
             held.setdefault(holder, set()).add(role)
         for holder, sealed in db.execute(
             select(Factor.user_id, Factor.secret_sealed).where(
-                Factor.user_id.in_(known_ids), Factor.kind == FactorKind.TOTP.value, Factor.confirmed_at.is_not(None)
+                _among(Factor.user_id, known_ids, db),
+                Factor.kind == FactorKind.TOTP.value,
+                Factor.confirmed_at.is_not(None),
             )
         ):
             have_totp.setdefault(holder, []).append(sealed or b"")
@@ -323,15 +353,75 @@ def _apply_batch(ctx: Context, db: Session, rows: list[ImportRow], *, dry_run: b
     if not dry_run:
         if new_roles:
             db.execute(insert(UserRole), new_roles)
+        for granted in [r["user_id"] for r in new_roles if r["role"] == admin_role.ADMIN]:
+            # The same event and notice as every other way to the admin role (services.admin_role).
+            grantee = db.get(User, granted)
+            if grantee is not None:
+                admin_role.record_change(ctx, db, grantee, granted=True, grantor=IMPORT, request=request)
         if new_factors:
             db.execute(insert(Factor), new_factors)
         missing_stamp = [uid for uid in changed_ids if uid not in {c["id"] for c in changes}]
         if missing_stamp:
-            db.execute(update(User).where(User.id.in_(missing_stamp)).values(imported_at=now))
+            db.execute(update(User).where(_among(User.id, missing_stamp, db)).values(imported_at=now))
     existing_accepted = [r for r in accepted if r.email in existing]
     result.updated = sum(1 for r in existing_accepted if existing[r.email].id in changed_ids)
     result.unchanged = len(existing_accepted) - result.updated
     return result
+
+
+def _database_refusal(error: DBAPIError) -> str:
+    """Why the database refused a row, without its values (a message may quote them)."""
+    original = error.orig
+    sqlstate = getattr(original, "sqlstate", None)
+    kind = type(original).__name__ if original is not None else type(error).__name__
+    return f"the database refused the row ({kind}" + (f", SQLSTATE {sqlstate})" if sqlstate else ")")
+
+
+def _connection_lost(error: DBAPIError) -> bool:
+    return isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated
+
+
+def _write_batch(ctx: Context, rows: list[ImportRow], *, dry_run: bool, request: RequestInfo) -> _BatchResult:
+    """One transaction for the batch; if the database refuses it, one transaction per row, so a
+    row it can't store is refused on its own (with its line) and the rest of the batch goes in."""
+    retry_whole = True  # after a unique violation: someone created one of these accounts meanwhile
+    while True:
+        try:
+            with ctx.db.transaction() as db:
+                return _apply_batch(ctx, db, rows, dry_run=dry_run, request=request)
+        except DBAPIError as error:
+            if _connection_lost(error):
+                raise
+            if not (retry_whole and isinstance(error, IntegrityError) and len(rows) > 1):
+                break
+            retry_whole = False
+    total = _BatchResult()
+    for row in rows:
+        try:
+            with ctx.db.transaction() as db:
+                one = _apply_batch(ctx, db, [row], dry_run=dry_run, request=request)
+        except DBAPIError as error:
+            if _connection_lost(error):
+                raise
+            total.refused.append(Refusal(row.line, row.email, _database_refusal(error)))
+            continue
+        total.created += one.created
+        total.updated += one.updated
+        total.unchanged += one.unchanged
+        total.authenticators += one.authenticators
+        total.kept_passwords += one.kept_passwords
+        total.kept_authenticators += one.kept_authenticators
+        total.refused.extend(one.refused)
+    return total
+
+
+def _refresh_statistics(ctx: Context) -> None:
+    """PostgreSQL: ANALYZE the tables the import fills (each time they have doubled, so a few
+    times per run, a bounded sample each), so plans are made for the table's real size."""
+    if ctx.db.is_sqlite:
+        return
+    with ctx.db.transaction() as db:
+        db.execute(sql_text("ANALYZE users, user_roles, factors"))
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -348,6 +438,7 @@ def import_users(
 ) -> ImportReport:
     """Import (or with ``dry_run``, only check) the file; ImportFileError if it can't be read at all."""
     started = time.monotonic()
+    who = request or RequestInfo()
     file_format = detect_format(path) if path.is_file() else "csv"
     total = scan(path, file_format)
     report = ImportReport(path=str(path), file_format=file_format, dry_run=dry_run)
@@ -355,16 +446,13 @@ def import_users(
     seen_usernames: dict[str, int] = {}
     batch: list[ImportRow] = []
 
+    analyzed_at = 0  # accounts written when the tables were last ANALYZEd (PostgreSQL)
+
     def flush() -> None:
+        nonlocal analyzed_at
         if not batch:
             return
-        try:
-            with ctx.db.transaction() as db:
-                outcome = _apply_batch(ctx, db, batch, dry_run=dry_run)
-        except IntegrityError:
-            # Someone created one of these accounts meanwhile (a sign-up, an admin): the retry sees it.
-            with ctx.db.transaction() as db:
-                outcome = _apply_batch(ctx, db, batch, dry_run=dry_run)
+        outcome = _write_batch(ctx, batch, dry_run=dry_run, request=who)
         report.created += outcome.created
         report.updated += outcome.updated
         report.unchanged += outcome.unchanged
@@ -373,6 +461,10 @@ def import_users(
         report.kept_authenticators += outcome.kept_authenticators
         report.refused.extend(outcome.refused)
         batch.clear()
+        written = report.created + report.updated
+        if not dry_run and written >= 2 * max(analyzed_at, batch_size // 2):
+            _refresh_statistics(ctx)
+            analyzed_at = written
 
     for line, raw in _rows(path, file_format):
         report.rows += 1
@@ -414,7 +506,7 @@ def import_users(
                 ctx,
                 db,
                 "user_import",
-                request=request or RequestInfo(),
+                request=who,
                 file=path.name,
                 rows=report.rows,
                 created=report.created,

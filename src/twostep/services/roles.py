@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from twostep.domain import rollout
 from twostep.domain.login_flow import Stage
-from twostep.services import accounts, audit, sessions
+from twostep.services import accounts, admin_role, audit, sessions
 from twostep.services.accounts import ADMIN, AccountError
 from twostep.services.context import Context, RequestInfo
 from twostep.storage.models import User, UserRole
@@ -75,6 +75,11 @@ def set_roles(
         add_in(db, user.id, wanted, before)
         if before != wanted:
             actor = db.get(User, actor_id) if actor_id is not None else None
+            if (ADMIN in before) != (ADMIN in wanted):
+                grantor = admin_role.Grantor(actor, actor.email if actor else "", "web" if actor else "cli")
+                admin_role.record_change(
+                    ctx, db, user, granted=ADMIN in wanted, grantor=grantor, request=request or RequestInfo()
+                )
             audit.record(
                 ctx,
                 db,

@@ -9,7 +9,6 @@ and second step given again within the last five minutes (checklist A-01, S-09).
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
@@ -19,6 +18,7 @@ from twostep.i18n import N_
 from twostep.services import policy, roles
 from twostep.services.accounts import AccountError
 from twostep.web.pages import Page, build_page
+from twostep.web.reauth import reauth_url
 
 router = APIRouter(prefix="/admin")
 PageDep = Annotated[Page, Depends(build_page)]
@@ -62,7 +62,7 @@ def _gate(page: Page, *, change: bool = False) -> int | Response:
             "message.html", status_code=403, title=page.gettext("Not allowed"), error=page.gettext(forbidden)
         )
     if not access.real_second_step or (change and not access.fresh):
-        return page.redirect("/account/reauth?next=" + quote(page.request.url.path, safe="/"))
+        return page.redirect(reauth_url(page.request.url.path))
     return access.user_id
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.openapi.utils import get_openapi
@@ -19,10 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from twostep.domain.text_input import first_bad_json_string
 from twostep.services import health, verification_api
 from twostep.services.context import RequestInfo
 from twostep.storage.database import is_unavailable
-from twostep.web import metrics
+from twostep.web import input_guard, metrics
 from twostep.web.pages import Page, WebState, build_page
 from twostep.web.security import client_ip, peer_ip, security_headers
 
@@ -84,12 +85,12 @@ class ChallengeRequest(BaseModel):
     )
 
     user: str = Field(min_length=1, max_length=MAX_FIELD_CHARS, description="The account's email address.")
-    method: str = Field(description="`email` or `sms`: where to send a one-time code.")
+    method: Literal["email", "sms"] = Field(description="`email` or `sms`: where to send a one-time code.")
 
 
 class ChallengeResponse(BaseModel):
-    status: str = Field(description="`sent`")
-    method: str
+    status: Literal["sent"] = Field(description="`sent`")
+    method: Literal["email", "sms"]
 
 
 class MethodsResponse(BaseModel):
@@ -111,9 +112,10 @@ class BadRequest(Exception):
         self.detail = detail
 
 
-def _problem_parts(
-    base_url: str, slug: str, detail: str, retry_after: int | None
+def problem_body(
+    base_url: str, slug: str, detail: str, retry_after: int | None = None
 ) -> tuple[int, dict[str, str], dict[str, Any]]:
+    """(status, headers, body) of the problem ``slug``; also used by web.input_guard."""
     title, status, _ = PROBLEMS[slug]
     headers: dict[str, str] = {}
     if retry_after is not None:
@@ -126,7 +128,7 @@ def _problem_parts(
 
 def unavailable_problem(base_url: str) -> JSONResponse:
     """503 while the database is unavailable (``app``'s error handler), with ``Retry-After``."""
-    status, headers, body = _problem_parts(
+    status, headers, body = problem_body(
         base_url, "unavailable", "The service is unavailable for a moment.", health.RETRY_AFTER_SECONDS
     )
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
@@ -134,7 +136,7 @@ def unavailable_problem(base_url: str) -> JSONResponse:
 
 def problem(request: Request, slug: str, detail: str, *, retry_after: int | None = None) -> JSONResponse:
     base = _state(request).ctx.settings.base_url
-    status, headers, body = _problem_parts(base, slug, detail, retry_after)
+    status, headers, body = problem_body(base, slug, detail, retry_after)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
@@ -180,6 +182,11 @@ def _object_from(body: bytes) -> dict[str, Any]:
         raise BadRequest("malformed-json", "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise BadRequest("malformed-json", "The body must be a JSON object.")
+    # The same rule as web.input_guard, here for the raw-ASGI verify endpoint that runs before it.
+    found = first_bad_json_string(data)
+    if found is not None:
+        where, bad = found
+        raise BadRequest("invalid-request", f"The JSON field {where[:60]!r} contains {bad}, which is not allowed.")
     return data
 
 
@@ -306,6 +313,11 @@ class VerifyEndpoint:
             await self._send(send, 500, body, PROBLEM_JSON, {})
 
     async def _answer(self, scope: Scope, state: dict[str, Any], receive: Receive, send: Send) -> None:
+        try:
+            input_guard.check_head(scope)  # what the guard checks for every other route (no body here)
+        except input_guard.Refusal as refusal:
+            await self._problem(send, "invalid-request", refusal.detail)
+            return
         headers: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
             headers.setdefault(name, value)  # the first of repeated headers, as Starlette reads them
@@ -361,7 +373,7 @@ class VerifyEndpoint:
             await run_in_threadpool(verification_api.send_replay_notice, self.ctx, result, info)
 
     async def _problem(self, send: Send, slug: str, detail: str, *, retry_after: int | None = None) -> None:
-        status, headers, body = _problem_parts(self.base_url, slug, detail, retry_after)
+        status, headers, body = problem_body(self.base_url, slug, detail, retry_after)
         await self._send(send, status, body, PROBLEM_JSON, headers)
 
     async def _send(

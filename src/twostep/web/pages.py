@@ -14,6 +14,7 @@ from twostep.domain.login_flow import Area, Stage, home_for, may_enter
 from twostep.i18n import LANGUAGES, environment, gettext_for, negotiate
 from twostep.services import policy, views
 from twostep.services.context import Context, RequestInfo
+from twostep.web.links import same_origin_path
 from twostep.web.messages import MESSAGES, support_contact
 from twostep.web.security import CookieNames, Csrf, TrustedProxies, client_ip, new_presession_value, set_cookie
 
@@ -94,7 +95,7 @@ class Page:
             lang=self.language,
             csrf_token=self.csrf_token,
             session=self.session,
-            path=self.request.url.path,
+            path=same_origin_path(self.request.url.path),
             remember_days=self.ctx.settings.remember_device_days,
             **params,
         )
@@ -103,7 +104,8 @@ class Page:
         return response
 
     def redirect(self, url: str) -> RedirectResponse:
-        response = RedirectResponse(url, status_code=303)
+        """303 to a path on this site; anything else (another host) goes to the start page instead."""
+        response = RedirectResponse(same_origin_path(url), status_code=303)
         self.finish(response)
         return response
 
@@ -184,9 +186,11 @@ def resolve_language(
 
 
 def language_links(request: Request) -> dict[str, str]:
-    """The switcher's links: this page with ``lang`` set and every other query parameter kept."""
+    """The switcher's links: this page with ``lang`` set and every other query parameter kept. The
+    path comes from the request, so it goes through ``same_origin_path`` (``//evil.example/x`` → ``/``)."""
     params = [(key, value) for key, value in request.query_params.multi_items() if key != "lang"]
-    return {code: f"{request.url.path}?{urlencode([*params, ('lang', code)])}" for code in LANGUAGES}
+    here = same_origin_path(request.url.path)
+    return {code: f"{here}?{urlencode([*params, ('lang', code)])}" for code in LANGUAGES}
 
 
 def build_page(request: Request) -> Page:

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from twostep.domain.login_flow import Area
 from twostep.i18n import N_
 from twostep.services import reauth
+from twostep.web.links import same_origin_path
 from twostep.web.pages import Page, build_page
 
 router = APIRouter()
@@ -40,14 +41,9 @@ SEND_TEXT: dict[str, str] = {
 
 
 def safe_next(raw: str | None) -> str:
-    """A path on this site, or /account: no scheme, no host, no backslashes or control characters."""
-    value = (raw or "").strip()
-    if not value.startswith("/") or value.startswith("//") or len(value) > 500:
-        return "/account"
-    if "\\" in value or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        return "/account"
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc or parts.path.startswith(REAUTH_PATH):
+    """A path on this site (web.links.same_origin_path), or /account; never the re-auth page itself."""
+    value = same_origin_path((raw or "").strip()[:501], default="/account")
+    if len(value) > 500 or urlsplit(value).path.startswith(REAUTH_PATH):
         return "/account"
     return value
 

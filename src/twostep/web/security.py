@@ -47,7 +47,8 @@ class Csrf:
     def valid(self, binding: str | None, submitted: str | None) -> bool:
         if not binding or not submitted:
             return False
-        return hmac.compare_digest(self.token_for(binding), submitted)
+        # As bytes: compare_digest raises TypeError on a str with non-ASCII characters (a 500 before).
+        return hmac.compare_digest(self.token_for(binding).encode(), submitted.encode("utf-8", "replace"))
 
 
 def new_presession_value() -> str:
