@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import secrets
@@ -183,9 +184,10 @@ def secure_data_dir(data_dir: Path) -> None:
         try:
             data_dir.chmod(mode & 0o700)
             log.warning("data directory %s was mode %04o; tightened to %04o", data_dir, mode, mode & 0o700)
-        except OSError:
-            log.warning("data directory %s is mode %04o (group/others can enter); run: chmod 700 %s",
-                        data_dir, mode, data_dir)
+        except OSError as error:
+            if error.errno != errno.EROFS:  # read-only: the data-directory check says so, once
+                log.warning("data directory %s is mode %04o (group/others can enter); run: chmod 700 %s",
+                            data_dir, mode, data_dir)
 
 
 def _read_key_file(path: Path) -> str:
