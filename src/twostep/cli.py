@@ -428,7 +428,7 @@ def cmd_user_set_roles(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-# --- keys, backups, housekeeping (docs/keys-and-backups.md) -----------------------------------------
+# --- keys, backups, housekeeping (docs/operations.md (the secret key)) -----------------------------------------
 
 
 def _write_private(path: Any, text: str) -> None:

@@ -47,7 +47,7 @@ class _TomlFileSource(PydanticBaseSettingsSource):
 
 
 class Settings(BaseSettings):
-    """Configuration of one twostep instance; see the README's configuration table."""
+    """Configuration of one twostep instance; see docs/operations.md's configuration table."""
 
     model_config = SettingsConfigDict(env_prefix="TWOSTEP_", extra="ignore", frozen=True)
 
@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     database_url: str = ""
     secret_key: SecretStr | None = None
     # Keys used before the last rotation (comma-separated, newest first): still open old sealed values
-    # and still match old digests. The data dir's secret_key.previous file adds to these (docs/keys-and-backups.md).
+    # and still match old digests. The data dir's secret_key.previous file adds to these (docs/operations.md).
     previous_secret_keys: SecretStr | None = None
     base_url: str = "http://127.0.0.1:8000"
     service_name: str = "twostep"
@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     # Peers (addresses or networks) whose X-Forwarded-* headers are believed; everyone else's are ignored.
     trusted_proxies: str = "127.0.0.1/32,::1/128"
     password_min_length: int = Field(default=12, ge=8, le=128)
-    # Rolling out 2FA (docs/rollout.md). An administrator may override these at /admin/policy.
+    # Rolling out 2FA (docs/admin.md). An administrator may override these at /admin/policy.
     twofa_required: Literal["all", "roles", "optional"] = "all"
     twofa_required_roles: str = ""
     twofa_immediate_roles: str = ""

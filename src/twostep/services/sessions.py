@@ -28,7 +28,7 @@ def session_id(ctx: Context, token: str) -> str:
 
 
 def _find(ctx: Context, db: Session, token: str) -> WebSession | None:
-    """By the current key's digest; after a key rotation, by a previous key's (docs/keys-and-backups.md)."""
+    """By the current key's digest; after a key rotation, by a previous key's (docs/operations.md (the secret key))."""
     for candidate in ctx.digester.candidates(token, "session"):
         row = db.get(WebSession, candidate)
         if row is not None:
