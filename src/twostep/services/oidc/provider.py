@@ -178,7 +178,8 @@ def _digest(ctx: Context, value: str, purpose: str) -> str:
 
 def revoke_family(db: Session, family: str, now: datetime) -> int:
     result = db.execute(
-        update(OidcToken).where(OidcToken.family == family, OidcToken.revoked_at.is_(None)).values(revoked_at=now)
+        update(OidcToken).where(OidcToken.family == family, OidcToken.revoked_at.is_(None)).values(revoked_at=now),
+        execution_options={"synchronize_session": False},
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -308,7 +309,8 @@ class CodeGrant(AuthorizationCodeGrant):
                 OidcAuthorizationCode.used_at.is_(None),
                 OidcAuthorizationCode.expires_at > now,
             )
-            .values(used_at=now)
+            .values(used_at=now),
+            execution_options={"synchronize_session": False},
         )
         row = db.get(OidcAuthorizationCode, digest)
         if getattr(consumed, "rowcount", 0) == 1 and row is not None:
@@ -352,7 +354,8 @@ class RefreshGrant(RefreshTokenGrant):
                 OidcToken.revoked_at.is_(None),
                 OidcToken.refresh_expires_at > now,
             )
-            .values(refresh_used_at=now)
+            .values(refresh_used_at=now),
+            execution_options={"synchronize_session": False},
         )
         if getattr(consumed, "rowcount", 0) == 1:
             db.refresh(row)
