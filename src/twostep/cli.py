@@ -582,7 +582,8 @@ def _print_oidc_client(info: Any) -> None:
     print(f"client_id:        {info.client_id}")
     print(f"name:             {info.name}")
     print(f"type:             {'public (PKCE, no secret)' if info.public else 'confidential'}")
-    print(f"auth method:      {info.auth_method or 'client_secret_basic or client_secret_post'}")
+    both = "client_secret_basic or client_secret_post"
+    print(f"auth method:      {'none (PKCE)' if info.public else info.auth_method or both}")
     print(f"scopes:           {' '.join(info.scopes)}")
     for uri in info.redirect_uris:
         print(f"redirect URI:     {uri}")

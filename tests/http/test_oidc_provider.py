@@ -42,6 +42,10 @@ def _signed_in_code(client: TestClient, ctx: Context, clock: FrozenClock, **extr
     return rp, secret, verifier, url, location
 
 
+def _userinfo_status(client: TestClient, access_token: str) -> int:
+    return client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {access_token}"}).status_code
+
+
 def test_oidcc_server(client: TestClient, ctx: Context, clock: FrozenClock) -> None:
     rp, _, verifier, url, location = _signed_in_code(client, ctx, clock)
     assert location.startswith(REDIRECT + "?")
@@ -145,13 +149,13 @@ def test_oidcc_prompt_none_not_logged_in(client: TestClient, ctx: Context) -> No
 
 
 def test_oidcc_prompt_none_logged_in(client: TestClient, ctx: Context, clock: FrozenClock) -> None:
-    rp, secret, _, _, _ = _signed_in_code(client, ctx, clock)
+    rp, _, _, _, _ = _signed_in_code(client, ctx, clock)
     again = client.get(authorize_url(rp, prompt="none"), follow_redirects=False)
     assert again.status_code == 302 and "code" in query_of(again.headers["location"])
 
 
 def test_oidcc_prompt_login(client: TestClient, ctx: Context, clock: FrozenClock) -> None:
-    rp, secret, verifier, _, _ = _signed_in_code(client, ctx, clock)
+    rp, secret, _, _, _ = _signed_in_code(client, ctx, clock)
     clock.advance(seconds=60)
     url = authorize_url(rp, challenge=pkce()[1], prompt="login")
     first = client.get(url, follow_redirects=False)
@@ -180,12 +184,8 @@ def test_oidcc_prompt_login_reruns_the_second_step_on_a_remembered_device(
 
     done = sign_in_through(client, login_at, EMAIL, secret, clock)
     location = client.get(done.headers["location"], follow_redirects=False).headers["location"]
-    body = exchange(client, register_same(rp), query_of(location)["code"], verifier).json()
+    body = exchange(client, rp, query_of(location)["code"], verifier).json()
     assert id_token_claims(client, body["id_token"])[1]["amr"] == ["pwd", "otp", "mfa"]
-
-
-def register_same(rp):  # type: ignore[no-untyped-def]
-    return rp
 
 
 def test_remembered_device_sign_in_has_no_otp_in_amr(client: TestClient, ctx: Context, clock: FrozenClock) -> None:
@@ -258,7 +258,7 @@ def test_reused_refresh_token_revokes_the_family(client: TestClient, ctx: Contex
     reused = refresh(client, rp, first["refresh_token"])
     assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
     assert refresh(client, rp, second["refresh_token"]).json()["error"] == "invalid_grant"
-    assert client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {second['access_token']}"}).status_code == 401
+    assert _userinfo_status(client, second["access_token"]) == 401
 
 
 def test_refresh_token_is_bound_to_its_client(client: TestClient, ctx: Context, clock: FrozenClock) -> None:
@@ -278,7 +278,7 @@ def test_credential_changes_revoke_oidc_tokens(client: TestClient, ctx: Context,
         assert user is not None
         sessions.destroy_all(db, user.id)
     assert refresh(client, rp, first["refresh_token"]).json()["error"] == "invalid_grant"
-    assert client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {first['access_token']}"}).status_code == 401
+    assert _userinfo_status(client, first["access_token"]) == 401
 
 
 def test_pkce_plain_is_refused(client: TestClient, ctx: Context, clock: FrozenClock) -> None:

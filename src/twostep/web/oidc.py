@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from twostep.i18n import LANGUAGES, N_
@@ -61,12 +61,16 @@ def _error_page(page: Page, code: str, description: str, status: int = 400) -> R
     return page.render("message.html", status_code=status, title=page.gettext(TEXTS["error_title"]), error=detail)
 
 
+def _to_client(location: str) -> Response:
+    """302 to a relying party: ``location`` is a redirect URI (or post-logout URI) registered for the
+    client and matched exactly by services.oidc — never a URL taken from the request unchecked — so it
+    does not go through ``Page.redirect``, which keeps visitors on this site."""
+    return Response(status_code=302, headers={"Location": location, "Cache-Control": "no-store"})
+
+
 def _authorize_answer(request: Request, outcome: flow.AuthorizeOutcome) -> Response:
     if outcome.kind == "redirect" and outcome.response is not None:
-        location = outcome.response.header("Location")
-        response = RedirectResponse(location, status_code=302)
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return _to_client(outcome.response.header("Location"))
     page = build_page(request)
     if outcome.kind == "error_page":
         return _error_page(page, outcome.error, outcome.description)
@@ -147,7 +151,7 @@ async def logout(request: Request) -> Response:
         if outcome.ended_session or page.session_token:
             page.set_session(None)
         if outcome.redirect:
-            response = RedirectResponse(outcome.redirect, status_code=302)
+            response = _to_client(outcome.redirect)
             page.finish(response)
             return response
         error = ""
