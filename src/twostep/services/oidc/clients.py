@@ -126,7 +126,7 @@ def create(
     public: bool = False,
     scopes: list[str] | None = None,
     auth_method: str = "",
-    actor: User | None = None,
+    actor_id: int | None = None,
     request: RequestInfo | None = None,
 ) -> CreatedClient:
     if auth_method and auth_method not in AUTH_METHODS:
@@ -148,9 +148,13 @@ def create(
     with ctx.db.transaction() as db:
         db.add(row)
         db.flush()
-        audit.record(ctx, db, "oidc_client_created", request=request or RequestInfo(), actor=actor,
+        audit.record(ctx, db, "oidc_client_created", request=request or RequestInfo(), actor=_actor(db, actor_id),
                      client_id=row.client_id, name=row.name, public=public)
         return CreatedClient(info=info_of(row), secret=secret)
+
+
+def _actor(db: Session, actor_id: int | None) -> User | None:
+    return db.get(User, actor_id) if actor_id is not None else None
 
 
 def list_clients(ctx: Context) -> list[ClientInfo]:
@@ -183,7 +187,7 @@ def update(
     redirect_uris: list[str] | None = None,
     post_logout_uris: list[str] | None = None,
     claims_in_userinfo_only: bool | None = None,
-    actor: User | None = None,
+    actor_id: int | None = None,
     request: RequestInfo | None = None,
 ) -> ClientInfo:
     with ctx.db.transaction() as db:
@@ -194,13 +198,13 @@ def update(
             row.post_logout_uris = json.dumps(_check_uris(post_logout_uris, required=False))
         if claims_in_userinfo_only is not None:
             row.claims_in_userinfo_only = claims_in_userinfo_only
-        audit.record(ctx, db, "oidc_client_updated", request=request or RequestInfo(), actor=actor,
+        audit.record(ctx, db, "oidc_client_updated", request=request or RequestInfo(), actor=_actor(db, actor_id),
                      client_id=row.client_id)
         return info_of(row)
 
 
 def rotate_secret(
-    ctx: Context, client_id: str, *, actor: User | None = None, request: RequestInfo | None = None
+    ctx: Context, client_id: str, *, actor_id: int | None = None, request: RequestInfo | None = None
 ) -> str:
     """A new secret (shown once); the old one stops working at once."""
     with ctx.db.transaction() as db:
@@ -210,18 +214,18 @@ def rotate_secret(
         secret = _new_secret()
         row.secret_digest = ctx.digester.digest(secret, SECRET_PURPOSE)
         row.secret_rotated_at = ctx.clock.now()
-        audit.record(ctx, db, "oidc_client_secret_rotated", request=request or RequestInfo(), actor=actor,
-                     client_id=row.client_id)
+        audit.record(ctx, db, "oidc_client_secret_rotated", request=request or RequestInfo(),
+                     actor=_actor(db, actor_id), client_id=row.client_id)
         return secret
 
 
-def delete(ctx: Context, client_id: str, *, actor: User | None = None, request: RequestInfo | None = None) -> None:
+def delete(ctx: Context, client_id: str, *, actor_id: int | None = None, request: RequestInfo | None = None) -> None:
     """The client and every token issued to it."""
     with ctx.db.transaction() as db:
         row = _get(db, client_id)
         db.query(OidcToken).filter(OidcToken.client_id == row.client_id).delete()
         db.delete(row)
-        audit.record(ctx, db, "oidc_client_deleted", request=request or RequestInfo(), actor=actor,
+        audit.record(ctx, db, "oidc_client_deleted", request=request or RequestInfo(), actor=_actor(db, actor_id),
                      client_id=client_id, name=row.name)
 
 
