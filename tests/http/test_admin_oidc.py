@@ -35,8 +35,9 @@ def test_admin_registers_edits_rotates_and_deletes_an_application(
     bad = client.post("/admin/oidc", data={"name": "Wiki", "redirect_uris": "https://w.example/*",
                                           "csrf_token": csrf_of(page.text)})
     assert bad.status_code == 422 and alerts(bad.text) and not clients.list_clients(ctx)
-    created = client.post("/admin/oidc", data={"name": "Wiki", "redirect_uris": "https://w.example/cb ",
-                                              "post_logout_uris": "https://w.example/", "csrf_token": csrf_of(page.text)})
+    created = client.post("/admin/oidc", data={
+        "name": "Wiki", "redirect_uris": "https://w.example/cb ", "post_logout_uris": "https://w.example/",
+        "csrf_token": csrf_of(page.text)})
     assert created.status_code == 200, alerts(created.text)
     secret = _secret_on(created.text)
     (info,) = clients.list_clients(ctx)
