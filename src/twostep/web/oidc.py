@@ -5,7 +5,6 @@ authorization endpoint answers redirects, or an error page when there is nowhere
 from __future__ import annotations
 
 import json
-from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -14,9 +13,11 @@ from starlette.concurrency import run_in_threadpool
 
 from twostep.i18n import LANGUAGES, N_
 from twostep.services import login
+from twostep.services.context import RequestInfo
 from twostep.services.oidc import flow
 from twostep.services.oidc.provider import HttpRequest, HttpResponse
 from twostep.web.pages import Page, WebState, build_page
+from twostep.web.security import client_ip
 
 router = APIRouter()
 
@@ -84,8 +85,14 @@ def _authorize_answer(request: Request, outcome: flow.AuthorizeOutcome) -> Respo
     return page.redirect(f"/login?{urlencode(params)}")
 
 
-def _info(request: Request) -> Any:
-    return build_page(request).info
+def _info(request: Request) -> RequestInfo:
+    """Who calls a back-channel endpoint, for the audit log (no page: no session, no policy read)."""
+    web: WebState = request.app.state.web
+    return RequestInfo(
+        ip=client_ip(request, web.trusted_proxies),
+        user_agent=request.headers.get("user-agent", "")[:300],
+        request_id=getattr(request.state, "request_id", ""),
+    )
 
 
 @router.api_route("/oauth2/authorize", methods=["GET", "POST"])

@@ -230,7 +230,7 @@ class IdToken(OpenIDCode):
         return super().process_token(grant, response)
 
     def _key(self) -> keys.SigningKey:
-        return keys.current(self.provider.ctx, self.provider.db)
+        return self.provider.signing_key()
 
     def resolve_client_private_key(self, client: Any) -> Any:
         return self._key().key
@@ -314,8 +314,7 @@ class CodeGrant(AuthorizationCodeGrant):
         )
         row = db.get(OidcAuthorizationCode, digest)
         if getattr(consumed, "rowcount", 0) == 1 and row is not None:
-            db.refresh(row)
-            return CodeRecord(row)
+            return CodeRecord(row)  # loaded after the update, in this transaction
         if row is not None and row.used_at is not None and row.client_id == client.get_client_id():
             revoked = revoke_family(db, digest, now)
             audit.record(ctx, db, "oidc_code_reuse", request=self.provider.info, outcome="failure",
@@ -456,12 +455,19 @@ class Provider(AuthorizationServer):
         self.ended_session = False
         self.issuer = ctx.settings.base_url.rstrip("/")
         self._clients: dict[str, clients.RegisteredClient | None] = {}
+        self._signing_key: keys.SigningKey | None = None
         self.register_token_generator("default", self._generate_token)
         self.register_grant(CodeGrant, [S256Challenge(required=True), IdToken(self)])
         self.register_grant(RefreshGrant)
         self.register_endpoint(Revocation)
         self.register_endpoint(Introspection)
         self.register_endpoint(EndSession)
+
+    def signing_key(self) -> keys.SigningKey:
+        """The current key, read once per request (Authlib asks for its algorithm, header and key)."""
+        if self._signing_key is None:
+            self._signing_key = keys.current(self.ctx, self.db)
+        return self._signing_key
 
     # --- Authlib's storage hooks ---------------------------------------------------------------
     def query_client(self, client_id: str) -> clients.RegisteredClient | None:
