@@ -407,3 +407,28 @@ def test_login_next_only_follows_same_origin_paths(client: TestClient, ctx: Cont
         assert done.headers["location"] == "/account", target
         client.cookies.clear()
         clock.advance(seconds=30)
+
+
+def test_purge_deletes_expired_oidc_rows_only(client: TestClient, ctx: Context, clock: FrozenClock) -> None:
+    from sqlalchemy import func, select
+
+    from twostep.services import purge
+    from twostep.storage.models import OidcAuthorizationCode, OidcPendingRequest, OidcToken
+
+    def counts() -> tuple[int, int, int]:
+        with ctx.db.transaction() as db:
+            return tuple(  # type: ignore[return-value]
+                int(db.scalar(select(func.count()).select_from(model)) or 0)
+                for model in (OidcPendingRequest, OidcAuthorizationCode, OidcToken)
+            )
+
+    rp, _, verifier, _, location = _signed_in_code(client, ctx, clock)
+    exchange(client, rp, query_of(location)["code"], verifier)
+    client.cookies.clear()
+    client.get(authorize_url(rp, challenge=pkce()[1]), follow_redirects=False)  # waits for a sign-in
+    assert counts() == (1, 1, 1)
+    purge.purge(ctx)
+    assert counts() == (1, 1, 1)
+    clock.advance(days=31)
+    purge.purge(ctx)
+    assert counts() == (0, 0, 0)
