@@ -15,6 +15,7 @@ Rules kept here (each named after its threat):
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -39,6 +40,10 @@ from twostep.services import audit, sessions
 from twostep.services.context import Context, RequestInfo
 from twostep.services.oidc import clients, keys
 from twostep.storage.models import OidcAuthorizationCode, OidcToken, User
+
+# Authlib logs issued tokens and client ids at DEBUG ("Issue token %r to %r"): never let a debug log
+# level elsewhere put tokens in twostep's logs.
+logging.getLogger("authlib").setLevel(logging.INFO)
 
 CODE_LIFETIME = timedelta(minutes=10)
 ACCESS_TOKEN_LIFETIME = timedelta(hours=1)
