@@ -577,6 +577,138 @@ def _add_key_and_backup_commands(commands: Any) -> None:
     restore.set_defaults(handler=cmd_restore)
 
 
+# --- OpenID Connect clients and signing keys (issue 16) ---------------------------------------------
+
+
+def _print_oidc_client(info: Any) -> None:
+    print(f"client_id:        {info.client_id}")
+    print(f"name:             {info.name}")
+    print(f"type:             {'public (PKCE, no secret)' if info.public else 'confidential'}")
+    both = "client_secret_basic or client_secret_post"
+    print(f"auth method:      {'none (PKCE)' if info.public else info.auth_method or both}")
+    print(f"scopes:           {' '.join(info.scopes)}")
+    for uri in info.redirect_uris:
+        print(f"redirect URI:     {uri}")
+    for uri in info.post_logout_uris:
+        print(f"post-logout URI:  {uri}")
+
+
+def cmd_oidc_client_create(settings: Settings, args: argparse.Namespace) -> int:
+    from twostep.services.oidc import clients
+
+    try:
+        created = clients.create(
+            _context(settings),
+            args.name,
+            args.redirect_uri,
+            post_logout_uris=args.post_logout_uri,
+            public=args.public,
+            scopes=args.scope,
+            auth_method=args.auth_method or "",
+            request=_cli_request(),
+        )
+    except clients.ClientError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    _print_oidc_client(created.info)
+    if created.secret is not None:
+        print("client secret (copy it now, it is not shown again):", file=sys.stderr)
+        print(f"client_secret:    {created.secret}")
+    return 0
+
+
+def cmd_oidc_client_list(settings: Settings, args: argparse.Namespace) -> int:
+    from twostep.services.oidc import clients
+
+    found = clients.list_clients(_context(settings))
+    if args.json:
+        for info in found:
+            print(json.dumps(info.__dict__))
+        return 0
+    if not found:
+        print("no OIDC clients")
+    for info in found:
+        kind = "public" if info.public else "confidential"
+        print(f"{info.client_id}  {info.name:<30} {kind:<12} {' '.join(info.redirect_uris)}")
+    return 0
+
+
+def cmd_oidc_client_show(settings: Settings, args: argparse.Namespace) -> int:
+    from twostep.services.oidc import clients
+
+    try:
+        _print_oidc_client(clients.show(_context(settings), args.client_id))
+    except clients.ClientError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_oidc_client_rotate_secret(settings: Settings, args: argparse.Namespace) -> int:
+    from twostep.services.oidc import clients
+
+    try:
+        secret = clients.rotate_secret(_context(settings), args.client_id, request=_cli_request())
+    except clients.ClientError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print("new client secret (the old one no longer works; copy it now, it is not shown again):", file=sys.stderr)
+    print(secret)
+    return 0
+
+
+def cmd_oidc_client_delete(settings: Settings, args: argparse.Namespace) -> int:
+    from twostep.services.oidc import clients
+
+    try:
+        clients.delete(_context(settings), args.client_id, request=_cli_request())
+    except clients.ClientError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"deleted OIDC client {args.client_id} and every token issued to it")
+    return 0
+
+
+def cmd_oidc_rotate_keys(settings: Settings, args: argparse.Namespace) -> int:
+    from twostep.services.oidc import keys
+
+    kid = keys.rotate(_context(settings), args.alg)
+    print(f"new signing key {kid} ({args.alg}); the previous key stays in the JWKS until its ID tokens expire")
+    return 0
+
+
+def _add_oidc_commands(commands: Any) -> None:
+    oidc = commands.add_parser("oidc", help="OpenID Connect clients and signing keys").add_subparsers(
+        dest="oidc_command", required=True
+    )
+    client = oidc.add_parser("client", help="registered applications").add_subparsers(
+        dest="client_command", required=True
+    )
+    create = client.add_parser("create", help="register an application; prints its id and (once) its secret")
+    create.add_argument("name")
+    create.add_argument("--redirect-uri", action="append", required=True, help="exact URI; repeat for more")
+    create.add_argument("--post-logout-uri", action="append", default=[], help="exact URI; repeat for more")
+    create.add_argument("--public", action="store_true", help="no secret; PKCE (S256) required")
+    create.add_argument("--scope", action="append", default=[], help="allowed scopes (default: all)")
+    create.add_argument("--auth-method", choices=["client_secret_basic", "client_secret_post"],
+                        help="pin the token endpoint auth method (default: both accepted)")
+    create.set_defaults(handler=cmd_oidc_client_create)
+    listing = client.add_parser("list", help="list applications (never their secrets)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_oidc_client_list)
+    for name, handler, text in (
+        ("show", cmd_oidc_client_show, "show one application"),
+        ("rotate-secret", cmd_oidc_client_rotate_secret, "new secret, printed once; the old one stops working"),
+        ("delete", cmd_oidc_client_delete, "delete an application and its tokens"),
+    ):
+        action = client.add_parser(name, help=text)
+        action.add_argument("client_id")
+        action.set_defaults(handler=handler)
+    rotate = oidc.add_parser("rotate-keys", help="new ID-token signing key (the old one stays published a while)")
+    rotate.add_argument("--alg", choices=["RS256", "ES256"], default="RS256")
+    rotate.set_defaults(handler=cmd_oidc_rotate_keys)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="twostep",
@@ -673,6 +805,7 @@ def build_parser() -> argparse.ArgumentParser:
     apikey_revoke.add_argument("key", help="the id or prefix shown by `apikey list`")
     apikey_revoke.set_defaults(handler=cmd_apikey_revoke)
     _add_key_and_backup_commands(commands)
+    _add_oidc_commands(commands)
     return parser
 
 

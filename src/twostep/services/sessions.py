@@ -18,7 +18,7 @@ from twostep.domain.login_flow import (
     Stage,
 )
 from twostep.services.context import Context, RequestInfo
-from twostep.storage.models import User, WebSession
+from twostep.storage.models import OidcToken, User, WebSession
 
 TOUCH_EVERY_SECONDS = 30
 
@@ -48,6 +48,7 @@ def create(
     via_remembered_device: bool = False,
     mailbox_proven_at: datetime | None = None,
     replacing: WebSession | None = None,
+    method: str | None = None,
 ) -> str:
     """A fresh id at every step (checklist S-02); the replaced session row is deleted.
 
@@ -81,6 +82,7 @@ def create(
             password_at=password_at,
             second_step_at=second_step_at,
             via_remembered_device=via_remembered_device,
+            method=method,  # the second-step method used (the OIDC ``amr`` says so)
             must_replace_method=carried.must_replace_method if carried is not None else False,
             mailbox_proven_at=mailbox_proven_at or (carried.mailbox_proven_at if carried is not None else None),
             ip=request.ip[:64],
@@ -112,6 +114,9 @@ def destroy_all(db: Session, user_id: int, *, except_id: str | None = None) -> N
     if except_id is not None:
         statement = statement.where(WebSession.id != except_id)
     db.execute(statement)
+    # Every caller is a credential change or "sign out everywhere": the user's OpenID Connect tokens
+    # (refresh tokens included) go too, or a client would keep access the user just took back.
+    db.execute(delete(OidcToken).where(OidcToken.user_id == user_id))
 
 
 def reauthenticated_recently(ctx: Context, row: WebSession) -> bool:

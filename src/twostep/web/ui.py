@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from twostep.domain.login_flow import Area, Stage, home_for
 from twostep.services import accounts, enrollment, login, mailbox_check, setup, views
+from twostep.web import continue_to
 from twostep.web.pages import Page, build_page
 
 router = APIRouter()
@@ -32,8 +33,9 @@ def home(page: PageDep) -> Response:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(page: PageDep) -> Response:
-    if page.stage is Stage.SIGNED_IN:
-        return page.redirect("/account")
+    fresh = continue_to.remember(page)
+    if page.stage is Stage.SIGNED_IN and not fresh:
+        return page.redirect(continue_to.after_sign_in(page))
     notice = page.request.query_params.get("notice", "")
     return page.render("login.html", email="", errors={}, notice=notice)
 
@@ -55,7 +57,7 @@ def login_submit(
         page.ctx,
         email,
         password,
-        device_token=page.request.cookies.get(page.web.cookies.device),
+        device_token=continue_to.device_cookie(page),
         current_token=page.session_token,
         request=page.info,
     )
@@ -75,6 +77,8 @@ def login_submit(
             "login.html", status_code=401, email=email, errors={"form": page.message("login_invalid")}
         )
     page.set_session(result.token)
+    if result.outcome == "signed_in":
+        return page.redirect(continue_to.after_sign_in(page))
     target = {"signed_in": "/account", "second_step": "/login/code", "enroll": "/enroll", "remind": "/reminder"}[
         result.outcome
     ]
@@ -128,7 +132,7 @@ def code_submit(
             page.cookies_to_set.append(
                 (page.web.cookies.device, result.device_token, page.ctx.settings.remember_device_days * 86400)
             )
-        return page.redirect("/account")
+        return page.redirect(continue_to.after_sign_in(page))
     if result.outcome == "restart":
         page.set_session(None)
         return page.redirect("/login?notice=restart")
