@@ -685,7 +685,7 @@ def _add_oidc_commands(commands: Any) -> None:
         dest="client_command", required=True
     )
     create = client.add_parser("create", help="register an application; prints its id and (once) its secret")
-    create.add_argument("name")
+    create.add_argument("name", help="the application's name, shown to administrators")
     create.add_argument("--redirect-uri", action="append", required=True, help="exact URI; repeat for more")
     create.add_argument("--post-logout-uri", action="append", default=[], help="exact URI; repeat for more")
     create.add_argument("--public", action="store_true", help="no secret; PKCE (S256) required")
@@ -694,7 +694,7 @@ def _add_oidc_commands(commands: Any) -> None:
                         help="pin the token endpoint auth method (default: both accepted)")
     create.set_defaults(handler=cmd_oidc_client_create)
     listing = client.add_parser("list", help="list applications (never their secrets)")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(handler=cmd_oidc_client_list)
     for name, handler, text in (
         ("show", cmd_oidc_client_show, "show one application"),
@@ -702,10 +702,11 @@ def _add_oidc_commands(commands: Any) -> None:
         ("delete", cmd_oidc_client_delete, "delete an application and its tokens"),
     ):
         action = client.add_parser(name, help=text)
-        action.add_argument("client_id")
+        action.add_argument("client_id", help="the id printed by `oidc client create` or `list`")
         action.set_defaults(handler=handler)
     rotate = oidc.add_parser("rotate-keys", help="new ID-token signing key (the old one stays published a while)")
-    rotate.add_argument("--alg", choices=["RS256", "ES256"], default="RS256")
+    rotate.add_argument(
+        "--alg", choices=["RS256", "ES256"], default="RS256", help="signing algorithm (default RS256)")
     rotate.set_defaults(handler=cmd_oidc_rotate_keys)
 
 
