@@ -447,4 +447,5 @@ def test_api_keys_page_needs_a_real_second_step_not_a_remembered_device(
 
         for row in db.scalars(select(WebSession)):
             row.via_remembered_device = True
-    assert client.get("/admin/api-keys").status_code == 403
+    refused = client.get("/admin/api-keys", follow_redirects=False)
+    assert refused.status_code == 303 and refused.headers["location"] == "/account/reauth?next=/admin/api-keys"

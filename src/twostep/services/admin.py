@@ -84,15 +84,6 @@ CLI = Actor(id=None, email="", via="cli")
 
 
 @dataclass(frozen=True)
-class SessionAccess:
-    user_id: int
-    email: str
-    is_admin: bool
-    real_second_step: bool
-    fresh: bool
-
-
-@dataclass(frozen=True)
 class UserRow:
     id: int
     email: str
@@ -210,33 +201,6 @@ def _password_key(ctx: Context, email: str) -> str:
 
 
 # --- access ----------------------------------------------------------------------------------
-
-
-def session_access(ctx: Context, token: str | None) -> SessionAccess | None:
-    """The signed-in user behind this token and what the console needs to know about them."""
-    from twostep.domain.login_flow import Stage
-
-    with ctx.db.transaction() as db:
-        row = sessions.load(ctx, db, token)
-        if row is None or row.stage != Stage.SIGNED_IN.value:
-            return None
-        user = db.get(User, row.user_id)
-        if user is None:
-            return None
-        return SessionAccess(
-            user_id=user.id,
-            email=user.email,
-            is_admin=accounts.is_admin(db, user.id),
-            real_second_step=row.second_step_at is not None and not row.via_remembered_device,
-            fresh=sessions.reauthenticated_recently(ctx, row),
-        )
-
-
-def record_denied(ctx: Context, user_id: int | None, path: str, request: RequestInfo) -> None:
-    """OWASP ``authz_fail``: someone without the admin role reached for the console."""
-    with ctx.db.transaction() as db:
-        user = db.get(User, user_id) if user_id is not None else None
-        audit.record(ctx, db, "authz_fail", request=request, user=user, outcome="failure", path=path[:200])
 
 
 def _check_actor(db: Session, actor: Actor) -> None:

@@ -197,9 +197,7 @@ _COUNTERS = cast(Table, RateCounter.__table__)
 KEY_COLUMNS = (_KEYS.c.id, _KEYS.c.name, _KEYS.c.prefix, _KEYS.c.revoked_at, _KEYS.c.last_used_at)
 _BY_DIGEST = select(*KEY_COLUMNS).where(_KEYS.c.key_digest == bindparam("digest"))
 _BY_DIGEST_FAST = FastStatement(_BY_DIGEST)
-_TOUCH = FastStatement(
-    update(_KEYS).where(_KEYS.c.id == bindparam("key_id")).values(last_used_at=bindparam("used_at"))
-)
+_TOUCH = FastStatement(update(_KEYS).where(_KEYS.c.id == bindparam("key_id")).values(last_used_at=bindparam("used_at")))
 _FORGET_OLD_WINDOWS = FastStatement(
     delete(_COUNTERS).where(
         _COUNTERS.c.key == bindparam("counter_key"),
@@ -234,9 +232,7 @@ def identify(ctx: Context, db: Executor, presented: str) -> Caller | None:
     return caller_from_row(ctx, presented, row)
 
 
-_ADOPT = FastStatement(
-    update(_KEYS).where(_KEYS.c.key_digest == bindparam("old")).values(key_digest=bindparam("new"))
-)
+_ADOPT = FastStatement(update(_KEYS).where(_KEYS.c.key_digest == bindparam("old")).values(key_digest=bindparam("new")))
 
 
 def adopt_previous_digest(ctx: Context, db: Executor, presented: str) -> bool:
@@ -344,18 +340,3 @@ def _add(db: Executor, key: str, start: int, amount: int) -> int:
     if total == amount:  # the first write of a new window: forget this key's older windows
         _FORGET_OLD_WINDOWS.execute(db, {"counter_key": key, "current": start})
     return total
-
-
-def admin_may_manage(ctx: Context, session_id: str) -> bool:
-    """Administrators only, in a session that passed a real second step (a remembered device never counts)."""
-    from twostep.domain.login_flow import Stage
-    from twostep.services import accounts
-    from twostep.storage.models import WebSession
-
-    with ctx.db.transaction() as db:
-        row = db.get(WebSession, session_id)
-        if row is None or row.stage != Stage.SIGNED_IN.value:
-            return False
-        if row.second_step_at is None or row.via_remembered_device:
-            return False
-        return accounts.is_admin(db, row.user_id)
