@@ -197,7 +197,9 @@ _COUNTERS = cast(Table, RateCounter.__table__)
 KEY_COLUMNS = (_KEYS.c.id, _KEYS.c.name, _KEYS.c.prefix, _KEYS.c.revoked_at, _KEYS.c.last_used_at)
 _BY_DIGEST = select(*KEY_COLUMNS).where(_KEYS.c.key_digest == bindparam("digest"))
 _BY_DIGEST_FAST = FastStatement(_BY_DIGEST)
-_TOUCH = FastStatement(update(_KEYS).where(_KEYS.c.id == bindparam("key_id")).values(last_used_at=bindparam("used_at")))
+_TOUCH = FastStatement(
+    update(_KEYS).where(_KEYS.c.id == bindparam("key_id")).values(last_used_at=bindparam("used_at"))
+)
 _FORGET_OLD_WINDOWS = FastStatement(
     delete(_COUNTERS).where(
         _COUNTERS.c.key == bindparam("counter_key"),
@@ -232,7 +234,9 @@ def identify(ctx: Context, db: Executor, presented: str) -> Caller | None:
     return caller_from_row(ctx, presented, row)
 
 
-_ADOPT = FastStatement(update(_KEYS).where(_KEYS.c.key_digest == bindparam("old")).values(key_digest=bindparam("new")))
+_ADOPT = FastStatement(
+    update(_KEYS).where(_KEYS.c.key_digest == bindparam("old")).values(key_digest=bindparam("new"))
+)
 
 
 def adopt_previous_digest(ctx: Context, db: Executor, presented: str) -> bool:
