@@ -19,7 +19,7 @@ from twostep.domain.emails import looks_like_email, normalize_email
 from twostep.domain.factors import FactorKind, Verdict
 from twostep.domain.factors import totp as totp_factor
 from twostep.domain.login_flow import Stage, stage_after_password
-from twostep.services import accounts, audit, devices, guesses, notify, policy, sessions, throttling
+from twostep.services import accounts, audit, devices, notify, policy, second_step_check, sessions, throttling
 from twostep.services.context import Context, RequestInfo
 from twostep.storage.database import Executor, FastStatement
 from twostep.storage.models import Factor, User, WebSession
@@ -287,9 +287,9 @@ def second_step(
     remember_device: bool,
     request: RequestInfo,
 ) -> CodeStepResult:
-    """One transaction: throttle check → verify → consume → counters → audit."""
+    """One transaction: the one second-step check (``second_step_check.check``: throttle check → verify →
+    consume → counters → audit), then this pending sign-in's own attempts, or the signed-in session."""
     now = ctx.clock.now()
-    notices: list[str] = []
     with ctx.db.transaction() as db:
         row = pending_session(ctx, db, token, Stage.SECOND_STEP)
         if row is None:
@@ -297,73 +297,46 @@ def second_step(
         user = db.get(User, row.user_id)
         if user is None:
             return CodeStepResult("no_session")
-        key = throttling.second_step_key(user.id)
-        wait = throttling.wait_seconds(db, key, now)
-        if wait:  # refused unchecked, but audited like every other check
-            audit.record(ctx, db, "authn_login_fail", request=request, user=user, outcome="failure",
-                         reason="throttled", step="second", seconds=wait)
-            return CodeStepResult("throttled", wait_seconds=wait)
         method = chosen_method(db, user, row)
         if method is None:
             return CodeStepResult("no_method")
-        verdict = verify_method(ctx, db, user, row, method, raw_code)
-        if not verdict.accepted:
+        checked = second_step_check.check(
+            ctx, db, user, lambda: (method, verify_method(ctx, db, user, row, method, raw_code)), request, now=now
+        )
+        second_step_check.notices_after_commit(ctx, db, checked, request)
+        notices = [notice.event for notice in checked.notices]
+        if checked.outcome == "throttled" and not checked.method:
+            return CodeStepResult("throttled", wait_seconds=checked.wait_seconds)
+        if not checked.accepted:
             row.code_attempts += 1
-            failure = guesses.second_step_failed(ctx, db, user, method, request, now)
-            failures = failure.failures
-            event = "authn_token_reuse" if verdict.replayed else "authn_login_fail"
-            audit.record(
-                ctx,
-                db,
-                event,
-                request=request,
-                user=user,
-                outcome="failure",
-                step="second",
-                method=method,
-                failures=failures,
-            )
-            if verdict.replayed:
-                notices.append("replay")
-            wait = failure.wait_seconds
-            if wait:
-                audit.record(ctx, db, "authn_login_lock", request=request, user=user, outcome="failure",
-                             step="second", seconds=wait)
+            wait = checked.wait_seconds
             if row.code_attempts >= throttle_rules.ATTEMPTS_PER_PENDING_LOGIN:
                 db.delete(row)
                 audit.record(ctx, db, "authn_login_fail_max", request=request, user=user, outcome="failure")
-                result = CodeStepResult("restart", wait_seconds=wait, notices=notices)
-            else:
-                result = CodeStepResult(
-                    "throttled" if wait else "invalid", wait_seconds=wait, notices=notices
-                )
-            email, language = user.email, user.language
-        else:
-            throttling.clear(db, key)
-            new_token = sessions.create(
-                ctx,
-                db,
-                user,
-                Stage.SIGNED_IN,
-                request,
-                password_at=row.password_at,
-                second_step_at=now,
-                replacing=row,
-            )
-            device_token = None
-            if remember_device and ctx.settings.remember_device_days > 0:
-                device_token = devices.issue(ctx, db, user.id, request)
-                audit.record(ctx, db, "authn_device_remembered", request=request, user=user)
-                notices.append("new_device")
-            _signed_in(user, now, method)
-            audit.record(ctx, db, "authn_login_success", request=request, user=user, method=method)
-            result = CodeStepResult("signed_in", token=new_token, device_token=device_token, notices=notices)
-            email, language = user.email, user.language
-    for notice in notices:
-        notify.security_notice(
-            ctx, email, language, notice, request, browser_label=devices.browser_summary(request.user_agent)
+                return CodeStepResult("restart", wait_seconds=wait, notices=notices)
+            return CodeStepResult("throttled" if wait else "invalid", wait_seconds=wait, notices=notices)
+        new_token = sessions.create(
+            ctx,
+            db,
+            user,
+            Stage.SIGNED_IN,
+            request,
+            password_at=row.password_at,
+            second_step_at=now,
+            replacing=row,
         )
-    return result
+        device_token = None
+        if remember_device and ctx.settings.remember_device_days > 0:
+            device_token = devices.issue(ctx, db, user.id, request)
+            audit.record(ctx, db, "authn_device_remembered", request=request, user=user)
+            notices.append("new_device")
+            notify.tell_after_commit(
+                ctx, db, user.email, user.language, "new_device", request,
+                browser_label=devices.browser_summary(request.user_agent),
+            )  # fmt: skip
+        _signed_in(user, now, method)
+        audit.record(ctx, db, "authn_login_success", request=request, user=user, method=method)
+        return CodeStepResult("signed_in", token=new_token, device_token=device_token, notices=notices)
 
 
 def verify_method(

@@ -46,11 +46,11 @@ from twostep.services import (
     accounts,
     audit,
     devices,
-    guesses,
     login,
     notify,
     rate_limits,
     recovery,
+    second_step_check,
     sent_codes,
     sessions,
     throttling,
@@ -67,6 +67,8 @@ _TICKET_OWNER = "password-reset-ticket"
 _TICKET_PADDING = 360  # > 254 (longest address) + the JSON around it
 _RESET_ALPHABET = frozenset("ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
 RECOVERY = "recovery"
+#: How the reset's second-step checks read in the audit log.
+RESET = second_step_check.Caller(fail_event="authn_password_change_fail", reason="bad_second_step", detail={})
 
 ResetOutcome = Literal[
     "done",
@@ -461,32 +463,18 @@ def confirm_second_step(ctx: Context, token: str | None, raw_code: str, request:
         if found is None:
             return ResetResult("no_session")
         row, user = found
-        key = throttling.second_step_key(user.id)
-        wait = throttling.wait_seconds(db, key, now)
-        if wait:
-            return ResetResult("throttled", wait_seconds=wait)
         method = chosen_method(ctx, db, user, row)
         if method is None:
             return ResetResult("no_method")
-        verdict = _verify(ctx, db, user, row, method, raw_code)
-        if not verdict.accepted:
+        checked = second_step_check.check(
+            ctx, db, user, lambda: (method, _verify(ctx, db, user, row, method, raw_code)), request, RESET, now=now
+        )
+        second_step_check.notices_after_commit(ctx, db, checked, request)
+        if not checked.accepted:
+            if not checked.method:  # throttled before the code was compared
+                return ResetResult("throttled", wait_seconds=checked.wait_seconds)
             row.code_attempts += 1
-            failure = guesses.second_step_failed(ctx, db, user, method, request, now)
-            failures = failure.failures
-            audit.record(
-                ctx,
-                db,
-                "authn_token_reuse" if verdict.replayed else "authn_password_change_fail",
-                request=request,
-                user=user,
-                outcome="failure",
-                reason="bad_second_step",
-                method=method,
-                failures=failures,
-            )
-            if verdict.replayed:
-                _notify_after_commit(ctx, db, user, "replay", request)
-            wait = failure.wait_seconds
+            wait = checked.wait_seconds
             if row.code_attempts >= throttle_rules.ATTEMPTS_PER_PENDING_LOGIN:
                 db.delete(row)
                 return ResetResult("restart", wait_seconds=wait)
@@ -496,7 +484,6 @@ def confirm_second_step(ctx: Context, token: str | None, raw_code: str, request:
         except (ValueError, KeyError, TypeError):
             db.delete(row)
             return ResetResult("no_session")
-        throttling.clear(db, key)
         _apply(
             ctx,
             db,

@@ -15,7 +15,6 @@ new phone can be enrolled. Here the user keeps two-step verification on all the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from twostep.domain import throttle as throttle_rules
 from twostep.domain.codes import RECOVERY_CODE_COUNT, normalize_recovery_code
-from twostep.domain.factors import FactorKind
+from twostep.domain.factors import FactorKind, Verdict
 from twostep.domain.login_flow import Stage
 from twostep.services import (
     accounts,
@@ -34,6 +33,7 @@ from twostep.services import (
     notify,
     reauth,
     recovery,
+    second_step_check,
     sessions,
     throttling,
 )
@@ -92,10 +92,6 @@ class Download:
     codes: list[str]
 
 
-def _after_commit(db: Session, callback: Callable[[], object]) -> None:
-    db.info.setdefault("after_commit", []).append(callback)
-
-
 def _signed_in(ctx: Context, db: Session, token: str | None) -> tuple[WebSession, User] | None:
     row = sessions.load(ctx, db, token)
     if row is None or row.stage != Stage.SIGNED_IN.value:
@@ -133,14 +129,18 @@ def sign_in_with_recovery_code(ctx: Context, token: str | None, raw_code: str, r
         user = db.get(User, row.user_id) if row is not None else None
         if row is None or user is None:
             return RecoveryResult("no_session")
-        key = throttling.second_step_key(user.id)
-        wait = throttling.wait_seconds(db, key, now)
-        if wait:
-            return RecoveryResult("throttled", wait_seconds=wait)
         email, language = user.email, user.language
         browser = devices.browser_summary(request.user_agent)
-        if recovery.consume(ctx, db, user.id, raw_code):
-            throttling.clear(db, key)
+
+        def attempt() -> second_step_check.Attempt:
+            if recovery.consume(ctx, db, user.id, raw_code):
+                return guesses.RECOVERY_CODE, Verdict(accepted=True)
+            replayed = recovery.was_used(ctx, db, user.id, raw_code)
+            return guesses.RECOVERY_CODE, Verdict(accepted=False, replayed=replayed)
+
+        checked = second_step_check.check(ctx, db, user, attempt, request, now=now)
+        second_step_check.notices_after_commit(ctx, db, checked, request)
+        if checked.accepted:
             left = recovery.remaining(db, user.id)
             user.last_sign_in_at = now
             user.sign_in_count = (user.sign_in_count or 0) + 1
@@ -163,46 +163,14 @@ def sign_in_with_recovery_code(ctx: Context, token: str | None, raw_code: str, r
                 method="recovery_code",
                 recovery_codes_left=left,
             )
-            _after_commit(
-                db,
-                lambda: notify.security_notice(
-                    ctx, email, language, "recovery_code_used", request, browser_label=browser, left=left
-                ),
+            notify.tell_after_commit(
+                ctx, db, email, language, "recovery_code_used", request, browser_label=browser, left=left
             )
             return RecoveryResult("signed_in", token=new_token, remaining=left)
-        replayed = recovery.was_used(ctx, db, user.id, raw_code)
+        wait = checked.wait_seconds
+        if not checked.method:  # throttled before the code was compared
+            return RecoveryResult("throttled", wait_seconds=wait)
         row.code_attempts += 1
-        failure = guesses.second_step_failed(ctx, db, user, guesses.RECOVERY_CODE, request, now)
-        failures = failure.failures
-        audit.record(
-            ctx,
-            db,
-            "authn_token_reuse" if replayed else "authn_login_fail",
-            request=request,
-            user=user,
-            outcome="failure",
-            step="second",
-            method="recovery_code",
-            failures=failures,
-        )
-        if replayed:
-            _after_commit(
-                db,
-                lambda: notify.security_notice(ctx, email, language, "replay", request, browser_label=browser),
-            )
-        wait = failure.wait_seconds
-        if wait:
-            audit.record(
-                ctx,
-                db,
-                "authn_login_lock",
-                request=request,
-                user=user,
-                outcome="failure",
-                key="2fa",
-                seconds=wait,
-                failures=failures,
-            )
         if row.code_attempts >= throttle_rules.ATTEMPTS_PER_PENDING_LOGIN:
             db.delete(row)
             audit.record(ctx, db, "authn_login_fail_max", request=request, user=user, outcome="failure")
@@ -270,11 +238,8 @@ def replace_lost_methods(
         )
         email, language = user.email, user.language
         browser = devices.browser_summary(request.user_agent)
-        _after_commit(
-            db,
-            lambda: notify.security_notice(
-                ctx, email, language, "lost_phone", request, browser_label=browser, methods=removed
-            ),
+        notify.tell_after_commit(
+            ctx, db, email, language, "lost_phone", request, browser_label=browser, methods=removed
         )
         return LostPhoneResult("enroll", token=new_token, removed=removed)
 

@@ -10,7 +10,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ from sqlalchemy import Engine, Executable, create_engine, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.util import identity_key
 
 from twostep.storage import libpq
 
@@ -167,11 +168,12 @@ class RawTransaction:
     """A transaction straight on a DBAPI connection (``Database.raw_transaction``), for the verification
     API's hot path: no Session, no pool checkout, no ORM events. Only ``FastStatement`` runs on it."""
 
-    __slots__ = ("connection", "dialect")
+    __slots__ = ("after_commit", "connection", "dialect")
 
     def __init__(self, connection: Any, dialect: Dialect) -> None:
         self.connection = connection
         self.dialect = dialect
+        self.after_commit: list[Callable[[], object]] = []
 
     def cursor(self) -> Any:
         return self.connection.cursor()
@@ -179,6 +181,29 @@ class RawTransaction:
 
 # What the hot-path services accept: the ORM unit of work, or a raw transaction.
 Executor = Session | RawTransaction
+
+
+def after_commit(db: Executor, callback: Callable[[], object]) -> None:
+    """The one after-commit mechanism: ``callback`` runs once ``db``'s transaction has committed, and
+    never if it rolls back (a notice must never announce a change that did not happen). Both
+    ``Database.transaction`` and ``Database.raw_transaction`` run them after their commit, in order;
+    the verification API's event loop adds none (its notices go back to the web layer, sent after the
+    answer in a worker thread)."""
+    if isinstance(db, RawTransaction):
+        db.after_commit.append(callback)
+    else:
+        db.info.setdefault("after_commit", []).append(callback)
+
+
+def expire_loaded(db: Executor, model: type[Any], ids: Iterable[int], attributes: list[str]) -> None:
+    """After a ``FastStatement`` changed rows behind the ORM's back: objects of ``model`` already loaded
+    in this session show the new values (a raw transaction has no identity map: nothing to do)."""
+    if isinstance(db, RawTransaction):
+        return
+    for ident in ids:
+        loaded = db.identity_map.get(identity_key(model, ident))
+        if loaded is not None:
+            db.expire(loaded, attributes)
 
 
 class FastStatement:
@@ -392,7 +417,8 @@ class Database:
                     connection.execute("BEGIN IMMEDIATE")
                 else:
                     libpq.execute(connection, b"BEGIN")
-                yield RawTransaction(connection, self.engine.dialect)
+                tx = RawTransaction(connection, self.engine.dialect)
+                yield tx
                 if sqlite:
                     connection.commit()
                 else:
@@ -411,6 +437,8 @@ class Database:
                 raise
         if self.outage.down_since is not None:
             self.outage.recovered()
+        for callback in tx.after_commit:
+            callback()
 
     def ping(self) -> bool:
         try:
