@@ -19,8 +19,9 @@ from twostep.domain.emails import looks_like_email, normalize_email
 from twostep.domain.factors import FactorKind, Verdict
 from twostep.domain.factors import totp as totp_factor
 from twostep.domain.login_flow import Stage, stage_after_password
-from twostep.services import accounts, audit, devices, notify, policy, second_step_check, sessions, throttling
+from twostep.services import accounts, audit, devices, policy, second_step_check, sessions, throttling
 from twostep.services.context import Context, RequestInfo
+from twostep.services.signin import completion
 from twostep.storage.database import Executor, FastStatement
 from twostep.storage.models import Factor, User, WebSession
 
@@ -33,6 +34,7 @@ class PasswordStepResult:
     outcome: PasswordOutcome
     token: str | None = None
     wait_seconds: int = 0
+    continue_to: str = completion.DEFAULT_TARGET
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class CodeStepResult:
     device_token: str | None = None
     wait_seconds: int = 0
     notices: list[str] = field(default_factory=list)
+    continue_to: str = completion.DEFAULT_TARGET
 
 
 def _email_key(ctx: Context, raw_email: str) -> str:
@@ -57,6 +60,7 @@ def password_step(
     device_token: str | None,
     current_token: str | None,
     request: RequestInfo,
+    continue_to: str | None = None,
 ) -> PasswordStepResult:
     """Same answer and the same work (one Argon2 check) for known and unknown emails.
 
@@ -123,7 +127,7 @@ def password_step(
             if user.password_imported:
                 audit.record(ctx, db, "authn_password_rehashed", request=request, user=user)
         user.password_imported = False
-        return _after_password(ctx, db, user, device_token, current_token, request)
+        return _after_password(ctx, db, user, device_token, current_token, request, continue_to)
 
 
 def _after_password(
@@ -133,7 +137,10 @@ def _after_password(
     device_token: str | None,
     current_token: str | None,
     request: RequestInfo,
+    continue_to: str | None = None,
 ) -> PasswordStepResult:
+    """``continue_to``: where the browser asked to go after sign-in (``completion.continue_target``
+    validates it; the pending session carries it to the completion)."""
     now = ctx.clock.now()
     methods = accounts.confirmed_methods(db, user.id)
     device = devices.find_valid(ctx, db, device_token, user.id) if methods else None
@@ -145,6 +152,21 @@ def _after_password(
         must_enroll=decision is not None and decision.verdict is rollout.Verdict.FORCE,
     )
     current = sessions.load(ctx, db, current_token)
+    target = completion.continue_target(ctx, continue_to)
+    if stage is Stage.SIGNED_IN:
+        done = completion.complete_sign_in(
+            ctx,
+            db,
+            user,
+            request,
+            replacing=current,
+            password_at=now,
+            remembered=device,
+            continue_to=target,
+            via="remembered_device" if device is not None else "password_only",
+        )
+        remind = decision is not None and decision.verdict is rollout.Verdict.REMIND
+        return PasswordStepResult("remind" if remind else "signed_in", token=done.token, continue_to=done.continue_to)
     token = sessions.create(
         ctx,
         db,
@@ -152,26 +174,11 @@ def _after_password(
         stage,
         request,
         password_at=now,
-        via_remembered_device=device is not None,
         replacing=current,
+        data={completion.DATA_KEY: target} if target else None,
     )
-    if stage is Stage.SIGNED_IN:
-        if device is not None:
-            device.last_used_at = now
-        _signed_in(user, now, method=None)
-        via = "remembered_device" if device is not None else "password_only"
-        audit.record(ctx, db, "authn_login_success", request=request, user=user, via=via)
-        remind = decision is not None and decision.verdict is rollout.Verdict.REMIND
-        return PasswordStepResult("remind" if remind else "signed_in", token=token)
     audit.record(ctx, db, "authn_password_ok", request=request, user=user, next=stage.value)
     return PasswordStepResult("second_step" if stage is Stage.SECOND_STEP else "enroll", token=token)
-
-
-def _signed_in(user: User, now: object, method: str | None) -> None:
-    user.last_sign_in_at = now  # type: ignore[assignment]
-    user.sign_in_count = (user.sign_in_count or 0) + 1
-    if method:
-        user.last_method = method
 
 
 def pending_session(ctx: Context, db: Session, token: str | None, stage: Stage) -> WebSession | None:
@@ -315,28 +322,23 @@ def second_step(
                 audit.record(ctx, db, "authn_login_fail_max", request=request, user=user, outcome="failure")
                 return CodeStepResult("restart", wait_seconds=wait, notices=notices)
             return CodeStepResult("throttled" if wait else "invalid", wait_seconds=wait, notices=notices)
-        new_token = sessions.create(
+        done = completion.complete_sign_in(
             ctx,
             db,
             user,
-            Stage.SIGNED_IN,
             request,
-            password_at=row.password_at,
-            second_step_at=now,
             replacing=row,
+            password_at=row.password_at,
+            method=method,
+            remember_device=remember_device,
         )
-        device_token = None
-        if remember_device and ctx.settings.remember_device_days > 0:
-            device_token = devices.issue(ctx, db, user.id, request)
-            audit.record(ctx, db, "authn_device_remembered", request=request, user=user)
-            notices.append("new_device")
-            notify.tell_after_commit(
-                ctx, db, user.email, user.language, "new_device", request,
-                browser_label=devices.browser_summary(request.user_agent),
-            )  # fmt: skip
-        _signed_in(user, now, method)
-        audit.record(ctx, db, "authn_login_success", request=request, user=user, method=method)
-        return CodeStepResult("signed_in", token=new_token, device_token=device_token, notices=notices)
+        return CodeStepResult(
+            "signed_in",
+            token=done.token,
+            device_token=done.device_token,
+            notices=[*notices, *done.notices],
+            continue_to=done.continue_to,
+        )
 
 
 def verify_method(

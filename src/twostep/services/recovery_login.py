@@ -38,6 +38,7 @@ from twostep.services import (
     throttling,
 )
 from twostep.services.context import Context, RequestInfo
+from twostep.services.signin import completion
 from twostep.storage.models import User, WebSession
 
 RecoveryOutcome = Literal["signed_in", "invalid", "throttled", "restart", "no_session"]
@@ -142,27 +143,18 @@ def sign_in_with_recovery_code(ctx: Context, token: str | None, raw_code: str, r
         second_step_check.notices_after_commit(ctx, db, checked, request)
         if checked.accepted:
             left = recovery.remaining(db, user.id)
-            user.last_sign_in_at = now
-            user.sign_in_count = (user.sign_in_count or 0) + 1
-            new_token = sessions.create(
+            done = completion.complete_sign_in(
                 ctx,
                 db,
                 user,
-                Stage.SIGNED_IN,
                 request,
-                password_at=row.password_at,
-                second_step_at=now,
                 replacing=row,
-            )
-            audit.record(
-                ctx,
-                db,
-                "authn_login_success",
-                request=request,
-                user=user,
+                password_at=row.password_at,
                 method="recovery_code",
+                sign_in_method=False,
                 recovery_codes_left=left,
             )
+            new_token = done.token
             notify.tell_after_commit(
                 ctx, db, email, language, "recovery_code_used", request, browser_label=browser, left=left
             )

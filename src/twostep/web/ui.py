@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 import segno
 from fastapi import APIRouter, Depends, Form
@@ -10,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from twostep.domain.login_flow import Area, Stage, home_for
 from twostep.services import accounts, enrollment, login, mailbox_check, setup, views
+from twostep.services.signin import completion
 from twostep.web.pages import Page, build_page
 
 router = APIRouter()
@@ -30,12 +32,25 @@ def home(page: PageDep) -> Response:
     return page.redirect(home_for(page.stage))
 
 
+def _continue_to(page: Page) -> str | None:
+    """Where the browser goes after sign-in: ``?next=`` (our own pages) or ``?rd=`` (forward-auth),
+    validated by the one function (``completion.continue_target``)."""
+    params = page.request.query_params
+    return completion.continue_target(page.ctx, params.get("next") or params.get("rd"))
+
+
+def _login_action(target: str | None) -> str:
+    """The login form posts back to /login with the target in the query (the fields stay as they are)."""
+    return f"/login?{urlencode({'next': target})}" if target else "/login"
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(page: PageDep) -> Response:
+    target = _continue_to(page)
     if page.stage is Stage.SIGNED_IN:
-        return page.redirect("/account")
+        return page.continue_to(target or "/account")
     notice = page.request.query_params.get("notice", "")
-    return page.render("login.html", email="", errors={}, notice=notice)
+    return page.render("login.html", email="", errors={}, notice=notice, login_action=_login_action(target))
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -45,6 +60,8 @@ def login_submit(
     password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token: OptionalForm = "",
 ) -> Response:
+    target = _continue_to(page)
+    page.request.state.login_action = _login_action(target)
     if not page.csrf_ok(csrf_token):
         return page.render("login.html", status_code=400, email=email, errors={"form": page.message("csrf")})
     if not email.strip():
@@ -58,6 +75,7 @@ def login_submit(
         device_token=page.request.cookies.get(page.web.cookies.device),
         current_token=page.session_token,
         request=page.info,
+        continue_to=target,
     )
     if result.outcome == "not_email":
         return page.render(
@@ -75,14 +93,14 @@ def login_submit(
             "login.html", status_code=401, email=email, errors={"form": page.message("login_invalid")}
         )
     page.set_session(result.token)
-    target = {"signed_in": "/account", "second_step": "/login/code", "enroll": "/enroll", "remind": "/reminder"}[
-        result.outcome
-    ]
+    if result.outcome == "signed_in":
+        return page.continue_to(result.continue_to)
+    step = {"second_step": "/login/code", "enroll": "/enroll", "remind": "/reminder"}[result.outcome]
     if result.outcome == "second_step":
         from twostep.web import oob  # email codes go out right after the password (issue 3)
 
-        target += oob.auto_send_query(page.ctx, result.token, page)
-    return page.redirect(target)
+        step += oob.auto_send_query(page.ctx, result.token, page)
+    return page.redirect(step)
 
 
 @router.get("/login/code", response_class=HTMLResponse)
@@ -128,7 +146,7 @@ def code_submit(
             page.cookies_to_set.append(
                 (page.web.cookies.device, result.device_token, page.ctx.settings.remember_device_days * 86400)
             )
-        return page.redirect("/account")
+        return page.continue_to(result.continue_to)
     if result.outcome == "restart":
         page.set_session(None)
         return page.redirect("/login?notice=restart")
