@@ -39,14 +39,12 @@ from twostep.domain.codes import (
     new_reset_code,
     normalize_reset_code,
 )
-from twostep.domain.factors import FactorKind, Verdict
 from twostep.domain.login_flow import Stage
 from twostep.domain.sealing import SealError
 from twostep.services import (
     accounts,
     audit,
     devices,
-    login,
     notify,
     rate_limits,
     recovery,
@@ -56,6 +54,8 @@ from twostep.services import (
     throttling,
 )
 from twostep.services.context import Context, RequestInfo
+from twostep.services.factors import registry as factor_registry
+from twostep.services.factors.base import Proof
 from twostep.services.oob_enrollment import mailbox_key
 from twostep.services.sent_codes import SendResult
 from twostep.storage.models import OneTimeCode, User, WebSession
@@ -390,8 +390,8 @@ def confirm_code(
 def second_step_methods(ctx: Context, db: Session, user: User) -> list[str]:
     """The app, SMS, the separate 2FA address (if it really is another mailbox), recovery codes."""
     methods: list[str] = []
-    for kind in login.available_methods(db, user.id):
-        if kind == FactorKind.EMAIL.value:
+    for kind in factor_registry.available_methods(db, user.id):
+        if factor_registry.delivers_to_mailbox(kind):
             factor = sent_codes.confirmed_factor(db, user.id, kind)
             if factor is None or mailbox_key(sent_codes.open_target(ctx, factor)) == mailbox_key(user.email):
                 continue
@@ -410,7 +410,7 @@ def chosen_method(ctx: Context, db: Session, user: User, row: WebSession) -> str
 
 
 def _pending(ctx: Context, db: Session, token: str | None) -> tuple[WebSession, User] | None:
-    row = login.pending_session(ctx, db, token, Stage.RESET_SECOND_STEP)
+    row = sessions.pending(ctx, db, token, Stage.RESET_SECOND_STEP)
     user = db.get(User, row.user_id) if row is not None else None
     return (row, user) if row is not None and user is not None else None
 
@@ -423,7 +423,7 @@ def second_step_view(ctx: Context, token: str | None) -> SecondStepView | None:
         row, user = found
         methods = second_step_methods(ctx, db, user)
         method = chosen_method(ctx, db, user, row) or ""
-        factor = sent_codes.confirmed_factor(db, user.id, method) if method in sent_codes.SENDING_METHODS else None
+        factor = sent_codes.confirmed_factor(db, user.id, method) if factor_registry.sends_code(method) else None
         return SecondStepView(
             method=method,
             methods=methods,
@@ -448,14 +448,6 @@ def send_code(ctx: Context, token: str | None, request: RequestInfo) -> SendResu
     )
 
 
-def _verify(ctx: Context, db: Session, user: User, row: WebSession, method: str, raw_code: str) -> Verdict:
-    if method == RECOVERY:
-        return Verdict(accepted=recovery.consume(ctx, db, user.id, raw_code))
-    if method == FactorKind.TOTP.value:
-        return login.verify_totp(ctx, db, user.id, raw_code)
-    return sent_codes.verify_second_step_code(ctx, db, user, row, method, raw_code)
-
-
 def confirm_second_step(ctx: Context, token: str | None, raw_code: str, request: RequestInfo) -> ResetResult:
     now = ctx.clock.now()
     with ctx.db.transaction() as db:
@@ -466,9 +458,11 @@ def confirm_second_step(ctx: Context, token: str | None, raw_code: str, request:
         method = chosen_method(ctx, db, user, row)
         if method is None:
             return ResetResult("no_method")
+        proof = Proof(row.id)
         checked = second_step_check.check(
-            ctx, db, user, lambda: (method, _verify(ctx, db, user, row, method, raw_code)), request, RESET, now=now
-        )
+            ctx, db, user, lambda: (method, factor_registry.verify(ctx, db, user, method, raw_code, proof)), request,
+            RESET, now=now,
+        )  # fmt: skip
         second_step_check.notices_after_commit(ctx, db, checked, request)
         if not checked.accepted:
             if not checked.method:  # throttled before the code was compared
@@ -499,7 +493,7 @@ def confirm_second_step(ctx: Context, token: str | None, raw_code: str, request:
 def cancel(ctx: Context, token: str | None) -> None:
     """A new /password/forgot request from this browser ends its unfinished reset."""
     with ctx.db.transaction() as db:
-        row = login.pending_session(ctx, db, token, Stage.RESET_SECOND_STEP)
+        row = sessions.pending(ctx, db, token, Stage.RESET_SECOND_STEP)
         if row is not None:
             db.delete(row)
 

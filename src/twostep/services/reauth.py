@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session
 
 from twostep.domain import throttle as throttle_rules
 from twostep.domain.clock import as_utc
-from twostep.domain.factors import FactorKind, Verdict
 from twostep.domain.login_flow import REAUTH_WINDOW, Stage
-from twostep.services import accounts, audit, login, second_step_check, sent_codes, sessions, throttling
+from twostep.services import accounts, audit, second_step_check, sent_codes, sessions, throttling
 from twostep.services.context import Context, RequestInfo
+from twostep.services.factors import registry as factor_registry
+from twostep.services.factors.base import Proof
 from twostep.storage.models import User, WebSession
 
 Outcome = Literal["code", "done", "invalid", "throttled", "restart", "password", "no_session"]
@@ -33,7 +34,6 @@ Outcome = Literal["code", "done", "invalid", "throttled", "restart", "password",
 #: session's id, so a code sent for a sign-in elsewhere never counts here).
 #: How re-authentication's second-step checks read in the audit log.
 REAUTH = second_step_check.Caller(detail={"step": "reauth_second"})
-VERIFIABLE = (FactorKind.TOTP.value, FactorKind.SMS.value, FactorKind.EMAIL.value)
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def _password_confirmed_at(ctx: Context, row: WebSession) -> datetime | None:
 
 
 def usable_methods(db: Session, user_id: int) -> list[str]:
-    return [m for m in login.available_methods(db, user_id) if m in VERIFIABLE]
+    return factor_registry.available_methods(db, user_id)
 
 
 def _method(db: Session, row: WebSession, user: User) -> str | None:
@@ -138,7 +138,7 @@ def view(ctx: Context, token: str | None) -> ReauthView | None:
         method = _method(db, row, user) or ""
         step: Literal["password", "code"] = "code" if _password_confirmed_at(ctx, row) and method else "password"
         wait_key = throttling.second_step_key(user.id) if step == "code" else _password_key(ctx, user.email)
-        factor = sent_codes.confirmed_factor(db, user.id, method) if method in sent_codes.SENDING_METHODS else None
+        factor = sent_codes.confirmed_factor(db, user.id, method) if factor_registry.sends_code(method) else None
         return ReauthView(
             email=user.email,
             step=step,
@@ -251,23 +251,17 @@ def confirm_code(ctx: Context, token: str | None, raw_code: str, request: Reques
         method = _method(db, row, user)
         if password_at is None or method is None:
             return ReauthResult("password")
+        proof = Proof(row.id)
         checked = second_step_check.check(
-            ctx, db, user, lambda: (method, _verify(ctx, db, user, row, method, raw_code)), request, REAUTH, now=now
-        )
+            ctx, db, user, lambda: (method, factor_registry.verify(ctx, db, user, method, raw_code, proof)), request,
+            REAUTH, now=now,
+        )  # fmt: skip
         second_step_check.notices_after_commit(ctx, db, checked, request)
         if checked.accepted:
             return _complete(ctx, db, row, user, password_at, method, request)
         if not checked.method:  # throttled before the code was compared
             return ReauthResult("throttled", wait_seconds=checked.wait_seconds)
         return _attempt_failed(ctx, db, row, user, request, "reauth_second", checked.wait_seconds)
-
-
-def _verify(ctx: Context, db: Session, user: User, row: WebSession, method: str, raw_code: str) -> Verdict:
-    if method == FactorKind.TOTP.value:
-        return login.verify_totp(ctx, db, user.id, raw_code)
-    if method in sent_codes.SENDING_METHODS:
-        return sent_codes.verify_second_step_code(ctx, db, user, row, method, raw_code)
-    return Verdict(accepted=False)
 
 
 def send_code(ctx: Context, token: str | None, request: RequestInfo) -> sent_codes.SendResult:

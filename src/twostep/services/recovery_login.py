@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from twostep.domain import throttle as throttle_rules
 from twostep.domain.codes import RECOVERY_CODE_COUNT, normalize_recovery_code
-from twostep.domain.factors import FactorKind, Verdict
 from twostep.domain.login_flow import Stage
 from twostep.services import (
     accounts,
@@ -38,14 +37,14 @@ from twostep.services import (
     throttling,
 )
 from twostep.services.context import Context, RequestInfo
+from twostep.services.factors import registry as factor_registry
+from twostep.services.factors.base import Proof
 from twostep.services.signin import completion
 from twostep.storage.models import User, WebSession
 
 RecoveryOutcome = Literal["signed_in", "invalid", "throttled", "restart", "no_session"]
 LostPhoneOutcome = Literal["enroll", "reauth", "no_session", "nothing_chosen"]
 
-# Methods that live on a phone; "I lost my phone" proposes removing these.
-PHONE_METHODS = frozenset({FactorKind.TOTP.value, FactorKind.SMS.value})
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ def _signed_in(ctx: Context, db: Session, token: str | None) -> tuple[WebSession
 def recover_page_view(ctx: Context, token: str | None) -> RecoverPageView | None:
     """What /login/recover shows; only for a sign-in that has passed the password step."""
     with ctx.db.transaction() as db:
-        row = login.pending_session(ctx, db, token, Stage.SECOND_STEP)
+        row = sessions.pending(ctx, db, token, Stage.SECOND_STEP)
         if row is None:
             return None
         user = db.get(User, row.user_id)
@@ -126,7 +125,7 @@ def sign_in_with_recovery_code(ctx: Context, token: str | None, raw_code: str, r
     """
     now = ctx.clock.now()
     with ctx.db.transaction() as db:
-        row = login.pending_session(ctx, db, token, Stage.SECOND_STEP)
+        row = sessions.pending(ctx, db, token, Stage.SECOND_STEP)
         user = db.get(User, row.user_id) if row is not None else None
         if row is None or user is None:
             return RecoveryResult("no_session")
@@ -134,10 +133,8 @@ def sign_in_with_recovery_code(ctx: Context, token: str | None, raw_code: str, r
         browser = devices.browser_summary(request.user_agent)
 
         def attempt() -> second_step_check.Attempt:
-            if recovery.consume(ctx, db, user.id, raw_code):
-                return guesses.RECOVERY_CODE, Verdict(accepted=True)
-            replayed = recovery.was_used(ctx, db, user.id, raw_code)
-            return guesses.RECOVERY_CODE, Verdict(accepted=False, replayed=replayed)
+            kind = guesses.RECOVERY_CODE
+            return kind, factor_registry.verify(ctx, db, user, kind, raw_code, Proof(row.id))
 
         checked = second_step_check.check(ctx, db, user, attempt, request, now=now)
         second_step_check.notices_after_commit(ctx, db, checked, request)
@@ -180,7 +177,7 @@ def lost_phone_view(ctx: Context, token: str | None) -> LostPhoneView | None:
             email=user.email,
             fresh=sessions.reauthenticated_recently(ctx, row),
             methods=[
-                MethodChoice(f.id, f.kind, f.label, f.kind in PHONE_METHODS)
+                MethodChoice(f.id, f.kind, f.label, factor_registry.on_phone(f.kind))
                 for f in accounts.confirmed_methods(db, user.id)
             ],
             recovery_left=recovery.remaining(db, user.id),

@@ -141,3 +141,9 @@ def reauthenticated_recently(ctx: Context, row: WebSession) -> bool:
     return (
         now - as_utc(row.password_at) <= REAUTH_WINDOW and now - as_utc(row.second_step_at) <= REAUTH_WINDOW
     )
+
+
+def pending(ctx: Context, db: Session, token: str | None, stage: Stage) -> WebSession | None:
+    """The session behind ``token`` if it is at ``stage`` (a sign-in or reset waiting for a step)."""
+    row = load(ctx, db, token)
+    return row if row is not None and row.stage == stage.value else None

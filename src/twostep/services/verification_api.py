@@ -2,7 +2,7 @@
 
 The rules are the web's, not a copy of them: the same per-account throttle key as the sign-in page
 (``throttling.second_step_key``), the same TOTP check and compare-and-set consumption
-(``login.verify_totp``), the same single-use sent codes (``sent_codes.verify``), an audit event for
+(``factors.totp``), the same single-use sent codes (``factors.sent_code``), an audit event for
 every verification, and the same replay notice to the account owner. One transaction per call:
 key check → rate count → throttle check → verify → consume → counters → audit.
 """
@@ -23,6 +23,9 @@ from twostep.domain.emails import normalize_email
 from twostep.domain.factors import FactorKind, Verdict
 from twostep.services import apikeys, audit, login, notify, second_step_check, throttling
 from twostep.services.context import Context, RequestInfo
+from twostep.services.factors import registry as factor_registry
+from twostep.services.factors import totp as totp_factor
+from twostep.services.factors.base import Proof
 from twostep.storage.database import Executor, FastStatement
 from twostep.storage.models import ApiKey, AuditEvent, Factor, OneTimeCode, Throttle, User
 
@@ -31,7 +34,6 @@ ChallengeOutcome = Literal["sent", "cooldown", "hourly_limit", "no_method", "unk
 Refusal = Literal["unauthorized", "rate_limited"]
 
 API_CHALLENGE_BINDING = "api"
-METHOD_ORDER = (FactorKind.TOTP.value, FactorKind.SMS.value, FactorKind.EMAIL.value)
 
 
 @dataclass(frozen=True)
@@ -238,7 +240,7 @@ def _accept_in_one_statement(
     db: Executor,
     caller: apikeys.Caller,
     account: AccountRow,
-    match: login.TotpMatch,
+    match: totp_factor.TotpMatch,
     request: RequestInfo,
 ) -> VerifyResult | None:
     """The sign-in page's success path (``_decide``) as one atomic statement; None when it consumed
@@ -265,7 +267,7 @@ def _accept_in_one_statement(
 
 def _read_and_match(
     ctx: Context, db: Executor, api_key: str, digest: str, email: str | None, raw_code: str
-) -> tuple[apikeys.Caller | None, list[AccountRow], login.TotpMatch | None]:
+) -> tuple[apikeys.Caller | None, list[AccountRow], totp_factor.TotpMatch | None]:
     """The key and the account in one statement, and the code compared with the authenticators."""
     read = _KEY_AND_ACCOUNT_FAST.execute(db, {"digest": digest, "email": email}).fetchall()
     found = apikeys.caller_from_row(ctx, api_key, read[0] if read else None)
@@ -311,12 +313,12 @@ class AccountRow(NamedTuple):
     last_used_step: int | None
 
 
-def _match(ctx: Context, rows: Sequence[AccountRow], raw_code: str) -> login.TotpMatch | None:
+def _match(ctx: Context, rows: Sequence[AccountRow], raw_code: str) -> totp_factor.TotpMatch | None:
     """The code compared with the account's authenticators (no database work), None for no account."""
     if not rows:
         return None
     factors = [(r.factor_id, r.secret_sealed, r.last_used_step) for r in rows if r.factor_id is not None]
-    return login.match_totp(ctx, rows[0].id, raw_code, factors)
+    return totp_factor.match_totp(ctx, rows[0].id, raw_code, factors)
 
 
 def _decide(
@@ -324,7 +326,7 @@ def _decide(
     db: Executor,
     caller: apikeys.Caller,
     rows: Sequence[AccountRow],
-    match: login.TotpMatch | None,
+    match: totp_factor.TotpMatch | None,
     raw_code: str,
     request: RequestInfo,
     *,
@@ -377,15 +379,13 @@ def send_notices(ctx: Context, result: VerifyResult, request: RequestInfo) -> No
 
 
 def _check(
-    ctx: Context, db: Executor, user: Account, raw_code: str, match: login.TotpMatch, orm: Session | None
+    ctx: Context, db: Executor, user: Account, raw_code: str, match: totp_factor.TotpMatch, orm: Session | None
 ) -> tuple[str, Verdict]:
     """The authenticator app first; then a code sent through ``/api/v1/challenge``, if one is live
     (``verify`` brings that case to an ORM transaction, ``orm``; a raw one only consumes authenticator steps)."""
-    verdict = login.consume_totp(ctx, db, match)
+    verdict = totp_factor.consume_totp(ctx, db, match)
     if verdict.accepted or orm is None:
         return FactorKind.TOTP.value, verdict
-    from twostep.services import sent_codes
-
     pending = orm.execute(
         select(OneTimeCode.factor_id, Factor.kind)
         .join(Factor, Factor.id == OneTimeCode.factor_id)
@@ -403,7 +403,8 @@ def _check(
     row = orm.get(User, user.id)
     if row is None:
         return FactorKind.TOTP.value, verdict
-    sent = sent_codes.verify(ctx, orm, row, CodePurpose.API_CHALLENGE, API_CHALLENGE_BINDING, raw_code)
+    proof = Proof(bound_to=API_CHALLENGE_BINDING, purpose=CodePurpose.API_CHALLENGE)
+    sent = factor_registry.verify(ctx, orm, row, str(pending.kind), raw_code, proof)
     if sent.accepted or not verdict.replayed:
         return str(pending.kind), Verdict(accepted=sent.accepted, replayed=sent.replayed)
     return FactorKind.TOTP.value, verdict

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from twostep.i18n import N_
 from twostep.services import policy, roles
 from twostep.services.accounts import AccountError
+from twostep.services.factors import registry as factor_registry
 from twostep.web.admin_gate import ActorDep, AdminPageDep, AdminRoute
 from twostep.web.pages import Page
 
@@ -70,7 +71,7 @@ def _render_policy(
         values=values if values is not None else view.values,
         errors=errors or {},
         notice=notice,
-        methods=("totp", "sms", "email"),
+        methods=tuple(factor_registry.sign_in_kinds()),
     )
 
 

@@ -15,7 +15,7 @@ from twostep.domain.emails import normalize_email
 from twostep.domain.login_flow import Area, Stage
 from twostep.domain.phone import region_choices
 from twostep.i18n import N_
-from twostep.services import enrollment, oob_enrollment, password_reset, sent_codes, views
+from twostep.services import enrollment, login, oob_enrollment, password_reset, views
 from twostep.services.context import Context
 from twostep.services.sent_codes import SendResult
 from twostep.web import ui
@@ -85,17 +85,21 @@ def _minutes(seconds: int) -> int:
     return max(1, -(-seconds // 60))
 
 
+#: Which feedback text names the channel a code went through (by factor kind).
+SENT_KEY = {"sms": "sent_sms", "email": "sent_email"}
+FAILED_KEY = {"sms": "sms_failed", "email": "mail_failed"}
+
+
 def send_feedback(page: Page, result: SendResult) -> tuple[dict[str, str], int]:
     """What a send attempt shows next to the send button, and the page's status code."""
     if result.outcome == "sent":
-        key = "sent_sms" if result.method == "sms" else "sent_email"
-        return {"notice": say(page, key, target=result.target_label)}, 200
+        return {"notice": say(page, SENT_KEY.get(result.method, "sent"), target=result.target_label)}, 200
     if result.outcome == "cooldown":
         return {"send_error": say(page, "cooldown", seconds=result.wait_seconds)}, 429
     if result.outcome == "hourly_limit":
         return {"send_error": say(page, "hourly_limit", minutes=_minutes(result.wait_seconds))}, 429
     if result.outcome == "failed":
-        return {"send_error": say(page, "sms_failed" if result.method == "sms" else "mail_failed")}, 503
+        return {"send_error": say(page, FAILED_KEY.get(result.method, "mail_failed"))}, 503
     return {"send_error": say(page, "no_code_method")}, 400
 
 
@@ -113,7 +117,7 @@ def query_feedback(page: Page, sent: str) -> tuple[str, str]:
 
 def auto_send_query(ctx: Context, token: str, page: Page) -> str:
     """Email codes go out right after the password (the Kintone page); SMS only on request."""
-    result = sent_codes.send_sign_in_code(ctx, token, page.info, only_method="email")
+    result = login.send_sign_in_code(ctx, token, page.info, at_once_only=True)
     queries = {
         "sent": "?sent=1",
         "failed": "?sent=failed",
@@ -132,7 +136,7 @@ def send_sign_in_code(page: PageDep, csrf_token: FormStr = "") -> Response:
         return page.guard(Area.SECOND_STEP) or page.redirect("/account")
     if not page.csrf_ok(csrf_token):
         return ui.render_code_page(page, status_code=400, error=page.message("csrf"))
-    result = sent_codes.send_sign_in_code(page.ctx, page.session_token, page.info)
+    result = login.send_sign_in_code(page.ctx, page.session_token, page.info)
     if result.outcome == "no_session":
         page.set_session(None)
         return page.redirect("/login?notice=session_expired")

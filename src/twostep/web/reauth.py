@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from twostep.domain.login_flow import Area
 from twostep.i18n import N_
 from twostep.services import reauth
+from twostep.services.factors import registry as factor_registry
 from twostep.web.links import same_origin_path
 from twostep.web.pages import Page, build_page
 
@@ -25,6 +26,8 @@ OptionalForm = Annotated[str, Form()]
 REAUTH_PATH = "/account/reauth"
 
 #: Feedback on sending a code; the same wording as at sign-in (web/oob.py), so one translation serves both.
+SENT_KEY = {"sms": "sent_sms", "email": "sent_email"}
+FAILED_KEY = {"sms": "sms_failed", "email": "mail_failed"}
 SEND_TEXT: dict[str, str] = {
     "sent": N_("We sent you a code. It is valid for 10 minutes."),
     "sent_email": N_("We sent a code to %(target)s. It is valid for 10 minutes."),
@@ -110,7 +113,7 @@ def reauth_send(
     if result.outcome == "refused":
         return page.redirect(reauth_url(target))
     if result.outcome == "sent":
-        key = "sent_sms" if result.method == "sms" else "sent_email"
+        key = SENT_KEY.get(result.method, "sent")
         return _render(page, target, notice=page.message(SEND_TEXT[key], target=result.target_label))
     if result.outcome == "cooldown":
         return _render(
@@ -121,7 +124,7 @@ def reauth_send(
         limited = page.message(SEND_TEXT["hourly_limit"], minutes=minutes)
         return _render(page, target, status_code=429, send_error=limited)
     if result.outcome == "failed":
-        failed = SEND_TEXT["sms_failed" if result.method == "sms" else "mail_failed"]
+        failed = SEND_TEXT[FAILED_KEY.get(result.method, "mail_failed")]
         return _render(page, target, status_code=503, send_error=page.message(failed))
     return _render(page, target, status_code=400, send_error=page.message(SEND_TEXT["no_code_method"]))
 
@@ -166,7 +169,7 @@ def _after(page: Page, result: reauth.ReauthResult, target: str, *, wrong: str) 
         return page.redirect(target)
     if result.outcome == "code":
         view = reauth.view(page.ctx, page.session_token)
-        if view is not None and view.method == "email":
+        if view is not None and factor_registry.sent_at_once(view.method):
             # As at sign-in (the Kintone page): an email code goes out right away, SMS on request.
             sent = reauth.send_code(page.ctx, page.session_token, page.info).outcome
             flag = {"sent": "1", "failed": "failed", "cooldown": "limited", "hourly_limit": "limited"}.get(sent, "")
