@@ -181,7 +181,7 @@ def validate(form: Mapping[str, str | list[str] | None]) -> tuple[dict[str, Any]
             else:
                 values[spec.key] = ",".join(good)
         else:
-            chosen = [m for m in rollout.METHODS if m in _split(raw) or m == "totp"]
+            chosen = [m for m in rollout.METHODS if m in _split(raw) or m == rollout.ALWAYS_ALLOWED]
             values[spec.key] = ",".join(chosen)
     if values.get("twofa_required") == "roles" and not values.get("twofa_required_roles"):
         errors.setdefault("twofa_required_roles", FieldError("policy_roles_needed", {}))

@@ -32,7 +32,7 @@ from twostep.domain.codes import (
     CodePurpose,
     new_numeric_code,
 )
-from twostep.domain.factors import FactorKind, Verdict
+from twostep.domain.factors import FactorKind, Verdict, channel_of
 from twostep.domain.factors import sent_code as sent_code_factor
 from twostep.domain.login_flow import Stage
 from twostep.i18n import N_, gettext_for
@@ -176,7 +176,7 @@ def deliver(ctx: Context, method: str, target: str, code: str, language: str, pu
     Any exception from a channel counts as a failed send: a broken sender must never become a 500
     (or, worse, a way past the second step).
     """
-    if method == FactorKind.SMS.value:
+    if channel_of(method) == "sms":
         try:
             attempts = ctx.sms.send(SmsMessage(to=target, text=sms_text(ctx, code, language)))
         except SmsDeliveryError as exc:

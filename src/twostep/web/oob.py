@@ -12,6 +12,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form
 from fastapi.responses import HTMLResponse, Response
 
 from twostep.domain.emails import normalize_email
+from twostep.domain.factors import channel_of
 from twostep.domain.login_flow import Area, Stage
 from twostep.domain.phone import region_choices
 from twostep.i18n import N_
@@ -192,7 +193,7 @@ def render_enroll_page(
         return ui.not_admitted(page, "ended" if view == "no_session" else view, f"/enroll/{kind}")
     step = "code" if view.pending_label and not address_step else "address"
     params: dict[str, object] = {"view": view, "step": step, "errors": errors or {}, "notice": notice, "value": value}
-    if kind == "sms":
+    if channel_of(kind) == "sms":  # a phone number: its country first
         params["countries"] = _countries(page.language, oob_enrollment.allowed_countries(page.ctx))
         params["country"] = country or default_country(page)
     return page.render(f"enroll_{kind}.html", status_code=status_code, **params)
@@ -201,7 +202,7 @@ def render_enroll_page(
 def _after_send(page: Page, kind: oob_enrollment.Kind, result: SendResult, value: str, country: str) -> Response:
     if result.outcome == "no_session":
         return ui.not_admitted(page, "ended", f"/enroll/{kind}")
-    field = "email" if kind == "email" else "phone"
+    field = "phone" if channel_of(kind) == "sms" else "email"
     if result.outcome == "refused":
         problem = result.problem
         if problem in ("reauth", "mailbox"):

@@ -30,7 +30,8 @@ class FactorSpec:
     after a while (a recovery code does not); ``templates``: its enrollment and code pages;
     ``on_phone``: lives on a phone ("I lost my phone" offers to remove it); ``mailbox``: delivers to
     an email mailbox (the password reset refuses one that is the sign-in mailbox); ``sent_at_once``:
-    its code goes out as soon as a step needs it (email, the Kintone page), not only on request."""
+    its code goes out as soon as a step needs it (email, the Kintone page), not only on request;
+    ``channel``: how its codes travel (``"mail"``, ``"sms"``; empty when nothing is sent)."""
 
     kind: str
     sends_code: bool
@@ -43,6 +44,7 @@ class FactorSpec:
     on_phone: bool = False
     mailbox: bool = False
     sent_at_once: bool = False
+    channel: Literal["", "mail", "sms"] = ""
 
 
 REGISTRY: dict[FactorKind, FactorSpec] = {
@@ -61,6 +63,7 @@ REGISTRY: dict[FactorKind, FactorSpec] = {
         strength_rank=1,
         templates=("enroll_sms.html", "code.html"),
         on_phone=True,
+        channel="sms",
     ),
     FactorKind.EMAIL: FactorSpec(
         FactorKind.EMAIL,
@@ -70,6 +73,7 @@ REGISTRY: dict[FactorKind, FactorSpec] = {
         templates=("enroll_email.html", "code.html"),
         mailbox=True,
         sent_at_once=True,
+        channel="mail",
     ),
 }
 
@@ -93,3 +97,11 @@ class Verdict:
     replayed: bool = False
     step: int | None = None
     drift_steps: int | None = None
+
+
+def channel_of(kind: str) -> str:
+    """How a factor's codes travel ("" for a factor that sends nothing, or an unknown kind)."""
+    for spec in REGISTRY.values():
+        if spec.kind == kind:
+            return spec.channel
+    return ""
