@@ -14,10 +14,8 @@ a lost second step is fixed by another administrator):
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -27,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from twostep.domain.clock import as_utc
 from twostep.domain.emails import normalize_email
+from twostep.domain.spreadsheet import csv_row
 from twostep.services import accounts, admin_role, audit, notify, recovery, sessions, throttling
 from twostep.services.context import Context, RequestInfo
 from twostep.storage.models import (
@@ -190,10 +189,6 @@ class AuditPage:
 
 def _utc(value: datetime | None) -> datetime | None:
     return as_utc(value) if value is not None else None
-
-
-def _after_commit(db: Session, callback: Callable[[], object]) -> None:
-    db.info.setdefault("after_commit", []).append(callback)
 
 
 def _password_key(ctx: Context, email: str) -> str:
@@ -407,7 +402,7 @@ def reset_2fa(ctx: Context, actor: Actor, user_id: int, reason: str, request: Re
         )
         _record_admin(ctx, db, actor, user, "reset_2fa", request, reason=reason)
         email, language = user.email, user.language
-        _after_commit(db, lambda: notify.security_notice(ctx, email, language, "2fa_reset", request))
+        notify.tell_after_commit(ctx, db, email, language, "2fa_reset", request)
         return email
 
 
@@ -471,7 +466,7 @@ def delete_user(ctx: Context, actor: Actor, user_id: int, confirm_email: str, re
         throttling.clear(db, _password_key(ctx, email))
         throttling.clear(db, throttling.second_step_key(user.id))
         db.delete(user)
-        _after_commit(db, lambda: notify.security_notice(ctx, email, language, "account_deleted", request))
+        notify.tell_after_commit(ctx, db, email, language, "account_deleted", request)
         return email
 
 
@@ -600,17 +595,11 @@ def record_export(ctx: Context, actor: Actor, fmt: str, filters: AuditFilter, re
         )
 
 
-def _csv_safe(value: object) -> str:
-    """Cells that a spreadsheet would run as a formula get a leading apostrophe (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def export_events(ctx: Context, filters: AuditFilter, fmt: ExportFormat) -> Iterator[str]:
     """The matching events, oldest first, as CSV (with a header row) or JSON lines; read in
     batches of short transactions so a long export never holds the database."""
     if fmt == "csv":
-        yield _csv_line(EXPORT_COLUMNS)
+        yield csv_row(EXPORT_COLUMNS)
     after_id = 0
     while True:
         with ctx.db.transaction() as db:
@@ -622,15 +611,9 @@ def export_events(ctx: Context, filters: AuditFilter, fmt: ExportFormat) -> Iter
             if fmt == "csv":
                 values = row.as_dict()
                 values["detail"] = row.detail
-                yield _csv_line([_csv_safe(values[column]) for column in EXPORT_COLUMNS])
+                yield csv_row(values[column] for column in EXPORT_COLUMNS)
             else:
                 yield json.dumps(row.as_dict(), ensure_ascii=False, sort_keys=True) + "\n"
         if len(batch) < EXPORT_BATCH:
             return
         after_id = batch[-1].id
-
-
-def _csv_line(values: Any) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(values)
-    return buffer.getvalue()

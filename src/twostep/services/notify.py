@@ -6,14 +6,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from twostep.delivery.mail import MailDeliveryError, MailMessage
 from twostep.i18n import environment
 from twostep.services.context import Context, RequestInfo
+from twostep.services.devices import browser_summary
 from twostep.storage.database import Executor, after_commit
 
 log = logging.getLogger("twostep.notify")
+
+
+class Owner(Protocol):
+    @property
+    def email(self) -> str: ...
+    @property
+    def language(self) -> str | None: ...
 
 
 def language_of(ctx: Context, language: str | None) -> str:
@@ -83,6 +91,14 @@ def notice_after_commit(ctx: Context, db: Executor, notice: Notice, request: Req
     """The one way a notice follows a change: sent only after the transaction commits (never for a
     rolled-back change: checklist N-04), outside any lock the transaction held."""
     after_commit(db, lambda: send_notice(ctx, notice, request))
+
+
+def tell_owner_after_commit(
+    ctx: Context, db: Executor, user: Owner, event: str, request: RequestInfo, **params: Any
+) -> None:
+    """``tell_after_commit`` to the account's owner, naming the browser that made the change."""
+    params.setdefault("browser_label", browser_summary(request.user_agent))
+    tell_after_commit(ctx, db, user.email, user.language, event, request, **params)
 
 
 def tell_after_commit(

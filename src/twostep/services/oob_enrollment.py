@@ -24,7 +24,7 @@ from twostep.domain import throttle as throttle_rules
 from twostep.domain.codes import CodePurpose
 from twostep.domain.emails import mask_email, normalize_email
 from twostep.domain.phone import PhoneNumberProblem, mask_phone, normalize_phone
-from twostep.services import accounts, audit, devices, enrollment, notify, sent_codes, throttling
+from twostep.services import accounts, audit, enrollment, notify, sent_codes, throttling
 from twostep.services.context import Context, RequestInfo
 from twostep.services.factors import registry as factor_registry
 from twostep.services.sent_codes import Prepared, SendResult
@@ -216,19 +216,6 @@ def confirm(
         if replaced:
             db.execute(delete(Factor).where(Factor.id.in_([factor_id for factor_id, _ in replaced])))
             audit.record(ctx, db, "authn_token_revoked", request=request, user=user, method=kind, reason="replaced")
-            email, language = user.email, user.language
-            browser_label = devices.browser_summary(request.user_agent)
             for _, old_label in replaced:
-                db.info.setdefault("after_commit", []).append(
-                    lambda old_label=old_label: notify.security_notice(
-                        ctx,
-                        email,
-                        language,
-                        "method_removed",
-                        request,
-                        method=kind,
-                        label=old_label,
-                        browser_label=browser_label,
-                    )
-                )
+                notify.tell_owner_after_commit(ctx, db, user, "method_removed", request, method=kind, label=old_label)
         return result

@@ -44,7 +44,6 @@ from twostep.domain.sealing import SealError
 from twostep.services import (
     accounts,
     audit,
-    devices,
     notify,
     rate_limits,
     recovery,
@@ -501,16 +500,6 @@ def cancel(ctx: Context, token: str | None) -> None:
 # --- step 4: the change itself ----------------------------------------------------------------
 
 
-def _notify_after_commit(
-    ctx: Context, db: Session, user: User, event: str, request: RequestInfo, **params: object
-) -> None:
-    email, language = user.email, user.language
-    browser_label = devices.browser_summary(request.user_agent)
-    db.info.setdefault("after_commit", []).append(
-        lambda: notify.security_notice(ctx, email, language, event, request, browser_label=browser_label, **params)
-    )
-
-
 def _apply(
     ctx: Context,
     db: Session,
@@ -531,4 +520,4 @@ def _apply(
     _void_reset_codes(db, user.id, now)
     throttling.clear(db, throttling.password_key(_address_digest(ctx, user.email)))
     audit.record(ctx, db, "authn_password_change", request=request, user=user, via="reset", second_step=second_step)
-    _notify_after_commit(ctx, db, user, "password_reset", request, recovery_left=recovery_left)
+    notify.tell_owner_after_commit(ctx, db, user, "password_reset", request, recovery_left=recovery_left)

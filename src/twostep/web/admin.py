@@ -13,40 +13,18 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from twostep.i18n import N_
 from twostep.services import admin
 from twostep.services.admin import Actor, AdminError, AuditFilter
+from twostep.web import messages
 from twostep.web.admin_gate import ActorDep, AdminPageDep, AdminRoute, returns_to
 from twostep.web.pages import Page
 
 router = APIRouter(prefix="/admin", route_class=AdminRoute)
 OptionalForm = Annotated[str, Form()]
 
-MESSAGES = {
-    "not_found": N_("There is no such user."),
-    "reason_required": N_("Write down why you reset two-step verification for this user."),
-    "reason_too_long": N_("Keep the reason under 500 characters."),
-    "self_reset": N_(
-        "You can't reset your own two-step verification here. Ask another administrator, or use your recovery codes."
-    ),
-    "self_delete": N_("You can't delete your own account here. Ask another administrator."),
-    "last_admin": N_(
-        "This is the last administrator. Make someone else an administrator first, so that "
-        "somebody can still help users who lose their phone."
-    ),
-    "confirm_mismatch": N_("Type the user's email address exactly to confirm the deletion."),
-    "date_invalid": N_("Enter a date like 2026-03-01."),
-}
+MESSAGES = messages.ADMIN_TEXT
 
-NOTICES = {
-    "reset": N_("Two-step verification was reset. The user will set it up again at the next sign-in."),
-    "unlocked": N_("The account was unlocked."),
-    "signed_out": N_("The user was signed out everywhere."),
-    "granted": N_("The user is now an administrator."),
-    "revoked": N_("The user is no longer an administrator."),
-    "unchanged": N_("Nothing changed."),
-    "deleted": N_("The account was deleted."),
-}
+NOTICES = messages.ADMIN_NOTICES
 
 
 def _csrf_refused(page: Page) -> Response:

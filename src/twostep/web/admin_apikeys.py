@@ -12,20 +12,14 @@ from typing import Annotated
 from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, Response
 
-from twostep.i18n import N_
 from twostep.services import apikeys
+from twostep.web import messages
 from twostep.web.admin_gate import ActorDep, AdminPageDep, AdminRoute, returns_to
 from twostep.web.pages import Page
 
 router = APIRouter(route_class=AdminRoute)
 
-TEXTS = {
-    "apikey_name_missing": N_("Give the key a name, for example the application that will use it."),
-    "apikey_name_too_long": N_("Use at most 200 characters for the name."),
-    "apikey_unknown": N_("This key does not exist."),
-    "created": N_("Key created. Copy it now: it is shown only this once."),
-    "revoked": N_("Key %(prefix)s revoked. Applications using it are refused from now on."),
-}
+TEXTS = messages.API_KEY_TEXT
 
 
 def _render(page: Page, *, status_code: int = 200, **params: object) -> Response:

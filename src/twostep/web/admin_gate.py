@@ -27,14 +27,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from twostep.domain.login_flow import Area, Stage
-from twostep.i18n import N_
 from twostep.services import admin_access
 from twostep.services.admin import Actor
+from twostep.web import messages
 from twostep.web.links import same_origin_path
 from twostep.web.pages import Page, build_page
 from twostep.web.reauth import reauth_url
 
-FORBIDDEN = N_("This page is for administrators only.")
+FORBIDDEN = messages.ADMIN_FORBIDDEN
 READ_METHODS = frozenset({"GET", "HEAD"})
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])

@@ -13,35 +13,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from twostep.i18n import N_
 from twostep.services import policy, roles
 from twostep.services.accounts import AccountError
 from twostep.services.factors import registry as factor_registry
+from twostep.web import messages
 from twostep.web.admin_gate import ActorDep, AdminPageDep, AdminRoute
 from twostep.web.pages import Page
 
 router = APIRouter(prefix="/admin", route_class=AdminRoute)
 OptionalForm = Annotated[str, Form()]
 
-TEXTS = {
-    "policy_number": N_("Enter a whole number from %(min)s to %(max)s."),
-    "policy_choice": N_("Choose one of the options."),
-    "policy_roles_needed": N_("Name at least one role, or require two-step verification for everyone."),
-    "role_invalid": N_(
-        "Role names use lower-case letters, digits, dots, hyphens and underscores. Not valid: %(roles)s"
-    ),
-    "user_unknown": N_("There is no account with this email address."),
-    "email_invalid": N_("Enter a valid email address, like name@example.com."),
-    "last_admin": N_("This is the last administrator: make someone else an administrator first."),
-    "admin_elsewhere": N_(
-        "Administrator rights are granted and revoked on the user's page, which also tells the user."
-    ),
-    "policy_saved": N_("The policy was saved. It applies from the next sign-in."),
-    "policy_unchanged": N_("Nothing changed."),
-    "policy_reset": N_("The policy follows the configuration file again."),
-    "roles_saved": N_("Roles of %(email)s: %(roles)s."),
-    "no_roles": N_("none"),
-}
+TEXTS = messages.ROLLOUT_TEXT
 
 
 def _text(page: Page, code: str, **params: Any) -> str:

@@ -15,11 +15,10 @@ from twostep.domain.emails import normalize_email
 from twostep.domain.factors import channel_of
 from twostep.domain.login_flow import Area, Stage
 from twostep.domain.phone import region_choices
-from twostep.i18n import N_
 from twostep.services import enrollment, login, oob_enrollment, password_reset, views
 from twostep.services.context import Context
 from twostep.services.sent_codes import SendResult
-from twostep.web import ui
+from twostep.web import messages, ui
 from twostep.web.pages import Page, build_page
 
 router = APIRouter()
@@ -28,47 +27,7 @@ FormStr = Annotated[str, Form(max_length=400)]
 CodeField = Annotated[str | None, Form(max_length=64)]
 PasswordField = Annotated[str, Form(max_length=1024)]
 
-TEXT: dict[str, str] = {
-    "same_as_sign_in": N_(
-        "Use a different address from the one you sign in with (%(email)s). That mailbox can already "
-        "reset your password; if it also received your codes, anyone who got into it could take over "
-        "your account."
-    ),
-    "phone_empty": N_("Enter your mobile number."),
-    "phone_invalid": N_("This is not a valid phone number. Check the digits and the country."),
-    "phone_not_mobile": N_("This is not a mobile number, so it can't receive text messages. Enter a mobile number."),
-    "phone_country_not_allowed": N_(
-        "Text messages to this country are not available here. Use the authenticator app instead."
-    ),
-    "phone_needs_country": N_(
-        "Choose the country, or start the number with + and the country code (for example +32 for Belgium)."
-    ),
-    "mail_failed": N_("We couldn't send the email — try again or choose another method."),
-    "sms_failed": N_("We couldn't send the text message — try again or choose another method."),
-    "cooldown": N_("We just sent a code. Wait %(seconds)s seconds before asking for a new one."),
-    "hourly_limit": N_(
-        "Too many codes were sent in the last hour. Try again in %(minutes)s minutes, or choose another method."
-    ),
-    "limited": N_("Too many codes were sent recently. Try again later, or choose another method."),
-    "sent_email": N_("We sent a code to %(target)s. It is valid for 10 minutes."),
-    "sent_sms": N_("We sent a code by text message to %(target)s. It is valid for 10 minutes."),
-    "sent": N_("We sent you a code. It is valid for 10 minutes."),
-    "no_code_method": N_("This method doesn't use codes we send. Enter the code from your app."),
-    "enroll_expired": N_("This request has expired. Enter the address or number again to get a new code."),
-    "sms_unavailable": N_("Codes by text message are not available on this service."),
-    "email_unavailable": N_("Codes by email are not available on this service."),
-    "reset_sent": N_(
-        "If an account uses the address you entered, we sent it an email with an 8-character code. "
-        "It is valid for 10 minutes."
-    ),
-    "reset_code_invalid": N_("That code didn't work. Check it, or ask for a new code."),
-    "reset_restart": N_("Too many wrong codes. Ask for a new reset code to start again."),
-    "reset_expired": N_("Your password reset took too long. Please start again."),
-    "reset_no_method": N_(
-        "Your account uses two-step verification, but none of its methods can be used to reset the password. "
-        "Contact %(support)s."
-    ),
-}
+TEXT = messages.CODE_TEXT
 
 #: A country for national-format numbers when the operator set none (English: no guess).
 LANGUAGE_COUNTRY = {"pl": "PL", "nl": "NL", "sv": "SE"}
@@ -86,9 +45,7 @@ def _minutes(seconds: int) -> int:
     return max(1, -(-seconds // 60))
 
 
-#: Which feedback text names the channel a code went through (by factor kind).
-SENT_KEY = {"sms": "sent_sms", "email": "sent_email"}
-FAILED_KEY = {"sms": "sms_failed", "email": "mail_failed"}
+SENT_KEY, FAILED_KEY = messages.SENT_KEY, messages.FAILED_KEY
 
 
 def send_feedback(page: Page, result: SendResult) -> tuple[dict[str, str], int]:

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, Response
 
 from twostep.domain.login_flow import Area
-from twostep.i18n import N_
 from twostep.services import reauth
 from twostep.services.factors import registry as factor_registry
+from twostep.web import messages
 from twostep.web.links import same_origin_path
 from twostep.web.pages import Page, build_page
 
@@ -25,22 +25,9 @@ PageDep = Annotated[Page, Depends(build_page)]
 OptionalForm = Annotated[str, Form()]
 REAUTH_PATH = "/account/reauth"
 
-#: Feedback on sending a code; the same wording as at sign-in (web/oob.py), so one translation serves both.
-SENT_KEY = {"sms": "sent_sms", "email": "sent_email"}
-FAILED_KEY = {"sms": "sms_failed", "email": "mail_failed"}
-SEND_TEXT: dict[str, str] = {
-    "sent": N_("We sent you a code. It is valid for 10 minutes."),
-    "sent_email": N_("We sent a code to %(target)s. It is valid for 10 minutes."),
-    "sent_sms": N_("We sent a code by text message to %(target)s. It is valid for 10 minutes."),
-    "mail_failed": N_("We couldn't send the email — try again or choose another method."),
-    "sms_failed": N_("We couldn't send the text message — try again or choose another method."),
-    "cooldown": N_("We just sent a code. Wait %(seconds)s seconds before asking for a new one."),
-    "hourly_limit": N_(
-        "Too many codes were sent in the last hour. Try again in %(minutes)s minutes, or choose another method."
-    ),
-    "limited": N_("Too many codes were sent recently. Try again later, or choose another method."),
-    "no_code_method": N_("This method doesn't use codes we send. Enter the code from your app."),
-}
+#: Feedback on sending a code: the same texts as at sign-in (one translation serves both).
+SEND_TEXT = messages.CODE_TEXT
+SENT_KEY, FAILED_KEY = messages.SENT_KEY, messages.FAILED_KEY
 
 
 def safe_next(raw: str | None) -> str:
