@@ -53,3 +53,16 @@ def test_user_facing_message_tables_live_in_web_messages() -> None:
         f"{module}:{number}" for module, number, code in _lines("web") if "N_(" in code and module != "web/messages.py"
     ]
     assert offenders == []
+
+
+def test_services_never_branch_on_the_database_kind() -> None:
+    """Item 8: the services see one storage interface (``storage.database``: ``Executor``,
+    ``FastStatement``, ``after_commit``, ``expire_loaded``, ``insert_for``, ``in_values``,
+    ``Database.concurrent_writers``); which database it is, is storage's business."""
+    markers = ("isinstance(db", "is_sqlite", "dialect.name", '"postgresql"', '"sqlite"', "sqlalchemy.dialects")
+    offenders = [
+        f"{module}:{number}: {code.strip()}"
+        for module, number, code in _lines("services")
+        if any(marker in code for marker in markers)
+    ]
+    assert offenders == []

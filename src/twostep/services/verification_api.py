@@ -162,7 +162,7 @@ def _verify(ctx: Context, api_key: str, raw_user: str, raw_code: str, request: R
     digest = apikeys.presented_digest(ctx, api_key)
     if digest is None:
         return Refused("unauthorized")
-    if not ctx.db.is_sqlite:
+    if ctx.db.concurrent_writers:
         return _verify_postgresql(ctx, api_key, digest, email, raw_code, request)
     with ctx.db.raw_statements() as tx:
         found, rows, match = _read_and_match(ctx, tx, api_key, digest, email, raw_code)
