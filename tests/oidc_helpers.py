@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
+from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -73,8 +75,10 @@ def sign_in_through(client: TestClient, login_location: str, email: str, secret:
     leaves the sign-in (a redirect to the resume URL)."""
     page = client.get(login_location)
     assert page.status_code == 200, page.text
-    response = client.post(
-        "/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+    action = re.search(r'<form method="post" action="(/login[^"]*)"', page.text)
+    assert action, "the login page has no form"
+    response = client.post(  # where the browser posts: the form's action carries the continue target
+        unescape(action.group(1)), data={"email": email, "password": PASSWORD, "csrf_token": csrf_of(page.text)},
         follow_redirects=False,
     )
     if response.headers["location"].startswith("/login/code"):

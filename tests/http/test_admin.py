@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import func, select
 
+from tests.route_list import flat_routes
 from tests.support import (
     PASSWORD,
     RecordingMail,
@@ -25,6 +29,7 @@ from twostep.domain.factors import FactorKind
 from twostep.services import admin, recovery, throttling
 from twostep.services.context import Context, RequestInfo
 from twostep.storage.models import (
+    ApiKey,
     AuditEvent,
     Factor,
     RecoveryCode,
@@ -33,7 +38,7 @@ from twostep.storage.models import (
     UserRole,
     WebSession,
 )
-from twostep.web import admin as admin_pages
+from twostep.web.admin_gate import AdminRoute
 
 ROOT = "root@example.com"
 
@@ -103,46 +108,66 @@ def events(ctx: Context, name: str) -> list[AuditEvent]:
         return list(db.scalars(select(AuditEvent).where(AuditEvent.event == name).order_by(AuditEvent.id)))
 
 
-def mounted_routes(app: object) -> list[object]:
-    """Every route the app serves, including those of included routers (mounted lazily)."""
-    found: list[object] = []
-    for route in getattr(app, "routes", []):
-        inner = getattr(route, "original_router", None)
-        prefix = getattr(getattr(route, "include_context", None), "prefix", "")
-        if inner is not None:
-            assert not prefix, "routers are included without an extra prefix"
-            found.extend(mounted_routes(inner))
-        else:
-            found.append(route)
-    return found
+def admin_routes(app: object) -> list[tuple[str, APIRoute]]:
+    """Every route the app serves under /admin (included routers flattened)."""
+    found = [(path, route) for path, route in flat_routes(app) if path.startswith("/admin")]  # type: ignore[arg-type]
+    assert all(isinstance(route, APIRoute) for _, route in found)
+    return [(path, route) for path, route in found if isinstance(route, APIRoute)]
 
 
-def test_a_non_admin_gets_403_on_every_admin_route_and_object(
+def concrete(path: str, value: str) -> str:
+    return re.sub(r"\{[^}]+\}", value, path)
+
+
+def test_every_admin_route_is_behind_the_one_gate(client: TestClient) -> None:
+    routes = admin_routes(client.app)
+    assert len(routes) >= 15
+    assert [path for path, route in routes if not isinstance(route, AdminRoute)] == []
+
+
+def test_a_non_admin_gets_403_and_authz_fail_on_every_admin_route_and_object(
     client: TestClient, ctx: Context, clock: FrozenClock
 ) -> None:
     admin_id = make_user(ctx, ROOT, admin=True)
     signed_in(client, ctx, clock, "eve@example.com", is_admin=False)
     token = csrf_of(client.get("/account").text)
-    routes = [route for route in mounted_routes(client.app) if getattr(route, "path", "").startswith("/admin")]
-    assert {id(route) for route in admin_pages.router.routes} <= {id(route) for route in routes}
     checked = []
-    for route in routes:
-        path = getattr(route, "path", "")
-        for method in sorted(getattr(route, "methods", set())):
-            concrete_paths = {path.replace("{user_id}", str(admin_id)).replace("{key_id}", "1")}
-            if "{user_id}" in path:
-                concrete_paths.add(path.replace("{user_id}", "not-a-number"))
-            for concrete in sorted(concrete_paths):
-                data = {"csrf_token": token, "reason": "because", "confirm": ROOT, "name": "x"}
+    for path, route in admin_routes(client.app):
+        for method in sorted(route.methods - {"HEAD"}):
+            for value in sorted({str(admin_id), "1", "not-a-number", "-1"} if "{" in path else {""}):
+                url = concrete(path, value)
+                data = {"csrf_token": token, "reason": "because", "confirm": ROOT, "name": "x", "roles": "admin"}
+                before = len(events(ctx, "authz_fail"))
                 response = client.request(
-                    method, concrete, data=data if method == "POST" else None, follow_redirects=False
+                    method, url, data=data if method == "POST" else None, follow_redirects=False
                 )
-                assert response.status_code == 403, (method, concrete, response.status_code)
-                checked.append((method, concrete))
-    assert len(checked) >= 20, checked
+                assert response.status_code == 403, (method, url, response.status_code)
+                assert len(events(ctx, "authz_fail")) == before + 1, (method, url)
+                checked.append((method, url))
+    assert {method for method, _ in checked} == {"GET", "POST"}
+    assert any("/api-keys/not-a-number/" in url for _, url in checked)
+    assert len(checked) >= 30, checked
     assert count(ctx, UserRole, user_id=admin_id, role="admin") == 1
     assert count(ctx, User) == 2
-    assert len(events(ctx, "authz_fail")) >= len(checked) - 3  # API key routes keep their own log
+    assert count(ctx, ApiKey) == 0
+
+
+def test_an_administrator_changing_api_keys_without_fresh_reauthentication_is_sent_to_reauth(
+    client: TestClient, ctx: Context, clock: FrozenClock
+) -> None:
+    secret = signed_in(client, ctx, clock, ROOT, is_admin=True)
+    clock.advance(minutes=6)
+    page = client.get("/admin/api-keys")
+    assert page.status_code == 200  # reading is fine
+    for url in ["/admin/api-keys", "/admin/api-keys/1/revoke", "/admin/api-keys/abc/revoke"]:
+        refused = client.post(url, data={"name": "CRM", "csrf_token": csrf_of(page.text)}, follow_redirects=False)
+        assert refused.status_code == 303, url
+        assert refused.headers["location"] == "/account/reauth?next=/admin/api-keys", url
+    assert count(ctx, ApiKey) == 0
+    reauthenticate(client, secret, clock, "/admin/api-keys")
+    page = client.get("/admin/api-keys")  # the session id (and so the CSRF token) was rotated
+    created = client.post("/admin/api-keys", data={"name": "CRM", "csrf_token": csrf_of(page.text)})
+    assert created.status_code == 200 and count(ctx, ApiKey) == 1
 
 
 def test_signed_out_and_half_signed_in_visitors_are_sent_to_their_step(

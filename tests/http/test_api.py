@@ -447,4 +447,19 @@ def test_api_keys_page_needs_a_real_second_step_not_a_remembered_device(
 
         for row in db.scalars(select(WebSession)):
             row.via_remembered_device = True
-    assert client.get("/admin/api-keys").status_code == 403
+    refused = client.get("/admin/api-keys", follow_redirects=False)
+    assert refused.status_code == 303 and refused.headers["location"] == "/account/reauth?next=/admin/api-keys"
+
+
+def test_the_api_writes_the_same_lock_event_as_the_sign_in_page(
+    client: TestClient, ctx: Context, clock: FrozenClock, key: str
+) -> None:
+    secret = totp_user(ctx)
+    wrong = f"{(int(code_for(secret, clock)) + 1) % 1_000_000:06d}"
+    for _ in range(5):  # the fifth wrong code in a row starts a wait (domain.throttle)
+        verify(client, key, wrong)
+    [lock] = events(ctx, "authn_login_lock")
+    detail = json.loads(lock.detail)
+    assert lock.outcome == "failure" and lock.user_email == EMAIL
+    assert detail["via"] == "api" and detail["step"] == "second" and detail["seconds"] > 0
+    assert detail["failures"] == 5

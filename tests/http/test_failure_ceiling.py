@@ -180,8 +180,9 @@ def test_a_disabled_authenticator_verifies_nowhere(
     assert methods.json().get("methods") == []
 
 
-def _calls(name: str) -> set[tuple[str, str]]:
-    """(module, enclosing function) of every call of ``<anything>.name(...)`` under src/twostep."""
+def _calls(name: str, owner: str = "") -> set[tuple[str, str]]:
+    """(module, enclosing function) of every call of ``<anything>.name(...)`` (``owner.name(...)`` when
+    ``owner`` is given) under src/twostep."""
     import ast
     from pathlib import Path
 
@@ -199,30 +200,38 @@ def _calls(name: str) -> set[tuple[str, str]]:
                     isinstance(node, ast.Call)
                     and isinstance(node.func, ast.Attribute)
                     and node.func.attr == name
+                    and (not owner or (isinstance(node.func.value, ast.Name) and node.func.value.id == owner))
                 ):
                     found.add((path.relative_to(root).with_suffix("").as_posix(), function.name))
     return found
 
 
-def test_every_wrong_second_step_code_goes_through_the_one_helper() -> None:
-    """The callers of the shared bookkeeping, and every other place that counts a failure: a new
-    caller of ``record_failure`` fails here until it is placed on one side or the other."""
-    assert {module for module, _ in _calls("second_step_failed")} == {
+def test_every_second_step_code_goes_through_the_one_check() -> None:
+    """Every caller that judges a second-step code calls ``second_step_check.check`` (throttle, verify,
+    bookkeeping, lock event, audit, notices); only the check and the recovery-codes download (which
+    counts each unknown code it is shown) call the failure bookkeeping itself. A new caller of
+    ``record_failure`` fails here until it is placed on one side or the other."""
+    checks = {module for module, _ in _calls("check", owner="second_step_check")}
+    assert {
         "services/login",  # web sign-in (second_step)
         "services/verification_api",  # the API (_decide)
-        "services/reauth",  # re-authentication (_failed, for the code step)
+        "services/reauth",  # re-authentication (confirm_code)
         "services/password_reset",  # the reset's second step (confirm_second_step)
-        "services/recovery_login",  # recovery codes at sign-in and at download (never disabled)
+        "services/recovery_login",  # sign-in with a recovery code
+    } == checks
+    assert _calls("second_step_failed") == {
+        ("services/second_step_check", "check"),
+        ("services/recovery_login", "codes_for_download"),  # recovery codes shown for download (never disabled)
     }
     assert _calls("record_failure") == {
         ("services/guesses", "second_step_failed"),  # the helper itself
         ("services/login", "password_step"),  # passwords: the account's and a remembered browser's keys
-        ("services/reauth", "_failed"),  # the re-authentication password (its code step uses the helper)
+        ("services/reauth", "_failed"),  # the re-authentication password (its code step uses the check)
         ("services/account_changes", "change_password"),  # the current password
         ("services/password_reset", "confirm_code"),  # the emailed reset code, per address
         ("services/enrollment", "confirm_totp"),  # a pending authenticator's first code: nothing to disable
         ("services/oob_enrollment", "confirm"),  # a pending email/SMS method's first code: likewise
-        ("services/mailbox_check", "confirm"),  # the emailed code proving the mailbox: no method yet
+        ("services/mailbox_check", "confirm"),  # the emailed mailbox-check code before a first method
     }
 
 

@@ -11,8 +11,8 @@ from tests.support import make_user
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
 from twostep.domain.factors import FactorKind
-from twostep.services import login
 from twostep.services.context import Context
+from twostep.services.factors import totp as totp_factor
 from twostep.storage.models import Factor
 
 
@@ -39,7 +39,7 @@ def test_twenty_parallel_submissions_of_one_code_give_exactly_one_success(
     def attempt() -> None:
         barrier.wait()
         with ctx.db.transaction() as db:
-            verdict = login.verify_totp(ctx, db, user_id, code)
+            verdict = totp_factor.verify_totp(ctx, db, user_id, code)
         with lock:
             results.append(verdict.accepted)
 
@@ -59,7 +59,7 @@ def test_compare_and_set_refuses_an_equal_or_older_step(ctx: Context, clock: Fro
     with ctx.db.transaction() as db:
         factor_id = db.scalar(select(Factor.id))
         assert factor_id is not None
-        assert login.consume_totp_step(db, factor_id, 100, clock.now())
-        assert not login.consume_totp_step(db, factor_id, 100, clock.now())
-        assert not login.consume_totp_step(db, factor_id, 99, clock.now())
-        assert login.consume_totp_step(db, factor_id, 101, clock.now())
+        assert totp_factor.consume_totp_step(db, factor_id, 100, clock.now())
+        assert not totp_factor.consume_totp_step(db, factor_id, 100, clock.now())
+        assert not totp_factor.consume_totp_step(db, factor_id, 99, clock.now())
+        assert totp_factor.consume_totp_step(db, factor_id, 101, clock.now())

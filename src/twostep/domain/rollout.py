@@ -27,6 +27,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 METHODS = ("totp", "sms", "email")
+#: The method a policy can never switch off (every account can always add an authenticator app).
+ALWAYS_ALLOWED = "totp"
 REQUIRED_CHOICES = ("all", "roles", "optional")
 _ROLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -71,7 +73,7 @@ class TwoStepPolicy:
             raise ValueError(f"required must be one of {', '.join(REQUIRED_CHOICES)}")
         if self.grace_days < 0 or self.grace_sign_ins < 0:
             raise ValueError("grace limits can't be negative")
-        methods = tuple(m for m in METHODS if m in self.allowed_methods or m == "totp")
+        methods = tuple(m for m in METHODS if m in self.allowed_methods or m == ALWAYS_ALLOWED)
         object.__setattr__(self, "allowed_methods", methods)
 
     @property

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -56,16 +56,6 @@ def _begin(ctx: Context, db: Session, token: str | None) -> tuple[WebSession, Us
     return row, user
 
 
-def _notify_after_commit(
-    ctx: Context, db: Session, user: User, event: str, request: RequestInfo, **params: Any
-) -> None:
-    email, language = user.email, user.language
-    browser_label = devices.browser_summary(request.user_agent)
-    db.info.setdefault("after_commit", []).append(
-        lambda: notify.security_notice(ctx, email, language, event, request, browser_label=browser_label, **params)
-    )
-
-
 def remove_method(ctx: Context, token: str | None, factor_id: int, request: RequestInfo) -> ChangeResult:
     """Never the last method while two-step verification is required (the account would be open
     to the password alone). Remembered devices are forgotten too (D-05)."""
@@ -84,7 +74,7 @@ def remove_method(ctx: Context, token: str | None, factor_id: int, request: Requ
         db.delete(factor)
         accounts.revoke_remembered_devices(db, user.id)
         audit.record(ctx, db, "authn_token_delete", request=request, user=user, method=kind)
-        _notify_after_commit(ctx, db, user, "method_removed", request, method=kind, label=label)
+        notify.tell_owner_after_commit(ctx, db, user, "method_removed", request, method=kind, label=label)
         return ChangeResult("done")
 
 
@@ -100,7 +90,7 @@ def revoke_device(ctx: Context, token: str | None, device_id: int, request: Requ
         browser = device.browser
         db.delete(device)
         audit.record(ctx, db, "authn_token_revoked", request=request, user=user, kind="remembered_device")
-        _notify_after_commit(ctx, db, user, "device_revoked", request, device=browser)
+        notify.tell_owner_after_commit(ctx, db, user, "device_revoked", request, device=browser)
         return ChangeResult("done")
 
 
@@ -117,7 +107,7 @@ def end_session(ctx: Context, token: str | None, session_id: str, request: Reque
         browser = devices.browser_summary(target.user_agent)
         db.delete(target)
         audit.record(ctx, db, "session_logout", request=request, user=user, reason="ended_from_account")
-        _notify_after_commit(ctx, db, user, "session_ended", request, device=browser, count=1)
+        notify.tell_owner_after_commit(ctx, db, user, "session_ended", request, device=browser, count=1)
         return ChangeResult("done")
 
 
@@ -133,7 +123,7 @@ def end_other_sessions(ctx: Context, token: str | None, request: RequestInfo) ->
             return ChangeResult("not_found")
         sessions.destroy_all(db, user.id, except_id=row.id)
         audit.record(ctx, db, "session_logout", request=request, user=user, reason="ended_others", count=count)
-        _notify_after_commit(ctx, db, user, "session_ended", request, device="", count=count)
+        notify.tell_owner_after_commit(ctx, db, user, "session_ended", request, device="", count=count)
         return ChangeResult("done")
 
 
@@ -146,7 +136,7 @@ def regenerate_recovery_codes(ctx: Context, token: str | None, request: RequestI
         _row, user = begun
         codes = recovery.regenerate(ctx, db, user.id)
         audit.record(ctx, db, "authn_token_created", request=request, user=user, kind="recovery_codes")
-        _notify_after_commit(ctx, db, user, "recovery_codes", request)
+        notify.tell_owner_after_commit(ctx, db, user, "recovery_codes", request)
         return ChangeResult("done", recovery_codes=codes)
 
 
@@ -208,5 +198,5 @@ def change_password(
         sessions.destroy_all(db, user.id, except_id=row.id)
         accounts.revoke_remembered_devices(db, user.id)
         audit.record(ctx, db, "authn_password_change", request=request, user=user)
-        _notify_after_commit(ctx, db, user, "password_changed", request)
+        notify.tell_owner_after_commit(ctx, db, user, "password_changed", request)
         return ChangeResult("done")

@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from twostep.domain.clock import as_utc
 from twostep.domain.codes import RECOVERY_CODE_COUNT, RECOVERY_LOW_WATERMARK
-from twostep.domain.factors import REGISTRY, FactorKind
 from twostep.domain.login_flow import REAUTH_WINDOW, Stage
 from twostep.services import account_changes, accounts, devices, reauth, recovery, sessions
 from twostep.services.context import Context
+from twostep.services.factors import registry as factor_registry
 from twostep.storage.models import Factor, RememberedDevice, User, WebSession
 
 
@@ -72,19 +72,11 @@ def masked_label(factor: Factor, service_name: str, email: str) -> str:
     Email and SMS methods carry a label masked when they were set up; an authenticator app is
     named the way the app itself shows the entry (issuer and account, from the otpauth URI).
     """
-    if factor.label:
-        return factor.label
-    if factor.kind == FactorKind.TOTP.value:
-        return f"{service_name} ({email})"
-    return ""
+    return factor_registry.label(factor, service_name, email)
 
 
 def _method_order(factor: Factor) -> tuple[int, int]:
-    try:
-        rank = REGISTRY[FactorKind(factor.kind)].strength_rank
-    except ValueError:
-        rank = 99
-    return rank, factor.id
+    return factor_registry.rank(factor.kind), factor.id
 
 
 def overview(ctx: Context, user_id: int, current_session_id: str) -> AccountOverview:

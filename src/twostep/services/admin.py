@@ -14,10 +14,8 @@ a lost second step is fixed by another administrator):
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -27,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from twostep.domain.clock import as_utc
 from twostep.domain.emails import normalize_email
+from twostep.domain.spreadsheet import csv_row
 from twostep.services import accounts, admin_role, audit, notify, recovery, sessions, throttling
 from twostep.services.context import Context, RequestInfo
 from twostep.storage.models import (
@@ -81,15 +80,6 @@ class Actor:
 
 
 CLI = Actor(id=None, email="", via="cli")
-
-
-@dataclass(frozen=True)
-class SessionAccess:
-    user_id: int
-    email: str
-    is_admin: bool
-    real_second_step: bool
-    fresh: bool
 
 
 @dataclass(frozen=True)
@@ -201,42 +191,11 @@ def _utc(value: datetime | None) -> datetime | None:
     return as_utc(value) if value is not None else None
 
 
-def _after_commit(db: Session, callback: Callable[[], object]) -> None:
-    db.info.setdefault("after_commit", []).append(callback)
-
-
 def _password_key(ctx: Context, email: str) -> str:
     return throttling.password_key(ctx.digester.digest(email, "email"))
 
 
 # --- access ----------------------------------------------------------------------------------
-
-
-def session_access(ctx: Context, token: str | None) -> SessionAccess | None:
-    """The signed-in user behind this token and what the console needs to know about them."""
-    from twostep.domain.login_flow import Stage
-
-    with ctx.db.transaction() as db:
-        row = sessions.load(ctx, db, token)
-        if row is None or row.stage != Stage.SIGNED_IN.value:
-            return None
-        user = db.get(User, row.user_id)
-        if user is None:
-            return None
-        return SessionAccess(
-            user_id=user.id,
-            email=user.email,
-            is_admin=accounts.is_admin(db, user.id),
-            real_second_step=row.second_step_at is not None and not row.via_remembered_device,
-            fresh=sessions.reauthenticated_recently(ctx, row),
-        )
-
-
-def record_denied(ctx: Context, user_id: int | None, path: str, request: RequestInfo) -> None:
-    """OWASP ``authz_fail``: someone without the admin role reached for the console."""
-    with ctx.db.transaction() as db:
-        user = db.get(User, user_id) if user_id is not None else None
-        audit.record(ctx, db, "authz_fail", request=request, user=user, outcome="failure", path=path[:200])
 
 
 def _check_actor(db: Session, actor: Actor) -> None:
@@ -443,7 +402,7 @@ def reset_2fa(ctx: Context, actor: Actor, user_id: int, reason: str, request: Re
         )
         _record_admin(ctx, db, actor, user, "reset_2fa", request, reason=reason)
         email, language = user.email, user.language
-        _after_commit(db, lambda: notify.security_notice(ctx, email, language, "2fa_reset", request))
+        notify.tell_after_commit(ctx, db, email, language, "2fa_reset", request)
         return email
 
 
@@ -507,7 +466,7 @@ def delete_user(ctx: Context, actor: Actor, user_id: int, confirm_email: str, re
         throttling.clear(db, _password_key(ctx, email))
         throttling.clear(db, throttling.second_step_key(user.id))
         db.delete(user)
-        _after_commit(db, lambda: notify.security_notice(ctx, email, language, "account_deleted", request))
+        notify.tell_after_commit(ctx, db, email, language, "account_deleted", request)
         return email
 
 
@@ -636,17 +595,11 @@ def record_export(ctx: Context, actor: Actor, fmt: str, filters: AuditFilter, re
         )
 
 
-def _csv_safe(value: object) -> str:
-    """Cells that a spreadsheet would run as a formula get a leading apostrophe (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def export_events(ctx: Context, filters: AuditFilter, fmt: ExportFormat) -> Iterator[str]:
     """The matching events, oldest first, as CSV (with a header row) or JSON lines; read in
     batches of short transactions so a long export never holds the database."""
     if fmt == "csv":
-        yield _csv_line(EXPORT_COLUMNS)
+        yield csv_row(EXPORT_COLUMNS)
     after_id = 0
     while True:
         with ctx.db.transaction() as db:
@@ -658,15 +611,9 @@ def export_events(ctx: Context, filters: AuditFilter, fmt: ExportFormat) -> Iter
             if fmt == "csv":
                 values = row.as_dict()
                 values["detail"] = row.detail
-                yield _csv_line([_csv_safe(values[column]) for column in EXPORT_COLUMNS])
+                yield csv_row(values[column] for column in EXPORT_COLUMNS)
             else:
                 yield json.dumps(row.as_dict(), ensure_ascii=False, sort_keys=True) + "\n"
         if len(batch) < EXPORT_BATCH:
             return
         after_id = batch[-1].id
-
-
-def _csv_line(values: Any) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(values)
-    return buffer.getvalue()

@@ -49,10 +49,5 @@ def record_change(
         actor_email=grantor.email,
         via=grantor.via,
     )
-    email, language = user.email, user.language
     browser = devices.browser_summary(request.user_agent) if request.user_agent else ""
-
-    def tell() -> None:
-        notify.security_notice(ctx, email, language, "role_changed", request, granted=granted, browser_label=browser)
-
-    db.info.setdefault("after_commit", []).append(tell)
+    notify.tell_owner_after_commit(ctx, db, user, "role_changed", request, granted=granted, browser_label=browser)

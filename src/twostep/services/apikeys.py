@@ -22,15 +22,13 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 from twostep.domain.clock import as_utc
 from twostep.services import audit, rate_limits
 from twostep.services.context import Context, RequestInfo
-from twostep.storage.database import Database, Executor, FastStatement, as_datetime
+from twostep.storage.database import Database, Executor, FastStatement, as_datetime, insert_for
 from twostep.storage.models import ApiKey, RateCounter
 
 KEY_PREFIX = "ts"
@@ -210,7 +208,7 @@ _FORGET_OLD_WINDOWS = FastStatement(
 
 
 def _add_statement(dialect: str) -> Executable:
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = insert_for(dialect)
     return (
         insert(_COUNTERS)
         .values(key=bindparam("counter_key"), window_start=bindparam("window"), count=bindparam("amount"))
@@ -344,18 +342,3 @@ def _add(db: Executor, key: str, start: int, amount: int) -> int:
     if total == amount:  # the first write of a new window: forget this key's older windows
         _FORGET_OLD_WINDOWS.execute(db, {"counter_key": key, "current": start})
     return total
-
-
-def admin_may_manage(ctx: Context, session_id: str) -> bool:
-    """Administrators only, in a session that passed a real second step (a remembered device never counts)."""
-    from twostep.domain.login_flow import Stage
-    from twostep.services import accounts
-    from twostep.storage.models import WebSession
-
-    with ctx.db.transaction() as db:
-        row = db.get(WebSession, session_id)
-        if row is None or row.stage != Stage.SIGNED_IN.value:
-            return False
-        if row.second_step_at is None or row.via_remembered_device:
-            return False
-        return accounts.is_admin(db, row.user_id)

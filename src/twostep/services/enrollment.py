@@ -228,15 +228,8 @@ def activate(
     db.flush()
     result = ConfirmResult("confirmed", token=new_token, recovery_codes=codes)
     # After commit of the caller's transaction the message goes out; failure never undoes this.
-    db.info.setdefault("after_commit", []).append(
-        lambda: notify.security_notice(
-            ctx,
-            email,
-            language,
-            "method_added",
-            request,
-            method=factor.kind,
-            browser_label=devices.browser_summary(request.user_agent),
-        )
-    )
+    notify.tell_after_commit(
+        ctx, db, email, language, "method_added", request,
+        method=factor.kind, browser_label=devices.browser_summary(request.user_agent),
+    )  # fmt: skip
     return result

@@ -1,8 +1,8 @@
 """Wrong second-step codes: the one bookkeeping every caller shares.
 
-Sign-in (``login.second_step``), the verification API (``verification_api._decide``), re-authentication
-(``reauth.confirm_code``), the reset's second step (``password_reset.confirm_second_step``) and sign-in
-with a recovery code (``recovery_login``) all call ``second_step_failed`` for a wrong code. It counts
+Every second-step check (``second_step_check.check``: sign-in, the verification API, re-authentication, the
+reset's second step, sign-in with a recovery code) calls ``second_step_failed`` for a wrong code, and
+so does the recovery-codes download for each code it does not know. It counts
 the failure on the account's throttle (``throttling.second_step_key``: one count across methods and
 callers, reset only by a success) and applies the ceiling (``domain.throttle.at_ceiling``): from the
 100th consecutive failure on, the authenticator the code was tried against is disabled
@@ -21,14 +21,12 @@ from datetime import datetime
 from typing import Protocol, cast
 
 from sqlalchemy import Table, bindparam, update
-from sqlalchemy.orm import Session
-from sqlalchemy.orm.util import identity_key
 
 from twostep.domain import throttle as throttle_rules
 from twostep.domain.factors import FactorKind
 from twostep.services import audit, devices, notify, throttling
 from twostep.services.context import Context, RequestInfo
-from twostep.storage.database import Executor, FastStatement
+from twostep.storage.database import Executor, FastStatement, expire_loaded
 from twostep.storage.models import Factor
 
 #: What a recovery code's failure is counted as (never disabled).
@@ -74,8 +72,8 @@ def second_step_failed(
     ctx: Context, db: Executor, user: Owner, method: str, request: RequestInfo, now: datetime
 ) -> Failure:
     """Count one wrong second-step code for ``user`` (tried against ``method``) in the caller's
-    transaction, and disable that method at the ceiling. In an ORM transaction the owner's mail goes
-    after the commit by itself; on a raw one the caller sends ``disabled_notice`` after the commit."""
+    transaction, and disable that method at the ceiling. ``Failure.disabled`` says so: the owner's
+    mail (``disabled_notice``) is the caller's to send after the commit (``second_step_check.check`` does)."""
     key = throttling.second_step_key(user.id)
     failures = throttling.record_failure(db, key, now)
     disabled = ""
@@ -94,27 +92,16 @@ def second_step_failed(
                 method=method,
                 failures=failures,
             )
-            if isinstance(db, Session):
-                for factor_id in ids:  # a Factor already loaded in this session must show it
-                    loaded = db.identity_map.get(identity_key(Factor, factor_id))
-                    if loaded is not None:
-                        db.expire(loaded, ["disabled_at"])
-                email, language = user.email, user.language
-                db.info.setdefault("after_commit", []).append(
-                    lambda: disabled_notice(ctx, email, language, failures, request)
-                )
+            expire_loaded(db, Factor, ids, ["disabled_at"])  # a Factor already loaded must show it
     wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
     return Failure(failures, wait, disabled)
 
 
-def disabled_notice(ctx: Context, email: str, language: str | None, failures: int, request: RequestInfo) -> None:
-    """Tell the owner a method was disabled, what it means and the way back."""
-    notify.security_notice(
-        ctx,
+def disabled_notice(email: str, language: str | None, failures: int, request: RequestInfo) -> notify.Notice:
+    """The owner's notice that a method was disabled, what it means and the way back."""
+    return notify.Notice(
         email,
         language,
         "token_disabled",
-        request,
-        browser_label=devices.browser_summary(request.user_agent),
-        count=failures,
+        {"browser_label": devices.browser_summary(request.user_agent), "count": failures},
     )

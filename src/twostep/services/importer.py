@@ -31,9 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import ColumnElement, any_, bindparam, insert, select, update
-from sqlalchemy import text as sql_text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -43,6 +41,7 @@ from twostep.domain.user_import import COLUMNS, ImportRow, RowRefused, parse_row
 from twostep.i18n import LANGUAGES
 from twostep.services import admin_role, audit
 from twostep.services.context import Context, RequestInfo
+from twostep.storage.database import in_values
 from twostep.storage.models import Factor, User, UserRole
 
 BATCH_SIZE = 1000
@@ -210,9 +209,7 @@ def _among(column: InstrumentedAttribute[Any], values: list[Any], db: Session) -
     parameter is one statement text for every batch size, and ``= ANY`` on a unique index is an
     index look-up per value; ``_refresh_statistics`` keeps the plans up to date.
     """
-    if db.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(values)
+    return in_values(db, column, values)
 
 
 def _apply_batch(
@@ -418,10 +415,7 @@ def _write_batch(ctx: Context, rows: list[ImportRow], *, dry_run: bool, request:
 def _refresh_statistics(ctx: Context) -> None:
     """PostgreSQL: ANALYZE the tables the import fills (each time they have doubled, so a few
     times per run, a bounded sample each), so plans are made for the table's real size."""
-    if ctx.db.is_sqlite:
-        return
-    with ctx.db.transaction() as db:
-        db.execute(sql_text("ANALYZE users, user_roles, factors"))
+    ctx.db.refresh_statistics(["users", "user_roles", "factors"])
 
 
 # --- the run ------------------------------------------------------------------------------------

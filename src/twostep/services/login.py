@@ -5,24 +5,21 @@ The Argon2 check runs between transactions so that a slow hash never holds a dat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, cast
+from typing import Literal
 
-from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.util import identity_key
 
 from twostep.domain import rollout
 from twostep.domain import throttle as throttle_rules
 from twostep.domain.emails import looks_like_email, normalize_email
-from twostep.domain.factors import FactorKind, Verdict
-from twostep.domain.factors import totp as totp_factor
 from twostep.domain.login_flow import Stage, stage_after_password
-from twostep.services import accounts, audit, devices, guesses, notify, policy, sessions, throttling
+from twostep.services import accounts, audit, devices, policy, second_step_check, sent_codes, sessions, throttling
 from twostep.services.context import Context, RequestInfo
-from twostep.storage.database import Executor, FastStatement
-from twostep.storage.models import Factor, User, WebSession
+from twostep.services.factors import registry as factor_registry
+from twostep.services.factors.base import Proof
+from twostep.services.signin import completion
+from twostep.storage.models import User, WebSession
 
 PasswordOutcome = Literal["signed_in", "second_step", "enroll", "remind", "invalid", "throttled", "not_email"]
 CodeOutcome = Literal["signed_in", "invalid", "throttled", "restart", "no_session", "no_method"]
@@ -33,6 +30,7 @@ class PasswordStepResult:
     outcome: PasswordOutcome
     token: str | None = None
     wait_seconds: int = 0
+    continue_to: str = completion.DEFAULT_TARGET
 
 
 @dataclass(frozen=True)
@@ -42,6 +40,7 @@ class CodeStepResult:
     device_token: str | None = None
     wait_seconds: int = 0
     notices: list[str] = field(default_factory=list)
+    continue_to: str = completion.DEFAULT_TARGET
 
 
 def _email_key(ctx: Context, raw_email: str) -> str:
@@ -57,6 +56,7 @@ def password_step(
     device_token: str | None,
     current_token: str | None,
     request: RequestInfo,
+    continue_to: str | None = None,
 ) -> PasswordStepResult:
     """Same answer and the same work (one Argon2 check) for known and unknown emails.
 
@@ -123,7 +123,7 @@ def password_step(
             if user.password_imported:
                 audit.record(ctx, db, "authn_password_rehashed", request=request, user=user)
         user.password_imported = False
-        return _after_password(ctx, db, user, device_token, current_token, request)
+        return _after_password(ctx, db, user, device_token, current_token, request, continue_to)
 
 
 def _after_password(
@@ -133,7 +133,10 @@ def _after_password(
     device_token: str | None,
     current_token: str | None,
     request: RequestInfo,
+    continue_to: str | None = None,
 ) -> PasswordStepResult:
+    """``continue_to``: where the browser asked to go after sign-in (``completion.continue_target``
+    validates it; the pending session carries it to the completion)."""
     now = ctx.clock.now()
     methods = accounts.confirmed_methods(db, user.id)
     device = devices.find_valid(ctx, db, device_token, user.id) if methods else None
@@ -145,6 +148,21 @@ def _after_password(
         must_enroll=decision is not None and decision.verdict is rollout.Verdict.FORCE,
     )
     current = sessions.load(ctx, db, current_token)
+    target = completion.continue_target(ctx, continue_to)
+    if stage is Stage.SIGNED_IN:
+        done = completion.complete_sign_in(
+            ctx,
+            db,
+            user,
+            request,
+            replacing=current,
+            password_at=now,
+            remembered=device,
+            continue_to=target,
+            via="remembered_device" if device is not None else "password_only",
+        )
+        remind = decision is not None and decision.verdict is rollout.Verdict.REMIND
+        return PasswordStepResult("remind" if remind else "signed_in", token=done.token, continue_to=done.continue_to)
     token = sessions.create(
         ctx,
         db,
@@ -152,38 +170,20 @@ def _after_password(
         stage,
         request,
         password_at=now,
-        via_remembered_device=device is not None,
         replacing=current,
+        data={completion.DATA_KEY: target} if target else None,
     )
-    if stage is Stage.SIGNED_IN:
-        if device is not None:
-            device.last_used_at = now
-        _signed_in(user, now, method=None)
-        via = "remembered_device" if device is not None else "password_only"
-        audit.record(ctx, db, "authn_login_success", request=request, user=user, via=via)
-        remind = decision is not None and decision.verdict is rollout.Verdict.REMIND
-        return PasswordStepResult("remind" if remind else "signed_in", token=token)
     audit.record(ctx, db, "authn_password_ok", request=request, user=user, next=stage.value)
     return PasswordStepResult("second_step" if stage is Stage.SECOND_STEP else "enroll", token=token)
 
 
-def _signed_in(user: User, now: object, method: str | None) -> None:
-    user.last_sign_in_at = now  # type: ignore[assignment]
-    user.sign_in_count = (user.sign_in_count or 0) + 1
-    if method:
-        user.last_method = method
-
-
-def pending_session(ctx: Context, db: Session, token: str | None, stage: Stage) -> WebSession | None:
-    row = sessions.load(ctx, db, token)
-    return row if row is not None and row.stage == stage.value else None
+#: Kept for callers outside the services (tests): ``sessions.pending``.
+pending_session = sessions.pending
 
 
 def available_methods(db: Session, user_id: int) -> list[str]:
-    """The methods a second step may use now: confirmed and not disabled (``guesses``)."""
-    kinds = {factor.kind for factor in accounts.confirmed_methods(db, user_id) if factor.disabled_at is None}
-    order = [FactorKind.TOTP, FactorKind.SMS, FactorKind.EMAIL]
-    return [kind.value for kind in order if kind.value in kinds]
+    """The methods a second step may use now: confirmed and not disabled (``guesses``), strongest first."""
+    return factor_registry.available_methods(db, user_id)
 
 
 def chosen_method(db: Session, user: User, row: WebSession) -> str | None:
@@ -194,91 +194,6 @@ def chosen_method(db: Session, user: User, row: WebSession) -> str | None:
     return methods[0] if methods else None
 
 
-# Prebuilt statements (compiled once, cached by SQLAlchemy): the second step is the hot path of the
-# verification API, where building ORM statements per call cost more than the database work.
-_FACTORS = cast(Table, Factor.__table__)
-_TOTP_FACTORS = select(_FACTORS.c.id, _FACTORS.c.secret_sealed, _FACTORS.c.last_used_step).where(
-    _FACTORS.c.user_id == bindparam("user_id"),
-    _FACTORS.c.kind == FactorKind.TOTP.value,
-    _FACTORS.c.confirmed_at.is_not(None),
-    _FACTORS.c.disabled_at.is_(None),
-)
-_CONSUME_STEP = (
-    update(_FACTORS)
-    .where(
-        _FACTORS.c.id == bindparam("factor_id"),
-        or_(_FACTORS.c.last_used_step.is_(None), _FACTORS.c.last_used_step < bindparam("step")),
-        _FACTORS.c.disabled_at.is_(None),  # disabled by a concurrent request's failure: refused
-    )
-    .values(last_used_step=bindparam("new_step"), last_used_at=bindparam("used_at"))
-)
-
-
-_CONSUME_STEP_FAST = FastStatement(_CONSUME_STEP)
-
-
-def consume_totp_step(db: Executor, factor_id: int, step: int, now: object) -> bool:
-    """RFC 6238 §5.2 compare-and-set: exactly one concurrent submission of a step can win."""
-    cursor = _CONSUME_STEP_FAST.execute(db, {"factor_id": factor_id, "step": step, "new_step": step, "used_at": now})
-    consumed: bool = cursor.rowcount == 1
-    if not isinstance(db, Session):
-        return consumed
-    loaded = db.identity_map.get(identity_key(Factor, factor_id)) if consumed else None
-    if loaded is not None:  # a Factor already loaded in this session must not show the old step
-        db.expire(loaded, ["last_used_step", "last_used_at"])
-    return consumed
-
-
-def verify_totp(ctx: Context, db: Session, user_id: int, code: str) -> Verdict:
-    """Check a code against the user's confirmed authenticators and consume its step atomically."""
-    return check_totp(ctx, db, user_id, code, db.execute(_TOTP_FACTORS, {"user_id": user_id}).all())
-
-
-def check_totp(
-    ctx: Context, db: Session, user_id: int, code: str, factors: Sequence[tuple[int, bytes | None, int | None]]
-) -> Verdict:
-    """``verify_totp`` for authenticators already read as (id, sealed seed, last used step) — the
-    verification API reads them with the account in one statement; the rule is the same."""
-    return consume_totp(ctx, db, match_totp(ctx, user_id, code, factors))
-
-
-@dataclass(frozen=True)
-class TotpMatch:
-    """What a code matched, before anything is written: the authenticators whose window holds it
-    (in order, with their verdicts) and whether it is an already used step of one of them."""
-
-    accepted: list[tuple[int, Verdict]]
-    replayed: bool
-
-
-def match_totp(
-    ctx: Context, user_id: int, code: str, factors: Sequence[tuple[int, bytes | None, int | None]]
-) -> TotpMatch:
-    """The pure half of the check (no database): decrypt each seed and compare the code."""
-    now = ctx.clock.now()
-    accepted: list[tuple[int, Verdict]] = []
-    replayed = False
-    for factor_id, sealed, last_used_step in factors:
-        secret = ctx.sealer.open(sealed or b"", f"user:{user_id}:totp")
-        verdict = totp_factor.verify(secret, code, now, last_used_step)
-        if verdict.accepted and verdict.step is not None:
-            accepted.append((factor_id, verdict))
-        replayed = replayed or verdict.replayed
-    return TotpMatch(accepted, replayed)
-
-
-def consume_totp(ctx: Context, db: Executor, match: TotpMatch) -> Verdict:
-    """The writing half: the first authenticator whose step the compare-and-set moves forward wins;
-    losing the compare-and-set means another request used this step first (a replay)."""
-    now = ctx.clock.now()
-    replayed = match.replayed
-    for factor_id, verdict in match.accepted:
-        if verdict.step is not None and consume_totp_step(db, factor_id, verdict.step, now):
-            return verdict
-        replayed = True
-    return Verdict(accepted=False, replayed=replayed)
-
-
 def second_step(
     ctx: Context,
     token: str | None,
@@ -287,99 +202,59 @@ def second_step(
     remember_device: bool,
     request: RequestInfo,
 ) -> CodeStepResult:
-    """One transaction: throttle check → verify → consume → counters → audit."""
+    """One transaction: the one second-step check (``second_step_check.check``: throttle check → verify →
+    consume → counters → audit), then this pending sign-in's own attempts, or the signed-in session."""
     now = ctx.clock.now()
-    notices: list[str] = []
     with ctx.db.transaction() as db:
-        row = pending_session(ctx, db, token, Stage.SECOND_STEP)
+        row = sessions.pending(ctx, db, token, Stage.SECOND_STEP)
         if row is None:
             return CodeStepResult("no_session")
         user = db.get(User, row.user_id)
         if user is None:
             return CodeStepResult("no_session")
-        key = throttling.second_step_key(user.id)
-        wait = throttling.wait_seconds(db, key, now)
-        if wait:  # refused unchecked, but audited like every other check
-            audit.record(ctx, db, "authn_login_fail", request=request, user=user, outcome="failure",
-                         reason="throttled", step="second", seconds=wait)
-            return CodeStepResult("throttled", wait_seconds=wait)
         method = chosen_method(db, user, row)
         if method is None:
             return CodeStepResult("no_method")
-        verdict = verify_method(ctx, db, user, row, method, raw_code)
-        if not verdict.accepted:
+        proof = Proof(bound_to=row.id)
+
+        def attempt() -> second_step_check.Attempt:
+            return method, factor_registry.verify(ctx, db, user, method, raw_code, proof)
+
+        checked = second_step_check.check(ctx, db, user, attempt, request, now=now)
+        second_step_check.notices_after_commit(ctx, db, checked, request)
+        notices = [notice.event for notice in checked.notices]
+        if checked.outcome == "throttled" and not checked.method:
+            return CodeStepResult("throttled", wait_seconds=checked.wait_seconds)
+        if not checked.accepted:
             row.code_attempts += 1
-            failure = guesses.second_step_failed(ctx, db, user, method, request, now)
-            failures = failure.failures
-            event = "authn_token_reuse" if verdict.replayed else "authn_login_fail"
-            audit.record(
-                ctx,
-                db,
-                event,
-                request=request,
-                user=user,
-                outcome="failure",
-                step="second",
-                method=method,
-                failures=failures,
-            )
-            if verdict.replayed:
-                notices.append("replay")
-            wait = failure.wait_seconds
-            if wait:
-                audit.record(ctx, db, "authn_login_lock", request=request, user=user, outcome="failure",
-                             step="second", seconds=wait)
+            wait = checked.wait_seconds
             if row.code_attempts >= throttle_rules.ATTEMPTS_PER_PENDING_LOGIN:
                 db.delete(row)
                 audit.record(ctx, db, "authn_login_fail_max", request=request, user=user, outcome="failure")
-                result = CodeStepResult("restart", wait_seconds=wait, notices=notices)
-            else:
-                result = CodeStepResult(
-                    "throttled" if wait else "invalid", wait_seconds=wait, notices=notices
-                )
-            email, language = user.email, user.language
-        else:
-            throttling.clear(db, key)
-            new_token = sessions.create(
-                ctx,
-                db,
-                user,
-                Stage.SIGNED_IN,
-                request,
-                password_at=row.password_at,
-                second_step_at=now,
-                replacing=row,
-                method=method,
-            )
-            device_token = None
-            if remember_device and ctx.settings.remember_device_days > 0:
-                device_token = devices.issue(ctx, db, user.id, request)
-                audit.record(ctx, db, "authn_device_remembered", request=request, user=user)
-                notices.append("new_device")
-            _signed_in(user, now, method)
-            audit.record(ctx, db, "authn_login_success", request=request, user=user, method=method)
-            result = CodeStepResult("signed_in", token=new_token, device_token=device_token, notices=notices)
-            email, language = user.email, user.language
-    for notice in notices:
-        notify.security_notice(
-            ctx, email, language, notice, request, browser_label=devices.browser_summary(request.user_agent)
+                return CodeStepResult("restart", wait_seconds=wait, notices=notices)
+            return CodeStepResult("throttled" if wait else "invalid", wait_seconds=wait, notices=notices)
+        done = completion.complete_sign_in(
+            ctx,
+            db,
+            user,
+            request,
+            replacing=row,
+            password_at=row.password_at,
+            method=method,
+            remember_device=remember_device,
         )
-    return result
-
-
-def verify_method(
-    ctx: Context, db: Session, user: User, row: WebSession, method: str, raw_code: str
-) -> Verdict:
-    if method == FactorKind.TOTP.value:
-        return verify_totp(ctx, db, user.id, raw_code)
-    from twostep.services import sent_codes
-
-    return sent_codes.verify_sign_in_code(ctx, db, user, row, method, raw_code)
+        return CodeStepResult(
+            "signed_in",
+            token=done.token,
+            device_token=done.device_token,
+            notices=[*notices, *done.notices],
+            continue_to=done.continue_to,
+        )
 
 
 def choose_method(ctx: Context, token: str | None, method: str) -> bool:
     with ctx.db.transaction() as db:
-        row = pending_session(ctx, db, token, Stage.SECOND_STEP)
+        row = sessions.pending(ctx, db, token, Stage.SECOND_STEP)
         if row is None or method not in available_methods(db, row.user_id):
             return False
         row.method = method
@@ -393,3 +268,16 @@ def logout(ctx: Context, token: str | None, request: RequestInfo) -> None:
             user = db.get(User, row.user_id)
             db.delete(row)
             audit.record(ctx, db, "session_logout", request=request, user=user)
+
+
+def send_sign_in_code(
+    ctx: Context, token: str | None, request: RequestInfo, *, at_once_only: bool = False
+) -> sent_codes.SendResult:
+    """``POST /login/code/send``; right after the password step with ``at_once_only`` (only a method
+    whose codes go out at once, ``FactorSpec.sent_at_once``: email, as the Kintone page needs)."""
+
+    def choose(db: Session, user: User, row: WebSession) -> str | None:
+        method = chosen_method(db, user, row)
+        return method if not at_once_only or factor_registry.sent_at_once(method) else None
+
+    return sent_codes.send_for_session(ctx, token, request, stage=Stage.SECOND_STEP, choose=choose)

@@ -4,13 +4,24 @@ and never blocks or undoes the action it reports (checklist N-04)."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from twostep.delivery.mail import MailDeliveryError, MailMessage
 from twostep.i18n import environment
 from twostep.services.context import Context, RequestInfo
+from twostep.services.devices import browser_summary
+from twostep.storage.database import Executor, after_commit
 
 log = logging.getLogger("twostep.notify")
+
+
+class Owner(Protocol):
+    @property
+    def email(self) -> str: ...
+    @property
+    def language(self) -> str | None: ...
 
 
 def language_of(ctx: Context, language: str | None) -> str:
@@ -60,3 +71,38 @@ def security_notice(
         log.warning("security notice %s not delivered: %s", event, exc)
         return False
     return True
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A security notice to the account owner, to send once the change it reports is committed."""
+
+    to: str
+    language: str | None
+    event: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+def send_notice(ctx: Context, notice: Notice, request: RequestInfo) -> bool:
+    return security_notice(ctx, notice.to, notice.language, notice.event, request, **notice.params)
+
+
+def notice_after_commit(ctx: Context, db: Executor, notice: Notice, request: RequestInfo) -> None:
+    """The one way a notice follows a change: sent only after the transaction commits (never for a
+    rolled-back change: checklist N-04), outside any lock the transaction held."""
+    after_commit(db, lambda: send_notice(ctx, notice, request))
+
+
+def tell_owner_after_commit(
+    ctx: Context, db: Executor, user: Owner, event: str, request: RequestInfo, **params: Any
+) -> None:
+    """``tell_after_commit`` to the account's owner, naming the browser that made the change."""
+    params.setdefault("browser_label", browser_summary(request.user_agent))
+    tell_after_commit(ctx, db, user.email, user.language, event, request, **params)
+
+
+def tell_after_commit(
+    ctx: Context, db: Executor, to: str, language: str | None, event: str, request: RequestInfo, **params: Any
+) -> None:
+    """``notice_after_commit`` for a notice built here."""
+    notice_after_commit(ctx, db, Notice(to, language, event, params), request)

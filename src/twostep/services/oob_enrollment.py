@@ -23,10 +23,10 @@ from sqlalchemy.orm import Session
 from twostep.domain import throttle as throttle_rules
 from twostep.domain.codes import CodePurpose
 from twostep.domain.emails import mask_email, normalize_email
-from twostep.domain.factors import FactorKind
 from twostep.domain.phone import PhoneNumberProblem, mask_phone, normalize_phone
-from twostep.services import accounts, audit, devices, enrollment, notify, sent_codes, throttling
+from twostep.services import accounts, audit, enrollment, notify, sent_codes, throttling
 from twostep.services.context import Context, RequestInfo
+from twostep.services.factors import registry as factor_registry
 from twostep.services.sent_codes import Prepared, SendResult
 from twostep.storage.models import Factor, User
 
@@ -92,7 +92,7 @@ def _start(ctx: Context, token: str | None, request: RequestInfo, kind: Kind, va
             return SendResult("no_session")
         if admitted != "ok":
             return _refused(admitted)
-        if kind == FactorKind.EMAIL.value and mailbox_key(value) == mailbox_key(user.email):
+        if factor_registry.delivers_to_mailbox(kind) and mailbox_key(value) == mailbox_key(user.email):
             return _refused("same_as_sign_in")
         now = ctx.clock.now()
         pending = enrollment.pending_factor(ctx, db, row, kind)
@@ -216,19 +216,6 @@ def confirm(
         if replaced:
             db.execute(delete(Factor).where(Factor.id.in_([factor_id for factor_id, _ in replaced])))
             audit.record(ctx, db, "authn_token_revoked", request=request, user=user, method=kind, reason="replaced")
-            email, language = user.email, user.language
-            browser_label = devices.browser_summary(request.user_agent)
             for _, old_label in replaced:
-                db.info.setdefault("after_commit", []).append(
-                    lambda old_label=old_label: notify.security_notice(
-                        ctx,
-                        email,
-                        language,
-                        "method_removed",
-                        request,
-                        method=kind,
-                        label=old_label,
-                        browser_label=browser_label,
-                    )
-                )
+                notify.tell_owner_after_commit(ctx, db, user, "method_removed", request, method=kind, label=old_label)
         return result

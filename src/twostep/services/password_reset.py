@@ -39,23 +39,22 @@ from twostep.domain.codes import (
     new_reset_code,
     normalize_reset_code,
 )
-from twostep.domain.factors import FactorKind, Verdict
 from twostep.domain.login_flow import Stage
 from twostep.domain.sealing import SealError
 from twostep.services import (
     accounts,
     audit,
-    devices,
-    guesses,
-    login,
     notify,
     rate_limits,
     recovery,
+    second_step_check,
     sent_codes,
     sessions,
     throttling,
 )
 from twostep.services.context import Context, RequestInfo
+from twostep.services.factors import registry as factor_registry
+from twostep.services.factors.base import Proof
 from twostep.services.oob_enrollment import mailbox_key
 from twostep.services.sent_codes import SendResult
 from twostep.storage.models import OneTimeCode, User, WebSession
@@ -67,6 +66,8 @@ _TICKET_OWNER = "password-reset-ticket"
 _TICKET_PADDING = 360  # > 254 (longest address) + the JSON around it
 _RESET_ALPHABET = frozenset("ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
 RECOVERY = "recovery"
+#: How the reset's second-step checks read in the audit log.
+RESET = second_step_check.Caller(fail_event="authn_password_change_fail", reason="bad_second_step", detail={})
 
 ResetOutcome = Literal[
     "done",
@@ -388,8 +389,8 @@ def confirm_code(
 def second_step_methods(ctx: Context, db: Session, user: User) -> list[str]:
     """The app, SMS, the separate 2FA address (if it really is another mailbox), recovery codes."""
     methods: list[str] = []
-    for kind in login.available_methods(db, user.id):
-        if kind == FactorKind.EMAIL.value:
+    for kind in factor_registry.available_methods(db, user.id):
+        if factor_registry.delivers_to_mailbox(kind):
             factor = sent_codes.confirmed_factor(db, user.id, kind)
             if factor is None or mailbox_key(sent_codes.open_target(ctx, factor)) == mailbox_key(user.email):
                 continue
@@ -408,7 +409,7 @@ def chosen_method(ctx: Context, db: Session, user: User, row: WebSession) -> str
 
 
 def _pending(ctx: Context, db: Session, token: str | None) -> tuple[WebSession, User] | None:
-    row = login.pending_session(ctx, db, token, Stage.RESET_SECOND_STEP)
+    row = sessions.pending(ctx, db, token, Stage.RESET_SECOND_STEP)
     user = db.get(User, row.user_id) if row is not None else None
     return (row, user) if row is not None and user is not None else None
 
@@ -421,7 +422,7 @@ def second_step_view(ctx: Context, token: str | None) -> SecondStepView | None:
         row, user = found
         methods = second_step_methods(ctx, db, user)
         method = chosen_method(ctx, db, user, row) or ""
-        factor = sent_codes.confirmed_factor(db, user.id, method) if method in sent_codes.SENDING_METHODS else None
+        factor = sent_codes.confirmed_factor(db, user.id, method) if factor_registry.sends_code(method) else None
         return SecondStepView(
             method=method,
             methods=methods,
@@ -446,14 +447,6 @@ def send_code(ctx: Context, token: str | None, request: RequestInfo) -> SendResu
     )
 
 
-def _verify(ctx: Context, db: Session, user: User, row: WebSession, method: str, raw_code: str) -> Verdict:
-    if method == RECOVERY:
-        return Verdict(accepted=recovery.consume(ctx, db, user.id, raw_code))
-    if method == FactorKind.TOTP.value:
-        return login.verify_totp(ctx, db, user.id, raw_code)
-    return sent_codes.verify_second_step_code(ctx, db, user, row, method, raw_code)
-
-
 def confirm_second_step(ctx: Context, token: str | None, raw_code: str, request: RequestInfo) -> ResetResult:
     now = ctx.clock.now()
     with ctx.db.transaction() as db:
@@ -461,32 +454,20 @@ def confirm_second_step(ctx: Context, token: str | None, raw_code: str, request:
         if found is None:
             return ResetResult("no_session")
         row, user = found
-        key = throttling.second_step_key(user.id)
-        wait = throttling.wait_seconds(db, key, now)
-        if wait:
-            return ResetResult("throttled", wait_seconds=wait)
         method = chosen_method(ctx, db, user, row)
         if method is None:
             return ResetResult("no_method")
-        verdict = _verify(ctx, db, user, row, method, raw_code)
-        if not verdict.accepted:
+        proof = Proof(row.id)
+        checked = second_step_check.check(
+            ctx, db, user, lambda: (method, factor_registry.verify(ctx, db, user, method, raw_code, proof)), request,
+            RESET, now=now,
+        )  # fmt: skip
+        second_step_check.notices_after_commit(ctx, db, checked, request)
+        if not checked.accepted:
+            if not checked.method:  # throttled before the code was compared
+                return ResetResult("throttled", wait_seconds=checked.wait_seconds)
             row.code_attempts += 1
-            failure = guesses.second_step_failed(ctx, db, user, method, request, now)
-            failures = failure.failures
-            audit.record(
-                ctx,
-                db,
-                "authn_token_reuse" if verdict.replayed else "authn_password_change_fail",
-                request=request,
-                user=user,
-                outcome="failure",
-                reason="bad_second_step",
-                method=method,
-                failures=failures,
-            )
-            if verdict.replayed:
-                _notify_after_commit(ctx, db, user, "replay", request)
-            wait = failure.wait_seconds
+            wait = checked.wait_seconds
             if row.code_attempts >= throttle_rules.ATTEMPTS_PER_PENDING_LOGIN:
                 db.delete(row)
                 return ResetResult("restart", wait_seconds=wait)
@@ -496,7 +477,6 @@ def confirm_second_step(ctx: Context, token: str | None, raw_code: str, request:
         except (ValueError, KeyError, TypeError):
             db.delete(row)
             return ResetResult("no_session")
-        throttling.clear(db, key)
         _apply(
             ctx,
             db,
@@ -512,22 +492,12 @@ def confirm_second_step(ctx: Context, token: str | None, raw_code: str, request:
 def cancel(ctx: Context, token: str | None) -> None:
     """A new /password/forgot request from this browser ends its unfinished reset."""
     with ctx.db.transaction() as db:
-        row = login.pending_session(ctx, db, token, Stage.RESET_SECOND_STEP)
+        row = sessions.pending(ctx, db, token, Stage.RESET_SECOND_STEP)
         if row is not None:
             db.delete(row)
 
 
 # --- step 4: the change itself ----------------------------------------------------------------
-
-
-def _notify_after_commit(
-    ctx: Context, db: Session, user: User, event: str, request: RequestInfo, **params: object
-) -> None:
-    email, language = user.email, user.language
-    browser_label = devices.browser_summary(request.user_agent)
-    db.info.setdefault("after_commit", []).append(
-        lambda: notify.security_notice(ctx, email, language, event, request, browser_label=browser_label, **params)
-    )
 
 
 def _apply(
@@ -550,4 +520,4 @@ def _apply(
     _void_reset_codes(db, user.id, now)
     throttling.clear(db, throttling.password_key(_address_digest(ctx, user.email)))
     audit.record(ctx, db, "authn_password_change", request=request, user=user, via="reset", second_step=second_step)
-    _notify_after_commit(ctx, db, user, "password_reset", request, recovery_left=recovery_left)
+    notify.tell_owner_after_commit(ctx, db, user, "password_reset", request, recovery_left=recovery_left)

@@ -9,8 +9,6 @@ command line refresh ``ctx.settings`` and ``ctx.password_policy`` from them at m
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import time
@@ -26,6 +24,7 @@ from twostep.domain import rollout
 from twostep.domain.clock import as_utc
 from twostep.domain.passwords import PasswordPolicy
 from twostep.domain.rollout import Decision, TwoStepPolicy, Verdict
+from twostep.domain.spreadsheet import csv_row
 from twostep.services import accounts, audit
 from twostep.services.context import Context, RequestInfo
 from twostep.settings import Settings
@@ -181,7 +180,7 @@ def validate(form: Mapping[str, str | list[str] | None]) -> tuple[dict[str, Any]
             else:
                 values[spec.key] = ",".join(good)
         else:
-            chosen = [m for m in rollout.METHODS if m in _split(raw) or m == "totp"]
+            chosen = [m for m in rollout.METHODS if m in _split(raw) or m == rollout.ALWAYS_ALLOWED]
             values[spec.key] = ",".join(chosen)
     if values.get("twofa_required") == "roles" and not values.get("twofa_required_roles"):
         errors.setdefault("twofa_required_roles", FieldError("policy_roles_needed", {}))
@@ -433,32 +432,26 @@ def missing_report(ctx: Context, *, only_required: bool = False, page: int = 1, 
 CSV_COLUMNS = ["email", "name", "username", "roles", "status", "deadline", "skips_left", "last_sign_in", "created"]
 
 
-def _cell(value: str) -> str:
-    """OWASP CSV injection: a cell a spreadsheet would run as a formula is prefixed with a quote."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def missing_csv(ctx: Context, *, only_required: bool = False) -> Iterator[str]:
     """The same report as CSV, produced in chunks (100,000 accounts never sit in memory at once)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    chunk = [csv_row(CSV_COLUMNS)]
     for count, row in enumerate(_iter_missing(ctx, only_required), start=1):
-        writer.writerow(
-            [
-                _cell(row.email),
-                _cell(row.name),
-                _cell(row.username),
-                ";".join(row.roles),
-                row.status,
-                row.deadline.date().isoformat() if row.deadline else "",
-                "" if row.skips_left is None else str(row.skips_left),
-                as_utc(row.last_sign_in_at).isoformat(timespec="seconds") if row.last_sign_in_at else "",
-                as_utc(row.created_at).isoformat(timespec="seconds"),
-            ]
+        chunk.append(
+            csv_row(
+                [
+                    row.email,
+                    row.name,
+                    row.username,
+                    ";".join(row.roles),
+                    row.status,
+                    row.deadline.date().isoformat() if row.deadline else "",
+                    "" if row.skips_left is None else str(row.skips_left),
+                    as_utc(row.last_sign_in_at).isoformat(timespec="seconds") if row.last_sign_in_at else "",
+                    as_utc(row.created_at).isoformat(timespec="seconds"),
+                ]
+            )
         )
         if count % 500 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+            yield "".join(chunk)
+            chunk = []
+    yield "".join(chunk)

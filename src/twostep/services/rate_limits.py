@@ -45,11 +45,10 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import delete, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from twostep.services.context import Context
+from twostep.storage.database import insert_for
 from twostep.storage.models import RateCounter
 
 log = logging.getLogger("twostep.rate_limits")
@@ -125,7 +124,7 @@ class DatabaseRateStore:
     """Counters in ``rate_counters``, written in the caller's transaction (they commit with it)."""
 
     def _insert(self, db: Session) -> Any:
-        return pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+        return insert_for(db)
 
     def hit(self, db: Session, key: str, limit: int, window_seconds: int, now: datetime) -> Decision:
         key = _short(key)

@@ -21,17 +21,19 @@ from sqlalchemy.orm import Session
 
 from twostep.domain import throttle as throttle_rules
 from twostep.domain.clock import as_utc
-from twostep.domain.factors import FactorKind, Verdict
 from twostep.domain.login_flow import REAUTH_WINDOW, Stage
-from twostep.services import accounts, audit, devices, guesses, login, notify, sent_codes, sessions, throttling
+from twostep.services import accounts, audit, second_step_check, sent_codes, sessions, throttling
 from twostep.services.context import Context, RequestInfo
+from twostep.services.factors import registry as factor_registry
+from twostep.services.factors.base import Proof
 from twostep.storage.models import User, WebSession
 
 Outcome = Literal["code", "done", "invalid", "throttled", "restart", "password", "no_session"]
 
 #: Methods that can confirm a re-authentication: the app's code, or a code we send (bound to this
 #: session's id, so a code sent for a sign-in elsewhere never counts here).
-VERIFIABLE = (FactorKind.TOTP.value, FactorKind.SMS.value, FactorKind.EMAIL.value)
+#: How re-authentication's second-step checks read in the audit log.
+REAUTH = second_step_check.Caller(detail={"step": "reauth_second"})
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def _password_confirmed_at(ctx: Context, row: WebSession) -> datetime | None:
 
 
 def usable_methods(db: Session, user_id: int) -> list[str]:
-    return [m for m in login.available_methods(db, user_id) if m in VERIFIABLE]
+    return factor_registry.available_methods(db, user_id)
 
 
 def _method(db: Session, row: WebSession, user: User) -> str | None:
@@ -136,7 +138,7 @@ def view(ctx: Context, token: str | None) -> ReauthView | None:
         method = _method(db, row, user) or ""
         step: Literal["password", "code"] = "code" if _password_confirmed_at(ctx, row) and method else "password"
         wait_key = throttling.second_step_key(user.id) if step == "code" else _password_key(ctx, user.email)
-        factor = sent_codes.confirmed_factor(db, user.id, method) if method in sent_codes.SENDING_METHODS else None
+        factor = sent_codes.confirmed_factor(db, user.id, method) if factor_registry.sends_code(method) else None
         return ReauthView(
             email=user.email,
             step=step,
@@ -159,26 +161,22 @@ def choose_method(ctx: Context, token: str | None, method: str) -> bool:
 
 
 def _failed(
-    ctx: Context,
-    db: Session,
-    row: WebSession,
-    user: User,
-    key: str,
-    request: RequestInfo,
-    step: str,
-    method: str | None = None,
+    ctx: Context, db: Session, row: WebSession, user: User, key: str, request: RequestInfo, step: str
 ) -> ReauthResult:
-    """``method``: the second step's method (its failures go through ``guesses``, the password's not)."""
+    """A wrong password here (a wrong code goes through ``second_step_check``)."""
     now = ctx.clock.now()
-    if method is not None:
-        failure = guesses.second_step_failed(ctx, db, user, method, request, now)
-        failures, wait = failure.failures, failure.wait_seconds
-    else:
-        failures = throttling.record_failure(db, key, now)
-        wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
+    failures = throttling.record_failure(db, key, now)
+    wait = throttle_rules.seconds_left(throttling.blocked_until(db, key), now)
     audit.record(
         ctx, db, "authn_login_fail", request=request, user=user, outcome="failure", step=step, failures=failures
     )
+    return _attempt_failed(ctx, db, row, user, request, step, wait)
+
+
+def _attempt_failed(
+    ctx: Context, db: Session, row: WebSession, user: User, request: RequestInfo, step: str, wait: int
+) -> ReauthResult:
+    """One more wrong answer inside this signed-in session."""
     data = _data(row)
     data["reauth_failures"] = int(data.get("reauth_failures", 0)) + 1
     if data["reauth_failures"] >= throttle_rules.ATTEMPTS_PER_PENDING_LOGIN:
@@ -241,9 +239,9 @@ def confirm_password(ctx: Context, token: str | None, password: str, request: Re
 
 
 def confirm_code(ctx: Context, token: str | None, raw_code: str, request: RequestInfo) -> ReauthResult:
-    """Step two: one transaction, throttle check → verify (consuming the step) → counters → audit."""
+    """Step two: one transaction, the one second-step check (throttle check → verify, consuming the
+    step → counters → audit), then this session's own attempts."""
     now = ctx.clock.now()
-    notices: list[str] = []
     with ctx.db.transaction() as db:
         found = _signed_in(ctx, db, token)
         if found is None:
@@ -253,32 +251,17 @@ def confirm_code(ctx: Context, token: str | None, raw_code: str, request: Reques
         method = _method(db, row, user)
         if password_at is None or method is None:
             return ReauthResult("password")
-        key = throttling.second_step_key(user.id)
-        wait = throttling.wait_seconds(db, key, now)
-        if wait:
-            return ReauthResult("throttled", wait_seconds=wait)
-        verdict = _verify(ctx, db, user, row, method, raw_code)
-        if verdict.accepted:
-            throttling.clear(db, key)
+        proof = Proof(row.id)
+        checked = second_step_check.check(
+            ctx, db, user, lambda: (method, factor_registry.verify(ctx, db, user, method, raw_code, proof)), request,
+            REAUTH, now=now,
+        )  # fmt: skip
+        second_step_check.notices_after_commit(ctx, db, checked, request)
+        if checked.accepted:
             return _complete(ctx, db, row, user, password_at, method, request)
-        if verdict.replayed:
-            audit.record(ctx, db, "authn_token_reuse", request=request, user=user, outcome="failure", step="reauth")
-            notices.append("replay")
-        result = _failed(ctx, db, row, user, key, request, "reauth_second", method)
-        email, language = user.email, user.language
-    for notice in notices:
-        notify.security_notice(
-            ctx, email, language, notice, request, browser_label=devices.browser_summary(request.user_agent)
-        )
-    return result
-
-
-def _verify(ctx: Context, db: Session, user: User, row: WebSession, method: str, raw_code: str) -> Verdict:
-    if method == FactorKind.TOTP.value:
-        return login.verify_totp(ctx, db, user.id, raw_code)
-    if method in sent_codes.SENDING_METHODS:
-        return sent_codes.verify_second_step_code(ctx, db, user, row, method, raw_code)
-    return Verdict(accepted=False)
+        if not checked.method:  # throttled before the code was compared
+            return ReauthResult("throttled", wait_seconds=checked.wait_seconds)
+        return _attempt_failed(ctx, db, row, user, request, "reauth_second", checked.wait_seconds)
 
 
 def send_code(ctx: Context, token: str | None, request: RequestInfo) -> sent_codes.SendResult:

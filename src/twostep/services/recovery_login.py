@@ -15,7 +15,6 @@ new phone can be enrolled. Here the user keeps two-step verification on all the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from twostep.domain import throttle as throttle_rules
 from twostep.domain.codes import RECOVERY_CODE_COUNT, normalize_recovery_code
-from twostep.domain.factors import FactorKind
 from twostep.domain.login_flow import Stage
 from twostep.services import (
     accounts,
@@ -34,17 +32,19 @@ from twostep.services import (
     notify,
     reauth,
     recovery,
+    second_step_check,
     sessions,
     throttling,
 )
 from twostep.services.context import Context, RequestInfo
+from twostep.services.factors import registry as factor_registry
+from twostep.services.factors.base import Proof
+from twostep.services.signin import completion
 from twostep.storage.models import User, WebSession
 
 RecoveryOutcome = Literal["signed_in", "invalid", "throttled", "restart", "no_session"]
 LostPhoneOutcome = Literal["enroll", "reauth", "no_session", "nothing_chosen"]
 
-# Methods that live on a phone; "I lost my phone" proposes removing these.
-PHONE_METHODS = frozenset({FactorKind.TOTP.value, FactorKind.SMS.value})
 
 
 @dataclass(frozen=True)
@@ -92,10 +92,6 @@ class Download:
     codes: list[str]
 
 
-def _after_commit(db: Session, callback: Callable[[], object]) -> None:
-    db.info.setdefault("after_commit", []).append(callback)
-
-
 def _signed_in(ctx: Context, db: Session, token: str | None) -> tuple[WebSession, User] | None:
     row = sessions.load(ctx, db, token)
     if row is None or row.stage != Stage.SIGNED_IN.value:
@@ -107,7 +103,7 @@ def _signed_in(ctx: Context, db: Session, token: str | None) -> tuple[WebSession
 def recover_page_view(ctx: Context, token: str | None) -> RecoverPageView | None:
     """What /login/recover shows; only for a sign-in that has passed the password step."""
     with ctx.db.transaction() as db:
-        row = login.pending_session(ctx, db, token, Stage.SECOND_STEP)
+        row = sessions.pending(ctx, db, token, Stage.SECOND_STEP)
         if row is None:
             return None
         user = db.get(User, row.user_id)
@@ -129,80 +125,41 @@ def sign_in_with_recovery_code(ctx: Context, token: str | None, raw_code: str, r
     """
     now = ctx.clock.now()
     with ctx.db.transaction() as db:
-        row = login.pending_session(ctx, db, token, Stage.SECOND_STEP)
+        row = sessions.pending(ctx, db, token, Stage.SECOND_STEP)
         user = db.get(User, row.user_id) if row is not None else None
         if row is None or user is None:
             return RecoveryResult("no_session")
-        key = throttling.second_step_key(user.id)
-        wait = throttling.wait_seconds(db, key, now)
-        if wait:
-            return RecoveryResult("throttled", wait_seconds=wait)
         email, language = user.email, user.language
         browser = devices.browser_summary(request.user_agent)
-        if recovery.consume(ctx, db, user.id, raw_code):
-            throttling.clear(db, key)
+
+        def attempt() -> second_step_check.Attempt:
+            kind = guesses.RECOVERY_CODE
+            return kind, factor_registry.verify(ctx, db, user, kind, raw_code, Proof(row.id))
+
+        checked = second_step_check.check(ctx, db, user, attempt, request, now=now)
+        second_step_check.notices_after_commit(ctx, db, checked, request)
+        if checked.accepted:
             left = recovery.remaining(db, user.id)
-            user.last_sign_in_at = now
-            user.sign_in_count = (user.sign_in_count or 0) + 1
-            new_token = sessions.create(
+            done = completion.complete_sign_in(
                 ctx,
                 db,
                 user,
-                Stage.SIGNED_IN,
                 request,
-                password_at=row.password_at,
-                second_step_at=now,
                 replacing=row,
-            )
-            audit.record(
-                ctx,
-                db,
-                "authn_login_success",
-                request=request,
-                user=user,
+                password_at=row.password_at,
                 method="recovery_code",
+                sign_in_method=False,
                 recovery_codes_left=left,
             )
-            _after_commit(
-                db,
-                lambda: notify.security_notice(
-                    ctx, email, language, "recovery_code_used", request, browser_label=browser, left=left
-                ),
+            new_token = done.token
+            notify.tell_after_commit(
+                ctx, db, email, language, "recovery_code_used", request, browser_label=browser, left=left
             )
             return RecoveryResult("signed_in", token=new_token, remaining=left)
-        replayed = recovery.was_used(ctx, db, user.id, raw_code)
+        wait = checked.wait_seconds
+        if not checked.method:  # throttled before the code was compared
+            return RecoveryResult("throttled", wait_seconds=wait)
         row.code_attempts += 1
-        failure = guesses.second_step_failed(ctx, db, user, guesses.RECOVERY_CODE, request, now)
-        failures = failure.failures
-        audit.record(
-            ctx,
-            db,
-            "authn_token_reuse" if replayed else "authn_login_fail",
-            request=request,
-            user=user,
-            outcome="failure",
-            step="second",
-            method="recovery_code",
-            failures=failures,
-        )
-        if replayed:
-            _after_commit(
-                db,
-                lambda: notify.security_notice(ctx, email, language, "replay", request, browser_label=browser),
-            )
-        wait = failure.wait_seconds
-        if wait:
-            audit.record(
-                ctx,
-                db,
-                "authn_login_lock",
-                request=request,
-                user=user,
-                outcome="failure",
-                key="2fa",
-                seconds=wait,
-                failures=failures,
-            )
         if row.code_attempts >= throttle_rules.ATTEMPTS_PER_PENDING_LOGIN:
             db.delete(row)
             audit.record(ctx, db, "authn_login_fail_max", request=request, user=user, outcome="failure")
@@ -220,7 +177,7 @@ def lost_phone_view(ctx: Context, token: str | None) -> LostPhoneView | None:
             email=user.email,
             fresh=sessions.reauthenticated_recently(ctx, row),
             methods=[
-                MethodChoice(f.id, f.kind, f.label, f.kind in PHONE_METHODS)
+                MethodChoice(f.id, f.kind, f.label, factor_registry.on_phone(f.kind))
                 for f in accounts.confirmed_methods(db, user.id)
             ],
             recovery_left=recovery.remaining(db, user.id),
@@ -270,11 +227,8 @@ def replace_lost_methods(
         )
         email, language = user.email, user.language
         browser = devices.browser_summary(request.user_agent)
-        _after_commit(
-            db,
-            lambda: notify.security_notice(
-                ctx, email, language, "lost_phone", request, browser_label=browser, methods=removed
-            ),
+        notify.tell_after_commit(
+            ctx, db, email, language, "lost_phone", request, browser_label=browser, methods=removed
         )
         return LostPhoneResult("enroll", token=new_token, removed=removed)
 

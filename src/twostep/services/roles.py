@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from twostep.domain import rollout
-from twostep.domain.login_flow import Stage
-from twostep.services import accounts, admin_role, audit, sessions
+from twostep.services import accounts, admin_role, audit
 from twostep.services.accounts import ADMIN, AccountError
 from twostep.services.context import Context, RequestInfo
 from twostep.storage.models import User, UserRole
@@ -103,34 +101,3 @@ def roles_of_email(ctx: Context, raw_email: str) -> list[str] | None:
     with ctx.db.transaction() as db:
         user = accounts.find_user_by_email(db, raw_email)
         return accounts.roles_of(db, user.id) if user is not None else None
-
-
-@dataclass(frozen=True)
-class ConsoleAccess:
-    user_id: int
-    is_admin: bool
-    real_second_step: bool
-    fresh: bool
-
-
-def console_access(ctx: Context, token: str | None) -> ConsoleAccess | None:
-    """Who is asking for an /admin page: role, a real second step (a remembered device never counts)
-    and whether password and second step were given again within the last five minutes."""
-    with ctx.db.transaction() as db:
-        row = sessions.load(ctx, db, token)
-        if row is None or row.stage != Stage.SIGNED_IN.value:
-            return None
-        return ConsoleAccess(
-            user_id=row.user_id,
-            is_admin=accounts.is_admin(db, row.user_id),
-            real_second_step=row.second_step_at is not None and not row.via_remembered_device,
-            fresh=sessions.reauthenticated_recently(ctx, row),
-        )
-
-
-def record_denied(ctx: Context, user_id: int, path: str, request: RequestInfo) -> None:
-    """OWASP ``authz_fail``: a signed-in user without the admin role reached for the console."""
-    with ctx.db.transaction() as db:
-        audit.record(
-            ctx, db, "authz_fail", request=request, user=db.get(User, user_id), outcome="failure", path=path[:200]
-        )

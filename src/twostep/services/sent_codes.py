@@ -32,11 +32,11 @@ from twostep.domain.codes import (
     CodePurpose,
     new_numeric_code,
 )
-from twostep.domain.factors import FactorKind, Verdict
+from twostep.domain.factors import FactorKind, Verdict, channel_of
 from twostep.domain.factors import sent_code as sent_code_factor
 from twostep.domain.login_flow import Stage
 from twostep.i18n import N_, gettext_for
-from twostep.services import audit, login, notify, rate_limits
+from twostep.services import audit, notify, rate_limits, sessions
 from twostep.services.context import Context, RequestInfo
 from twostep.storage.models import Factor, OneTimeCode, User, WebSession
 
@@ -176,7 +176,7 @@ def deliver(ctx: Context, method: str, target: str, code: str, language: str, pu
     Any exception from a channel counts as a failed send: a broken sender must never become a 500
     (or, worse, a way past the second step).
     """
-    if method == FactorKind.SMS.value:
+    if channel_of(method) == "sms":
         try:
             attempts = ctx.sms.send(SmsMessage(to=target, text=sms_text(ctx, code, language)))
         except SmsDeliveryError as exc:
@@ -301,30 +301,18 @@ def send_for_session(
     *,
     stage: Stage,
     choose: Callable[[Session, User, WebSession], str | None],
-    only_method: str | None = None,
 ) -> SendResult:
     """Send a code for the method chosen in a pending session (sign-in, reset second step)."""
 
     def prepare(db: Session) -> Prepared | SendResult:
-        row = login.pending_session(ctx, db, token, stage)
+        row = sessions.pending(ctx, db, token, stage)
         user = db.get(User, row.user_id) if row is not None else None
         if row is None or user is None:
             return SendResult("no_session")
         method = choose(db, user, row)
-        if only_method is not None and method != only_method:
-            return SendResult("not_applicable", method=method or "")
         return prepare_second_step(ctx, db, user, method, row.id, request)
 
     return send(ctx, request, prepare)
-
-
-def send_sign_in_code(
-    ctx: Context, token: str | None, request: RequestInfo, *, only_method: str | None = None
-) -> SendResult:
-    """``POST /login/code/send``, and right after the password step with ``only_method="email"``."""
-    return send_for_session(
-        ctx, token, request, stage=Stage.SECOND_STEP, choose=login.chosen_method, only_method=only_method
-    )
 
 
 def verify(

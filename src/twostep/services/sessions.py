@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
@@ -49,12 +51,14 @@ def create(
     mailbox_proven_at: datetime | None = None,
     replacing: WebSession | None = None,
     method: str | None = None,
+    data: dict[str, Any] | None = None,
 ) -> str:
     """A fresh id at every step (checklist S-02); the replaced session row is deleted.
 
     What a session has proven or owes (a pending method replacement, a mailbox proof) carries over
     to its successor only when both belong to the same user: signing in as someone else in the same
-    browser starts from nothing.
+    browser starts from nothing. So does where the flow continues after sign-in (``CARRIED_DATA``:
+    ``services.signin.completion``); ``data`` sets values of the new session's own.
     """
     now = ctx.clock.now()
     carried = replacing if replacing is not None and replacing.user_id == user.id else None
@@ -87,9 +91,24 @@ def create(
             mailbox_proven_at=mailbox_proven_at or (carried.mailbox_proven_at if carried is not None else None),
             ip=request.ip[:64],
             user_agent=request.user_agent[:300],
+            data=json.dumps({**_carried_data(carried), **(data or {})}),
         )
     )
     return token
+
+
+#: Keys of a session's ``data`` its successor inherits (same user only).
+CARRIED_DATA = ("continue_to",)
+
+
+def _carried_data(row: WebSession | None) -> dict[str, Any]:
+    if row is None:
+        return {}
+    try:
+        found = json.loads(row.data or "{}")
+    except ValueError:
+        return {}
+    return {key: found[key] for key in CARRIED_DATA if isinstance(found, dict) and key in found}
 
 
 def load(ctx: Context, db: Session, token: str | None) -> WebSession | None:
@@ -127,3 +146,9 @@ def reauthenticated_recently(ctx: Context, row: WebSession) -> bool:
     return (
         now - as_utc(row.password_at) <= REAUTH_WINDOW and now - as_utc(row.second_step_at) <= REAUTH_WINDOW
     )
+
+
+def pending(ctx: Context, db: Session, token: str | None, stage: Stage) -> WebSession | None:
+    """The session behind ``token`` if it is at ``stage`` (a sign-in or reset waiting for a step)."""
+    row = load(ctx, db, token)
+    return row if row is not None and row.stage == stage.value else None

@@ -7,13 +7,11 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, bindparam, case, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import Executable
 
 from twostep.domain.clock import as_utc
 from twostep.domain.throttle import CLIENT_WINDOW, client_seconds_left, delay_after, seconds_left
-from twostep.storage.database import Executor, FastStatement, as_datetime
+from twostep.storage.database import Executor, FastStatement, as_datetime, insert_for
 from twostep.storage.models import Throttle
 
 
@@ -59,7 +57,7 @@ _BLOCK = FastStatement(
 
 
 def _count_failure_statement(dialect: str) -> Executable:
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = insert_for(dialect)
     return (
         insert(_TABLE)
         .values(key=bindparam("throttle_key"), failures=1, blocked_until=None, updated_at=bindparam("now"))
@@ -115,7 +113,7 @@ _CLIENT_STATE = FastStatement(
 
 def _count_client_failure_statement(dialect: str) -> Executable:
     """One more wrong password for a client key; the count restarts after a quiet window."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = insert_for(dialect)
     return (
         insert(_TABLE)
         .values(key=bindparam("throttle_key"), failures=1, blocked_until=None, updated_at=bindparam("now"))

@@ -2,7 +2,7 @@
 
 The rules are the web's, not a copy of them: the same per-account throttle key as the sign-in page
 (``throttling.second_step_key``), the same TOTP check and compare-and-set consumption
-(``login.verify_totp``), the same single-use sent codes (``sent_codes.verify``), an audit event for
+(``factors.totp``), the same single-use sent codes (``factors.sent_code``), an audit event for
 every verification, and the same replay notice to the account owner. One transaction per call:
 key check → rate count → throttle check → verify → consume → counters → audit.
 """
@@ -21,8 +21,11 @@ from sqlalchemy.sql import Executable
 from twostep.domain.codes import CodePurpose
 from twostep.domain.emails import normalize_email
 from twostep.domain.factors import FactorKind, Verdict
-from twostep.services import apikeys, audit, guesses, login, notify, throttling
+from twostep.services import apikeys, audit, login, notify, second_step_check, throttling
 from twostep.services.context import Context, RequestInfo
+from twostep.services.factors import registry as factor_registry
+from twostep.services.factors import totp as totp_factor
+from twostep.services.factors.base import Proof
 from twostep.storage.database import Executor, FastStatement
 from twostep.storage.models import ApiKey, AuditEvent, Factor, OneTimeCode, Throttle, User
 
@@ -31,7 +34,6 @@ ChallengeOutcome = Literal["sent", "cooldown", "hourly_limit", "no_method", "unk
 Refusal = Literal["unauthorized", "rate_limited"]
 
 API_CHALLENGE_BINDING = "api"
-METHOD_ORDER = (FactorKind.TOTP.value, FactorKind.SMS.value, FactorKind.EMAIL.value)
 
 
 @dataclass(frozen=True)
@@ -43,29 +45,12 @@ class Refused:
 
 
 @dataclass(frozen=True)
-class ReplayNotice:
-    email: str
-    language: str | None
-    caller: str
-
-
-@dataclass(frozen=True)
-class DisabledNotice:
-    """This check disabled the authenticator (``guesses``): the owner is told after the commit."""
-
-    email: str
-    language: str | None
-    failures: int
-
-
-@dataclass(frozen=True)
 class VerifyResult:
     outcome: Outcome
     method: str = FactorKind.TOTP.value
     user_id: int | None = None
     wait_seconds: int = 0
-    notice: ReplayNotice | None = None
-    disabled_notice: DisabledNotice | None = None
+    notices: tuple[notify.Notice, ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -153,7 +138,7 @@ def verify(ctx: Context, api_key: str, raw_user: str, raw_code: str, request: Re
     """Is ``raw_code`` a valid second step for ``raw_user`` right now? Consumes it if so.
 
     Never waits on the network: a replay's notice to the account owner is left to the caller
-    (``send_replay_notice``), so the web layer can run this directly on its event loop.
+    (``send_notices``), so the web layer can run this directly on its event loop.
 
     Runs on raw transactions (``Database.raw_transaction``: prebuilt statements, no ORM), the same
     statements the sign-in page's rules use. PostgreSQL: one transaction. SQLite, where one writer at
@@ -177,7 +162,7 @@ def _verify(ctx: Context, api_key: str, raw_user: str, raw_code: str, request: R
     digest = apikeys.presented_digest(ctx, api_key)
     if digest is None:
         return Refused("unauthorized")
-    if not ctx.db.is_sqlite:
+    if ctx.db.concurrent_writers:
         return _verify_postgresql(ctx, api_key, digest, email, raw_code, request)
     with ctx.db.raw_statements() as tx:
         found, rows, match = _read_and_match(ctx, tx, api_key, digest, email, raw_code)
@@ -186,7 +171,7 @@ def _verify(ctx: Context, api_key: str, raw_user: str, raw_code: str, request: R
         sent_code_waiting = match is not None and not match.accepted and _challenge_pending(tx, rows[0].id)
     if sent_code_waiting:
         with ctx.db.transaction() as db:
-            return _decide(ctx, db, found, rows, match, raw_code, request)
+            return _decide(ctx, db, found, rows, match, raw_code, request, sent_code_session=db)
     with ctx.db.raw_transaction() as tx:
         return _decide(ctx, tx, found, rows, match, raw_code, request)
 
@@ -212,8 +197,11 @@ def _verify_postgresql(
             if accepted is not None:
                 return accepted
         sent_code_waiting = match is not None and not match.accepted and _challenge_pending(tx, rows[0].id)
-    with ctx.db.transaction() if sent_code_waiting else ctx.db.raw_transaction() as db:
-        return _decide(ctx, db, found, rows, match, raw_code, request, counted=counted)
+    if sent_code_waiting:
+        with ctx.db.transaction() as db:
+            return _decide(ctx, db, found, rows, match, raw_code, request, counted=counted, sent_code_session=db)
+    with ctx.db.raw_transaction() as tx:
+        return _decide(ctx, tx, found, rows, match, raw_code, request, counted=counted)
 
 
 def _accept_statement() -> Executable:
@@ -252,7 +240,7 @@ def _accept_in_one_statement(
     db: Executor,
     caller: apikeys.Caller,
     account: AccountRow,
-    match: login.TotpMatch,
+    match: totp_factor.TotpMatch,
     request: RequestInfo,
 ) -> VerifyResult | None:
     """The sign-in page's success path (``_decide``) as one atomic statement; None when it consumed
@@ -279,7 +267,7 @@ def _accept_in_one_statement(
 
 def _read_and_match(
     ctx: Context, db: Executor, api_key: str, digest: str, email: str | None, raw_code: str
-) -> tuple[apikeys.Caller | None, list[AccountRow], login.TotpMatch | None]:
+) -> tuple[apikeys.Caller | None, list[AccountRow], totp_factor.TotpMatch | None]:
     """The key and the account in one statement, and the code compared with the authenticators."""
     read = _KEY_AND_ACCOUNT_FAST.execute(db, {"digest": digest, "email": email}).fetchall()
     found = apikeys.caller_from_row(ctx, api_key, read[0] if read else None)
@@ -325,12 +313,12 @@ class AccountRow(NamedTuple):
     last_used_step: int | None
 
 
-def _match(ctx: Context, rows: Sequence[AccountRow], raw_code: str) -> login.TotpMatch | None:
+def _match(ctx: Context, rows: Sequence[AccountRow], raw_code: str) -> totp_factor.TotpMatch | None:
     """The code compared with the account's authenticators (no database work), None for no account."""
     if not rows:
         return None
     factors = [(r.factor_id, r.secret_sealed, r.last_used_step) for r in rows if r.factor_id is not None]
-    return login.match_totp(ctx, rows[0].id, raw_code, factors)
+    return totp_factor.match_totp(ctx, rows[0].id, raw_code, factors)
 
 
 def _decide(
@@ -338,43 +326,31 @@ def _decide(
     db: Executor,
     caller: apikeys.Caller,
     rows: Sequence[AccountRow],
-    match: login.TotpMatch | None,
+    match: totp_factor.TotpMatch | None,
     raw_code: str,
     request: RequestInfo,
     *,
     counted: bool = False,
+    sent_code_session: Session | None = None,
 ) -> VerifyResult | Refused:
     """The writing half of a check, in one transaction: the key's rate count and last-use stamp (unless
-    ``counted`` already) → throttle check → consume → counters → audit (the rows were read before this
-    transaction, so the throttle is read again)."""
+    ``counted`` already) → the one second-step check (``second_step_check``: throttle check → consume →
+    counters → audit → lock event) (the rows were read before this transaction, so the throttle is
+    read again). ``sent_code_session``: ``db`` itself when a code sent through ``/challenge`` waits
+    (an ORM transaction); on the raw hot path only authenticator steps are consumed."""
     refused = None if counted else _count(ctx, db, caller)
     if refused is not None:
         return refused
     if match is None:
         return VerifyResult("unknown_user", method="")
-    now = ctx.clock.now()
     user = Account(rows[0].id, rows[0].email, rows[0].language)
-    key = throttling.second_step_key(user.id)
-    has_failures, wait = throttling.state(db, key, now)
-    if wait:  # refused unchecked, but still a check: audited (one insert, on this branch only)
-        audit.record(
-            ctx,
-            db,
-            "authn_login_fail",
-            request=request,
-            user=user,
-            outcome="failure",
-            reason="throttled",
-            step="second",
-            seconds=wait,
-            via="api",
-            api_key=caller.prefix,
-        )
-        return VerifyResult("throttled", user_id=user.id, wait_seconds=wait)
-    method, verdict = _check(ctx, db, user, raw_code, match)
-    if verdict.accepted:
-        if has_failures:  # earlier failures are forgotten, as on the sign-in page
-            throttling.clear(db, key)
+    caller_labels = second_step_check.Caller(
+        detail={"step": "second", "via": "api", "api_key": caller.prefix}, replay_label=f"API: {caller.name}"
+    )
+    checked = second_step_check.check(
+        ctx, db, user, lambda: _check(ctx, db, user, raw_code, match, sent_code_session), request, caller_labels
+    )
+    if checked.accepted:
         audit.record(
             ctx,
             db,
@@ -382,62 +358,35 @@ def _decide(
             request=request,
             user=user,
             step="second",
-            method=method,
+            method=checked.method,
             via="api",
             api_key=caller.prefix,
         )
-        return VerifyResult("valid", method=method, user_id=user.id)
-    failure = guesses.second_step_failed(ctx, db, user, method, request, now)
-    failures = failure.failures
-    event = "authn_token_reuse" if verdict.replayed else "authn_login_fail"
-    audit.record(
-        ctx,
-        db,
-        event,
-        request=request,
-        user=user,
-        outcome="failure",
-        step="second",
-        method=method,
-        failures=failures,
-        via="api",
-        api_key=caller.prefix,
-    )
-    wait = failure.wait_seconds
-    outcome: Outcome = "throttled" if wait else ("replayed" if verdict.replayed else "invalid")
-    notice = ReplayNotice(user.email, user.language, caller.name) if verdict.replayed else None
-    disabled = (
-        DisabledNotice(user.email, user.language, failures)
-        if failure.disabled and not isinstance(db, Session)  # an ORM transaction mails it by itself
-        else None
-    )
+        return VerifyResult("valid", method=checked.method, user_id=user.id)
+    method = checked.method or FactorKind.TOTP.value
+    outcome: Outcome = "invalid" if checked.outcome == "accepted" else checked.outcome
     return VerifyResult(
-        outcome, method=method, user_id=user.id, wait_seconds=wait, notice=notice, disabled_notice=disabled
+        outcome, method=method, user_id=user.id, wait_seconds=checked.wait_seconds, notices=checked.notices
     )
 
 
-def send_replay_notice(ctx: Context, result: VerifyResult, request: RequestInfo) -> None:
-    """Tell the account owner a used code came again, as the sign-in page does (after the commit), and
-    that an authenticator was disabled after too many wrong codes (``guesses``)."""
-    if result.disabled_notice is not None:
-        found = result.disabled_notice
-        guesses.disabled_notice(ctx, found.email, found.language, found.failures, request)
-    if result.notice is not None:
-        notice = result.notice
-        notify.security_notice(
-            ctx, notice.email, notice.language, "replay", request, browser_label=f"API: {notice.caller}"
-        )
+def send_notices(ctx: Context, result: VerifyResult, request: RequestInfo) -> None:
+    """The account owner's notices from this check (a used code came again; an authenticator was
+    disabled after too many wrong codes), as the sign-in page sends them: after the commit, and here
+    also after the answer (the web layer calls this in a worker thread)."""
+    for notice in result.notices:
+        notify.send_notice(ctx, notice, request)
 
 
-def _check(ctx: Context, db: Executor, user: Account, raw_code: str, match: login.TotpMatch) -> tuple[str, Verdict]:
+def _check(
+    ctx: Context, db: Executor, user: Account, raw_code: str, match: totp_factor.TotpMatch, orm: Session | None
+) -> tuple[str, Verdict]:
     """The authenticator app first; then a code sent through ``/api/v1/challenge``, if one is live
-    (``verify`` brings that case to an ORM transaction; a raw one only consumes authenticator steps)."""
-    verdict = login.consume_totp(ctx, db, match)
-    if verdict.accepted or not isinstance(db, Session):
+    (``verify`` brings that case to an ORM transaction, ``orm``; a raw one only consumes authenticator steps)."""
+    verdict = totp_factor.consume_totp(ctx, db, match)
+    if verdict.accepted or orm is None:
         return FactorKind.TOTP.value, verdict
-    from twostep.services import sent_codes
-
-    pending = db.execute(
+    pending = orm.execute(
         select(OneTimeCode.factor_id, Factor.kind)
         .join(Factor, Factor.id == OneTimeCode.factor_id)
         .where(
@@ -451,10 +400,11 @@ def _check(ctx: Context, db: Executor, user: Account, raw_code: str, match: logi
     ).first()
     if pending is None:
         return FactorKind.TOTP.value, verdict
-    row = db.get(User, user.id)
+    row = orm.get(User, user.id)
     if row is None:
         return FactorKind.TOTP.value, verdict
-    sent = sent_codes.verify(ctx, db, row, CodePurpose.API_CHALLENGE, API_CHALLENGE_BINDING, raw_code)
+    proof = Proof(bound_to=API_CHALLENGE_BINDING, purpose=CodePurpose.API_CHALLENGE)
+    sent = factor_registry.verify(ctx, orm, row, str(pending.kind), raw_code, proof)
     if sent.accepted or not verdict.replayed:
         return str(pending.kind), Verdict(accepted=sent.accepted, replayed=sent.replayed)
     return FactorKind.TOTP.value, verdict

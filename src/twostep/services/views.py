@@ -62,7 +62,7 @@ def code_page_view(ctx: Context, token: str | None) -> CodePageView | None:
     from twostep.services import login, throttling
 
     with ctx.db.transaction() as db:
-        row = login.pending_session(ctx, db, token, Stage.SECOND_STEP)
+        row = sessions.pending(ctx, db, token, Stage.SECOND_STEP)
         if row is None:
             return None
         user = db.get(User, row.user_id)

@@ -10,16 +10,21 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, Executable, create_engine, event, text
+from sqlalchemy import ColumnElement, Engine, Executable, any_, bindparam, create_engine, event, text
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.util import identity_key
 
 from twostep.storage import libpq
 
@@ -167,11 +172,12 @@ class RawTransaction:
     """A transaction straight on a DBAPI connection (``Database.raw_transaction``), for the verification
     API's hot path: no Session, no pool checkout, no ORM events. Only ``FastStatement`` runs on it."""
 
-    __slots__ = ("connection", "dialect")
+    __slots__ = ("after_commit", "connection", "dialect")
 
     def __init__(self, connection: Any, dialect: Dialect) -> None:
         self.connection = connection
         self.dialect = dialect
+        self.after_commit: list[Callable[[], object]] = []
 
     def cursor(self) -> Any:
         return self.connection.cursor()
@@ -179,6 +185,46 @@ class RawTransaction:
 
 # What the hot-path services accept: the ORM unit of work, or a raw transaction.
 Executor = Session | RawTransaction
+
+
+def after_commit(db: Executor, callback: Callable[[], object]) -> None:
+    """The one after-commit mechanism: ``callback`` runs once ``db``'s transaction has committed, and
+    never if it rolls back (a notice must never announce a change that did not happen). Both
+    ``Database.transaction`` and ``Database.raw_transaction`` run them after their commit, in order;
+    the verification API's event loop adds none (its notices go back to the web layer, sent after the
+    answer in a worker thread)."""
+    if isinstance(db, RawTransaction):
+        db.after_commit.append(callback)
+    else:
+        db.info.setdefault("after_commit", []).append(callback)
+
+
+def insert_for(dialect_or_db: str | Session) -> Callable[[Any], PgInsert]:
+    """The ``insert`` construct with ``on_conflict_do_*`` for this database (PostgreSQL's or
+    SQLite's, which take the same arguments): upserts are written once in the services, the dialect
+    is chosen here."""
+    name = dialect_or_db if isinstance(dialect_or_db, str) else dialect_or_db.get_bind().dialect.name
+    return pg_insert if name == "postgresql" else cast(Callable[[Any], PgInsert], sqlite_insert)
+
+
+def in_values(db: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN values``, set-based: on PostgreSQL ``column = ANY(:array)``, one array parameter
+    (one statement text for every batch size, and an index look-up per value; measured in
+    ``services.importer``), elsewhere a plain ``IN``."""
+    if db.get_bind().dialect.name == "postgresql":
+        return cast(ColumnElement[bool], column == any_(bindparam(None, list(values), type_=ARRAY(column.type))))
+    return cast(ColumnElement[bool], column.in_(values))
+
+
+def expire_loaded(db: Executor, model: type[Any], ids: Iterable[int], attributes: list[str]) -> None:
+    """After a ``FastStatement`` changed rows behind the ORM's back: objects of ``model`` already loaded
+    in this session show the new values (a raw transaction has no identity map: nothing to do)."""
+    if isinstance(db, RawTransaction):
+        return
+    for ident in ids:
+        loaded = db.identity_map.get(identity_key(model, ident))
+        if loaded is not None:
+            db.expire(loaded, attributes)
 
 
 class FastStatement:
@@ -322,6 +368,19 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
+    @property
+    def concurrent_writers(self) -> bool:
+        """Several transactions may write at once (PostgreSQL), rather than one writer at a time
+        behind a lock (SQLite): the verification API picks its strategy by this, not by name."""
+        return not self.is_sqlite
+
+    def refresh_statistics(self, tables: Sequence[str]) -> None:
+        """Let the planner see the tables' real size (PostgreSQL ``ANALYZE``; nothing to do on SQLite)."""
+        if self.is_sqlite:
+            return
+        with self.transaction() as db:
+            db.execute(text("ANALYZE " + ", ".join(tables)))
+
     def _writer(self) -> AbstractContextManager[None]:
         return self._write_lock.hold() if self._write_lock is not None else nullcontext()
 
@@ -392,7 +451,8 @@ class Database:
                     connection.execute("BEGIN IMMEDIATE")
                 else:
                     libpq.execute(connection, b"BEGIN")
-                yield RawTransaction(connection, self.engine.dialect)
+                tx = RawTransaction(connection, self.engine.dialect)
+                yield tx
                 if sqlite:
                     connection.commit()
                 else:
@@ -411,6 +471,8 @@ class Database:
                 raise
         if self.outage.down_since is not None:
             self.outage.recovered()
+        for callback in tx.after_commit:
+            callback()
 
     def ping(self) -> bool:
         try:

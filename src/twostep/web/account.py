@@ -17,8 +17,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from twostep.domain.codes import RECOVERY_CODE_COUNT
 from twostep.domain.login_flow import Area
-from twostep.i18n import N_
 from twostep.services import account_changes, account_view, reauth
+from twostep.web import messages
 from twostep.web.pages import Page, build_page
 from twostep.web.reauth import reauth_url
 
@@ -28,19 +28,7 @@ OptionalForm = Annotated[str, Form()]
 PasswordForm = Annotated[str, Form(max_length=1024)]
 FactorId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
-#: Confirmations shown after a change; only these ids are shown, never text from the URL.
-NOTICES: dict[str, str] = {
-    "method_removed": N_("The method was removed. We sent a notice to your email address."),
-    "device_revoked": N_("That device will ask for the second step again. We sent a notice to your email address."),
-    "session_ended": N_("That session is signed out. We sent a notice to your email address."),
-    "sessions_ended": N_("All your other sessions are signed out. We sent a notice to your email address."),
-    "password_changed": N_(
-        "Your password was changed. Other sessions and remembered devices are signed out. "
-        "We sent a notice to your email address."
-    ),
-    "nothing_to_end": N_("There was nothing to sign out."),
-    "not_found": N_("That item no longer exists; the list below is up to date."),
-}
+NOTICES = messages.ACCOUNT_NOTICES
 
 
 def when(language: str) -> Callable[..., str]:

@@ -1,9 +1,7 @@
 """The administration console under /admin.
 
-Every route passes one gate, in this order: signed in (else sign-in page), admin role (else 403 and
-an ``authz_fail`` event), a real second step in this session (a remembered device is not enough:
-re-authenticate), and for every change a re-authentication within the last five minutes. Path
-parameters and form fields are parsed only after the gate, so a non-admin gets 403 for any input.
+Users, their two-step state and the actions on them, and the audit log. Every route is behind the
+one console gate (``web/admin_gate.py``), which runs before any path parameter or form field is read.
 """
 
 from __future__ import annotations
@@ -12,81 +10,25 @@ from datetime import date
 from typing import Annotated, Literal
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Form
+from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from twostep.domain.login_flow import Area, Stage
-from twostep.i18n import N_
 from twostep.services import admin
 from twostep.services.admin import Actor, AdminError, AuditFilter
-from twostep.web.pages import Page, build_page
-from twostep.web.reauth import reauth_url
+from twostep.web import messages
+from twostep.web.admin_gate import ActorDep, AdminPageDep, AdminRoute, returns_to
+from twostep.web.pages import Page
 
-router = APIRouter(prefix="/admin")
-PageDep = Annotated[Page, Depends(build_page)]
+router = APIRouter(prefix="/admin", route_class=AdminRoute)
 OptionalForm = Annotated[str, Form()]
 
-MESSAGES = {
-    "forbidden": N_("This page is for administrators only."),
-    "not_found": N_("There is no such user."),
-    "reason_required": N_("Write down why you reset two-step verification for this user."),
-    "reason_too_long": N_("Keep the reason under 500 characters."),
-    "self_reset": N_(
-        "You can't reset your own two-step verification here. Ask another administrator, or use your recovery codes."
-    ),
-    "self_delete": N_("You can't delete your own account here. Ask another administrator."),
-    "last_admin": N_(
-        "This is the last administrator. Make someone else an administrator first, so that "
-        "somebody can still help users who lose their phone."
-    ),
-    "confirm_mismatch": N_("Type the user's email address exactly to confirm the deletion."),
-    "date_invalid": N_("Enter a date like 2026-03-01."),
-}
+MESSAGES = messages.ADMIN_TEXT
 
-NOTICES = {
-    "reset": N_("Two-step verification was reset. The user will set it up again at the next sign-in."),
-    "unlocked": N_("The account was unlocked."),
-    "signed_out": N_("The user was signed out everywhere."),
-    "granted": N_("The user is now an administrator."),
-    "revoked": N_("The user is no longer an administrator."),
-    "unchanged": N_("Nothing changed."),
-    "deleted": N_("The account was deleted."),
-}
+NOTICES = messages.ADMIN_NOTICES
 
 
-def _forbidden(page: Page) -> Response:
-    return page.render(
-        "message.html", status_code=403, title=page.gettext("Not allowed"), error=page.message(MESSAGES["forbidden"])
-    )
-
-
-def _gate(page: Page, *, real_step: bool = True, fresh: bool = False, back: str = "") -> Actor | Response:
-    """An Actor for a signed-in administrator, otherwise the response that refuses them."""
-    if page.stage is None:
-        return page.redirect("/login")
-    if page.stage is not Stage.SIGNED_IN:
-        return page.guard(Area.SIGNED_IN) or page.redirect("/login")
-    access = admin.session_access(page.ctx, page.session_token)
-    if access is None:
-        return page.redirect("/login")
-    if not access.is_admin:
-        admin.record_denied(page.ctx, access.user_id, page.request.url.path, page.info)
-        return _forbidden(page)
-    if real_step and (not access.real_second_step or (fresh and not access.fresh)):
-        return page.redirect(reauth_url(back or page.request.url.path))
-    return Actor(id=access.user_id, email=access.email)
-
-
-def _change_gate(page: Page, csrf_token: str, back: str) -> Actor | Response:
-    """For changes: the gate with a re-authentication within five minutes, and a valid CSRF token."""
-    actor = _gate(page, fresh=True, back=back)
-    if isinstance(actor, Response):
-        return actor
-    if not page.csrf_ok(csrf_token):
-        return page.render(
-            "message.html", status_code=400, title=page.gettext("Not allowed"), error=page.message("csrf")
-        )
-    return actor
+def _csrf_refused(page: Page) -> Response:
+    return page.render("message.html", status_code=400, title=page.gettext("Not allowed"), error=page.message("csrf"))
 
 
 def _user_id(raw: str) -> int | None:
@@ -97,10 +39,7 @@ def _user_id(raw: str) -> int | None:
 
 
 @router.get("", response_class=HTMLResponse)
-def users(page: PageDep, q: str = "", offset: str = "0") -> Response:
-    actor = _gate(page)
-    if isinstance(actor, Response):
-        return actor
+def users(page: AdminPageDep, q: str = "", offset: str = "0") -> Response:
     start = int(offset) if offset.isdigit() and len(offset) < 9 else 0
     listing = admin.list_users(page.ctx, q, start)
     notice = NOTICES.get(page.request.query_params.get("notice", ""), "")
@@ -114,10 +53,7 @@ def users(page: PageDep, q: str = "", offset: str = "0") -> Response:
 
 
 @router.get("/users/{user_id}", response_class=HTMLResponse)
-def user_page(page: PageDep, user_id: str) -> Response:
-    actor = _gate(page)
-    if isinstance(actor, Response):
-        return actor
+def user_page(page: AdminPageDep, actor: ActorDep, user_id: str) -> Response:
     notice = NOTICES.get(page.request.query_params.get("notice", ""), "")
     return render_user(page, actor, user_id, notice=page.gettext(notice) if notice else "")
 
@@ -163,11 +99,12 @@ def _refusal(page: Page, actor: Actor, raw_id: str, error: AdminError, *, reason
 Action = Literal["reset-2fa", "unlock", "sign-out", "delete", "grant-admin", "revoke-admin"]
 
 
-def _act(page: Page, raw_id: str, action: Action, csrf_token: str, *, reason: str = "", confirm: str = "") -> Response:
+def _act(
+    page: Page, actor: Actor, raw_id: str, action: Action, csrf_token: str, *, reason: str = "", confirm: str = ""
+) -> Response:
     back = f"/admin/users/{quote(raw_id)}"
-    actor = _change_gate(page, csrf_token, back)
-    if isinstance(actor, Response):
-        return actor
+    if not page.csrf_ok(csrf_token):
+        return _csrf_refused(page)
     user_id = _user_id(raw_id)
     if user_id is None:
         return render_user(page, actor, raw_id)
@@ -200,33 +137,43 @@ def _act(page: Page, raw_id: str, action: Action, csrf_token: str, *, reason: st
 
 
 @router.post("/users/{user_id}/reset-2fa", response_class=HTMLResponse)
-def reset_2fa(page: PageDep, user_id: str, reason: OptionalForm = "", csrf_token: OptionalForm = "") -> Response:
-    return _act(page, user_id, "reset-2fa", csrf_token, reason=reason)
+@returns_to("/admin/users/{user_id}")
+def reset_2fa(
+    page: AdminPageDep, actor: ActorDep, user_id: str, reason: OptionalForm = "", csrf_token: OptionalForm = ""
+) -> Response:
+    return _act(page, actor, user_id, "reset-2fa", csrf_token, reason=reason)
 
 
 @router.post("/users/{user_id}/unlock", response_class=HTMLResponse)
-def unlock(page: PageDep, user_id: str, csrf_token: OptionalForm = "") -> Response:
-    return _act(page, user_id, "unlock", csrf_token)
+@returns_to("/admin/users/{user_id}")
+def unlock(page: AdminPageDep, actor: ActorDep, user_id: str, csrf_token: OptionalForm = "") -> Response:
+    return _act(page, actor, user_id, "unlock", csrf_token)
 
 
 @router.post("/users/{user_id}/sign-out", response_class=HTMLResponse)
-def sign_out(page: PageDep, user_id: str, csrf_token: OptionalForm = "") -> Response:
-    return _act(page, user_id, "sign-out", csrf_token)
+@returns_to("/admin/users/{user_id}")
+def sign_out(page: AdminPageDep, actor: ActorDep, user_id: str, csrf_token: OptionalForm = "") -> Response:
+    return _act(page, actor, user_id, "sign-out", csrf_token)
 
 
 @router.post("/users/{user_id}/delete", response_class=HTMLResponse)
-def delete(page: PageDep, user_id: str, confirm: OptionalForm = "", csrf_token: OptionalForm = "") -> Response:
-    return _act(page, user_id, "delete", csrf_token, confirm=confirm)
+@returns_to("/admin/users/{user_id}")
+def delete(
+    page: AdminPageDep, actor: ActorDep, user_id: str, confirm: OptionalForm = "", csrf_token: OptionalForm = ""
+) -> Response:
+    return _act(page, actor, user_id, "delete", csrf_token, confirm=confirm)
 
 
 @router.post("/users/{user_id}/grant-admin", response_class=HTMLResponse)
-def grant_admin(page: PageDep, user_id: str, csrf_token: OptionalForm = "") -> Response:
-    return _act(page, user_id, "grant-admin", csrf_token)
+@returns_to("/admin/users/{user_id}")
+def grant_admin(page: AdminPageDep, actor: ActorDep, user_id: str, csrf_token: OptionalForm = "") -> Response:
+    return _act(page, actor, user_id, "grant-admin", csrf_token)
 
 
 @router.post("/users/{user_id}/revoke-admin", response_class=HTMLResponse)
-def revoke_admin(page: PageDep, user_id: str, csrf_token: OptionalForm = "") -> Response:
-    return _act(page, user_id, "revoke-admin", csrf_token)
+@returns_to("/admin/users/{user_id}")
+def revoke_admin(page: AdminPageDep, actor: ActorDep, user_id: str, csrf_token: OptionalForm = "") -> Response:
+    return _act(page, actor, user_id, "revoke-admin", csrf_token)
 
 
 # --- audit log -------------------------------------------------------------------------------
@@ -274,10 +221,7 @@ def _query(filters: AuditFilter, **extra: str) -> str:
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_log(page: PageDep) -> Response:
-    actor = _gate(page)
-    if isinstance(actor, Response):
-        return actor
+def audit_log(page: AdminPageDep) -> Response:
     filters, errors = _filters(page)
     result = admin.audit_page(page.ctx, filters)
     return page.render(
@@ -294,10 +238,7 @@ def audit_log(page: PageDep) -> Response:
 
 
 @router.get("/audit/export")
-def audit_export(page: PageDep, format: str = "jsonl") -> Response:
-    actor = _gate(page)
-    if isinstance(actor, Response):
-        return actor
+def audit_export(page: AdminPageDep, actor: ActorDep, format: str = "jsonl") -> Response:
     filters, errors = _filters(page)
     if errors or format not in ("csv", "jsonl"):
         return page.render(

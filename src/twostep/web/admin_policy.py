@@ -1,9 +1,9 @@
 """Rolling out two-step verification, for administrators: the policy (/admin/policy), who has not
 enrolled yet (/admin/missing, also as CSV), and roles (/admin/roles).
 
-Same gate as the rest of /admin: signed in, the admin role (else 403 and ``authz_fail``), a real
-second step in this session (a remembered device is not enough), and for every change a password
-and second step given again within the last five minutes (checklist A-01, S-09).
+Behind the same console gate as the rest of /admin (``web/admin_gate.py``): signed in, the admin
+role (else 403 and ``authz_fail``), a real second step in this session, and for every change a
+password and second step given again within the last five minutes (checklist A-01, S-09).
 """
 
 from __future__ import annotations
@@ -13,57 +13,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from twostep.domain.login_flow import Area, Stage
-from twostep.i18n import N_
 from twostep.services import policy, roles
 from twostep.services.accounts import AccountError
-from twostep.web.pages import Page, build_page
-from twostep.web.reauth import reauth_url
+from twostep.services.factors import registry as factor_registry
+from twostep.web import messages
+from twostep.web.admin_gate import ActorDep, AdminPageDep, AdminRoute
+from twostep.web.pages import Page
 
-router = APIRouter(prefix="/admin")
-PageDep = Annotated[Page, Depends(build_page)]
+router = APIRouter(prefix="/admin", route_class=AdminRoute)
 OptionalForm = Annotated[str, Form()]
 
-TEXTS = {
-    "forbidden": N_("This page is for administrators only."),
-    "policy_number": N_("Enter a whole number from %(min)s to %(max)s."),
-    "policy_choice": N_("Choose one of the options."),
-    "policy_roles_needed": N_("Name at least one role, or require two-step verification for everyone."),
-    "role_invalid": N_(
-        "Role names use lower-case letters, digits, dots, hyphens and underscores. Not valid: %(roles)s"
-    ),
-    "user_unknown": N_("There is no account with this email address."),
-    "email_invalid": N_("Enter a valid email address, like name@example.com."),
-    "last_admin": N_("This is the last administrator: make someone else an administrator first."),
-    "admin_elsewhere": N_(
-        "Administrator rights are granted and revoked on the user's page, which also tells the user."
-    ),
-    "policy_saved": N_("The policy was saved. It applies from the next sign-in."),
-    "policy_unchanged": N_("Nothing changed."),
-    "policy_reset": N_("The policy follows the configuration file again."),
-    "roles_saved": N_("Roles of %(email)s: %(roles)s."),
-    "no_roles": N_("none"),
-}
-
-
-def _gate(page: Page, *, change: bool = False) -> int | Response:
-    """The administrator's user id, or the response that refuses them."""
-    if page.stage is None:
-        return page.redirect("/login")
-    if page.stage is not Stage.SIGNED_IN:
-        return page.guard(Area.SIGNED_IN) or page.redirect("/login")
-    access = roles.console_access(page.ctx, page.session_token)
-    if access is None:
-        return page.redirect("/login")
-    if not access.is_admin:
-        roles.record_denied(page.ctx, access.user_id, page.request.url.path, page.info)
-        forbidden = TEXTS["forbidden"]
-        return page.render(
-            "message.html", status_code=403, title=page.gettext("Not allowed"), error=page.gettext(forbidden)
-        )
-    if not access.real_second_step or (change and not access.fresh):
-        return page.redirect(reauth_url(page.request.url.path))
-    return access.user_id
+TEXTS = messages.ROLLOUT_TEXT
 
 
 def _text(page: Page, code: str, **params: Any) -> str:
@@ -93,15 +53,12 @@ def _render_policy(
         values=values if values is not None else view.values,
         errors=errors or {},
         notice=notice,
-        methods=("totp", "sms", "email"),
+        methods=tuple(factor_registry.sign_in_kinds()),
     )
 
 
 @router.get("/policy", response_class=HTMLResponse)
-def policy_page(page: PageDep) -> Response:
-    gate = _gate(page)
-    if isinstance(gate, Response):
-        return gate
+def policy_page(page: AdminPageDep) -> Response:
     notice = page.request.query_params.get("notice", "")
     return _render_policy(page, notice=_text(page, notice) if notice in TEXTS else "")
 
@@ -119,10 +76,7 @@ FormDep = Annotated[dict[str, str | list[str] | None], Depends(_form)]
 
 
 @router.post("/policy", response_class=HTMLResponse)
-def policy_save(page: PageDep, form: FormDep) -> Response:
-    gate = _gate(page, change=True)
-    if isinstance(gate, Response):
-        return gate
+def policy_save(page: AdminPageDep, actor: ActorDep, form: FormDep) -> Response:
     if not page.csrf_ok(str(form.get("csrf_token") or "")):
         return _render_policy(page, status_code=400, errors={"form": page.message("csrf")})
     values, problems = policy.validate(form)
@@ -133,18 +87,15 @@ def policy_save(page: PageDep, form: FormDep) -> Response:
         }
         echo["twofa_allowed_methods"] = ",".join(form.get("twofa_allowed_methods") or [])
         return _render_policy(page, status_code=422, values=echo, errors=shown)
-    changed = policy.save(page.ctx, values, actor_id=gate, request=page.info)
+    changed = policy.save(page.ctx, values, actor_id=actor.id, request=page.info)
     return page.redirect("/admin/policy?notice=" + ("policy_saved" if changed else "policy_unchanged"))
 
 
 @router.post("/policy/reset", response_class=HTMLResponse)
-def policy_reset(page: PageDep, csrf_token: OptionalForm = "") -> Response:
-    gate = _gate(page, change=True)
-    if isinstance(gate, Response):
-        return gate
+def policy_reset(page: AdminPageDep, actor: ActorDep, csrf_token: OptionalForm = "") -> Response:
     if not page.csrf_ok(csrf_token):
         return _render_policy(page, status_code=400, errors={"form": page.message("csrf")})
-    policy.reset(page.ctx, actor_id=gate, request=page.info)
+    policy.reset(page.ctx, actor_id=actor.id, request=page.info)
     return page.redirect("/admin/policy?notice=policy_reset")
 
 
@@ -152,20 +103,14 @@ def policy_reset(page: PageDep, csrf_token: OptionalForm = "") -> Response:
 
 
 @router.get("/missing", response_class=HTMLResponse)
-def missing_page(page: PageDep, required: str = "", p: str = "1") -> Response:
-    gate = _gate(page)
-    if isinstance(gate, Response):
-        return gate
+def missing_page(page: AdminPageDep, required: str = "", p: str = "1") -> Response:
     number = int(p) if p.isdigit() and len(p) < 7 else 1
     report = policy.missing_report(page.ctx, only_required=required == "1", page=number)
     return page.render("admin/missing.html", report=report, required=required == "1", wide=True)
 
 
 @router.get("/missing.csv")
-def missing_csv(page: PageDep, required: str = "") -> Response:
-    gate = _gate(page)
-    if isinstance(gate, Response):
-        return gate
+def missing_csv(page: AdminPageDep, required: str = "") -> Response:
     stamp = page.ctx.clock.now().strftime("%Y-%m-%d")
     return StreamingResponse(
         policy.missing_csv(page.ctx, only_required=required == "1"),
@@ -201,10 +146,7 @@ def _render_roles(
 
 
 @router.get("/roles", response_class=HTMLResponse)
-def roles_page(page: PageDep, email: str = "") -> Response:
-    gate = _gate(page)
-    if isinstance(gate, Response):
-        return gate
+def roles_page(page: AdminPageDep, email: str = "") -> Response:
     email = email[:320]
     held = roles.roles_of_email(page.ctx, email) if email else None
     if email and held is None:
@@ -214,21 +156,21 @@ def roles_page(page: PageDep, email: str = "") -> Response:
 
 @router.post("/roles", response_class=HTMLResponse)
 def roles_save(
-    page: PageDep,
+    page: AdminPageDep,
+    actor: ActorDep,
     email: Annotated[str, Form(max_length=400)] = "",
     roles_text: Annotated[str, Form(alias="roles", max_length=2000)] = "",
     csrf_token: OptionalForm = "",
 ) -> Response:
-    gate = _gate(page, change=True)
-    if isinstance(gate, Response):
-        return gate
     if not page.csrf_ok(csrf_token):
         return _render_roles(
             page, status_code=400, email=email, current=roles_text, errors={"form": page.message("csrf")}
         )
     try:
         wanted = roles.parse(roles_text)
-        _before, after = roles.set_roles(page.ctx, email, wanted, actor_id=gate, request=page.info, admin_here=False)
+        _before, after = roles.set_roles(
+            page.ctx, email, wanted, actor_id=actor.id, request=page.info, admin_here=False
+        )
     except roles.RoleError as error:
         return _render_roles(
             page,

@@ -369,8 +369,8 @@ class VerifyEndpoint:
             await self._problem(send, "too-many-attempts", detail, retry_after=result.wait_seconds)
         else:
             await self._send(send, 200, {"valid": result.valid}, "application/json", {})
-        if result.notice is not None or result.disabled_notice is not None:  # mailed after the answer
-            await run_in_threadpool(verification_api.send_replay_notice, self.ctx, result, info)
+        if result.notices:  # mailed after the answer
+            await run_in_threadpool(verification_api.send_notices, self.ctx, result, info)
 
     async def _problem(self, send: Send, slug: str, detail: str, *, retry_after: int | None = None) -> None:
         status, headers, body = problem_body(self.base_url, slug, detail, retry_after)

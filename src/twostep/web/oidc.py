@@ -11,24 +11,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from twostep.i18n import LANGUAGES, N_
+from twostep.i18n import LANGUAGES
 from twostep.services import login
 from twostep.services.context import RequestInfo
 from twostep.services.oidc import flow
 from twostep.services.oidc.provider import HttpRequest, HttpResponse
+from twostep.web import messages
 from twostep.web.pages import Page, WebState, build_page
 from twostep.web.security import client_ip
 
 router = APIRouter()
 
-TEXTS = {
-    "error_title": N_("This sign-in request cannot be completed"),
-    "error_detail": N_(
-        "The application that sent you here made a request that twostep cannot accept. "
-        "Tell the application's administrator what this says:"
-    ),
-    "logout_error": N_("The application's sign-out request was not accepted, but you are signed out here."),
-}
+TEXTS = messages.OIDC_TEXT
 
 
 async def _http(request: Request) -> HttpRequest:

@@ -12,13 +12,13 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form
 from fastapi.responses import HTMLResponse, Response
 
 from twostep.domain.emails import normalize_email
+from twostep.domain.factors import channel_of
 from twostep.domain.login_flow import Area, Stage
 from twostep.domain.phone import region_choices
-from twostep.i18n import N_
-from twostep.services import enrollment, oob_enrollment, password_reset, sent_codes, views
+from twostep.services import enrollment, login, oob_enrollment, password_reset, views
 from twostep.services.context import Context
 from twostep.services.sent_codes import SendResult
-from twostep.web import ui
+from twostep.web import messages, ui
 from twostep.web.pages import Page, build_page
 
 router = APIRouter()
@@ -27,47 +27,7 @@ FormStr = Annotated[str, Form(max_length=400)]
 CodeField = Annotated[str | None, Form(max_length=64)]
 PasswordField = Annotated[str, Form(max_length=1024)]
 
-TEXT: dict[str, str] = {
-    "same_as_sign_in": N_(
-        "Use a different address from the one you sign in with (%(email)s). That mailbox can already "
-        "reset your password; if it also received your codes, anyone who got into it could take over "
-        "your account."
-    ),
-    "phone_empty": N_("Enter your mobile number."),
-    "phone_invalid": N_("This is not a valid phone number. Check the digits and the country."),
-    "phone_not_mobile": N_("This is not a mobile number, so it can't receive text messages. Enter a mobile number."),
-    "phone_country_not_allowed": N_(
-        "Text messages to this country are not available here. Use the authenticator app instead."
-    ),
-    "phone_needs_country": N_(
-        "Choose the country, or start the number with + and the country code (for example +32 for Belgium)."
-    ),
-    "mail_failed": N_("We couldn't send the email — try again or choose another method."),
-    "sms_failed": N_("We couldn't send the text message — try again or choose another method."),
-    "cooldown": N_("We just sent a code. Wait %(seconds)s seconds before asking for a new one."),
-    "hourly_limit": N_(
-        "Too many codes were sent in the last hour. Try again in %(minutes)s minutes, or choose another method."
-    ),
-    "limited": N_("Too many codes were sent recently. Try again later, or choose another method."),
-    "sent_email": N_("We sent a code to %(target)s. It is valid for 10 minutes."),
-    "sent_sms": N_("We sent a code by text message to %(target)s. It is valid for 10 minutes."),
-    "sent": N_("We sent you a code. It is valid for 10 minutes."),
-    "no_code_method": N_("This method doesn't use codes we send. Enter the code from your app."),
-    "enroll_expired": N_("This request has expired. Enter the address or number again to get a new code."),
-    "sms_unavailable": N_("Codes by text message are not available on this service."),
-    "email_unavailable": N_("Codes by email are not available on this service."),
-    "reset_sent": N_(
-        "If an account uses the address you entered, we sent it an email with an 8-character code. "
-        "It is valid for 10 minutes."
-    ),
-    "reset_code_invalid": N_("That code didn't work. Check it, or ask for a new code."),
-    "reset_restart": N_("Too many wrong codes. Ask for a new reset code to start again."),
-    "reset_expired": N_("Your password reset took too long. Please start again."),
-    "reset_no_method": N_(
-        "Your account uses two-step verification, but none of its methods can be used to reset the password. "
-        "Contact %(support)s."
-    ),
-}
+TEXT = messages.CODE_TEXT
 
 #: A country for national-format numbers when the operator set none (English: no guess).
 LANGUAGE_COUNTRY = {"pl": "PL", "nl": "NL", "sv": "SE"}
@@ -85,17 +45,19 @@ def _minutes(seconds: int) -> int:
     return max(1, -(-seconds // 60))
 
 
+SENT_KEY, FAILED_KEY = messages.SENT_KEY, messages.FAILED_KEY
+
+
 def send_feedback(page: Page, result: SendResult) -> tuple[dict[str, str], int]:
     """What a send attempt shows next to the send button, and the page's status code."""
     if result.outcome == "sent":
-        key = "sent_sms" if result.method == "sms" else "sent_email"
-        return {"notice": say(page, key, target=result.target_label)}, 200
+        return {"notice": say(page, SENT_KEY.get(result.method, "sent"), target=result.target_label)}, 200
     if result.outcome == "cooldown":
         return {"send_error": say(page, "cooldown", seconds=result.wait_seconds)}, 429
     if result.outcome == "hourly_limit":
         return {"send_error": say(page, "hourly_limit", minutes=_minutes(result.wait_seconds))}, 429
     if result.outcome == "failed":
-        return {"send_error": say(page, "sms_failed" if result.method == "sms" else "mail_failed")}, 503
+        return {"send_error": say(page, FAILED_KEY.get(result.method, "mail_failed"))}, 503
     return {"send_error": say(page, "no_code_method")}, 400
 
 
@@ -113,7 +75,7 @@ def query_feedback(page: Page, sent: str) -> tuple[str, str]:
 
 def auto_send_query(ctx: Context, token: str, page: Page) -> str:
     """Email codes go out right after the password (the Kintone page); SMS only on request."""
-    result = sent_codes.send_sign_in_code(ctx, token, page.info, only_method="email")
+    result = login.send_sign_in_code(ctx, token, page.info, at_once_only=True)
     queries = {
         "sent": "?sent=1",
         "failed": "?sent=failed",
@@ -132,7 +94,7 @@ def send_sign_in_code(page: PageDep, csrf_token: FormStr = "") -> Response:
         return page.guard(Area.SECOND_STEP) or page.redirect("/account")
     if not page.csrf_ok(csrf_token):
         return ui.render_code_page(page, status_code=400, error=page.message("csrf"))
-    result = sent_codes.send_sign_in_code(page.ctx, page.session_token, page.info)
+    result = login.send_sign_in_code(page.ctx, page.session_token, page.info)
     if result.outcome == "no_session":
         page.set_session(None)
         return page.redirect("/login?notice=session_expired")
@@ -188,7 +150,7 @@ def render_enroll_page(
         return ui.not_admitted(page, "ended" if view == "no_session" else view, f"/enroll/{kind}")
     step = "code" if view.pending_label and not address_step else "address"
     params: dict[str, object] = {"view": view, "step": step, "errors": errors or {}, "notice": notice, "value": value}
-    if kind == "sms":
+    if channel_of(kind) == "sms":  # a phone number: its country first
         params["countries"] = _countries(page.language, oob_enrollment.allowed_countries(page.ctx))
         params["country"] = country or default_country(page)
     return page.render(f"enroll_{kind}.html", status_code=status_code, **params)
@@ -197,7 +159,7 @@ def render_enroll_page(
 def _after_send(page: Page, kind: oob_enrollment.Kind, result: SendResult, value: str, country: str) -> Response:
     if result.outcome == "no_session":
         return ui.not_admitted(page, "ended", f"/enroll/{kind}")
-    field = "email" if kind == "email" else "phone"
+    field = "phone" if channel_of(kind) == "sms" else "email"
     if result.outcome == "refused":
         problem = result.problem
         if problem in ("reauth", "mailbox"):

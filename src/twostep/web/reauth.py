@@ -14,8 +14,9 @@ from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, Response
 
 from twostep.domain.login_flow import Area
-from twostep.i18n import N_
 from twostep.services import reauth
+from twostep.services.factors import registry as factor_registry
+from twostep.web import messages
 from twostep.web.links import same_origin_path
 from twostep.web.pages import Page, build_page
 
@@ -24,20 +25,9 @@ PageDep = Annotated[Page, Depends(build_page)]
 OptionalForm = Annotated[str, Form()]
 REAUTH_PATH = "/account/reauth"
 
-#: Feedback on sending a code; the same wording as at sign-in (web/oob.py), so one translation serves both.
-SEND_TEXT: dict[str, str] = {
-    "sent": N_("We sent you a code. It is valid for 10 minutes."),
-    "sent_email": N_("We sent a code to %(target)s. It is valid for 10 minutes."),
-    "sent_sms": N_("We sent a code by text message to %(target)s. It is valid for 10 minutes."),
-    "mail_failed": N_("We couldn't send the email — try again or choose another method."),
-    "sms_failed": N_("We couldn't send the text message — try again or choose another method."),
-    "cooldown": N_("We just sent a code. Wait %(seconds)s seconds before asking for a new one."),
-    "hourly_limit": N_(
-        "Too many codes were sent in the last hour. Try again in %(minutes)s minutes, or choose another method."
-    ),
-    "limited": N_("Too many codes were sent recently. Try again later, or choose another method."),
-    "no_code_method": N_("This method doesn't use codes we send. Enter the code from your app."),
-}
+#: Feedback on sending a code: the same texts as at sign-in (one translation serves both).
+SEND_TEXT = messages.CODE_TEXT
+SENT_KEY, FAILED_KEY = messages.SENT_KEY, messages.FAILED_KEY
 
 
 def safe_next(raw: str | None) -> str:
@@ -110,7 +100,7 @@ def reauth_send(
     if result.outcome == "refused":
         return page.redirect(reauth_url(target))
     if result.outcome == "sent":
-        key = "sent_sms" if result.method == "sms" else "sent_email"
+        key = SENT_KEY.get(result.method, "sent")
         return _render(page, target, notice=page.message(SEND_TEXT[key], target=result.target_label))
     if result.outcome == "cooldown":
         return _render(
@@ -121,7 +111,7 @@ def reauth_send(
         limited = page.message(SEND_TEXT["hourly_limit"], minutes=minutes)
         return _render(page, target, status_code=429, send_error=limited)
     if result.outcome == "failed":
-        failed = SEND_TEXT["sms_failed" if result.method == "sms" else "mail_failed"]
+        failed = SEND_TEXT[FAILED_KEY.get(result.method, "mail_failed")]
         return _render(page, target, status_code=503, send_error=page.message(failed))
     return _render(page, target, status_code=400, send_error=page.message(SEND_TEXT["no_code_method"]))
 
@@ -166,7 +156,7 @@ def _after(page: Page, result: reauth.ReauthResult, target: str, *, wrong: str) 
         return page.redirect(target)
     if result.outcome == "code":
         view = reauth.view(page.ctx, page.session_token)
-        if view is not None and view.method == "email":
+        if view is not None and factor_registry.sent_at_once(view.method):
             # As at sign-in (the Kintone page): an email code goes out right away, SMS on request.
             sent = reauth.send_code(page.ctx, page.session_token, page.info).outcome
             flag = {"sent": "1", "failed": "failed", "cooldown": "limited", "hourly_limit": "limited"}.get(sent, "")

@@ -9,8 +9,8 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from twostep.domain.codes import RECOVERY_LOW_WATERMARK
 from twostep.domain.login_flow import Area, Stage
-from twostep.i18n import N_
 from twostep.services import recovery_login
+from twostep.web import messages
 from twostep.web.pages import Page, build_page
 from twostep.web.reauth import reauth_url
 
@@ -18,11 +18,7 @@ router = APIRouter()
 PageDep = Annotated[Page, Depends(build_page)]
 OptionalForm = Annotated[str, Form()]
 
-MESSAGES = {
-    "recovery_empty": N_("Enter a recovery code, like ABCD-EFGH-JKMN-PQRS."),
-    "recovery_invalid": N_("That recovery code didn't work. Check it and try again; each code works only once."),
-    "nothing_chosen": N_("Choose at least one method to remove."),
-}
+MESSAGES = messages.RECOVER_TEXT
 
 
 @router.get("/login/recover", response_class=HTMLResponse)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 import segno
 from fastapi import APIRouter, Depends, Form
@@ -10,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from twostep.domain.login_flow import Area, Stage, home_for
 from twostep.services import accounts, enrollment, login, mailbox_check, setup, views
-from twostep.web import continue_to
+from twostep.services.signin import completion
 from twostep.web.pages import Page, build_page
 
 router = APIRouter()
@@ -31,13 +32,34 @@ def home(page: PageDep) -> Response:
     return page.redirect(home_for(page.stage))
 
 
+def _continue_to(page: Page) -> str | None:
+    """Where the browser goes after sign-in: ``?next=`` (our own pages) or ``?rd=`` (forward-auth),
+    validated by the one function (``completion.continue_target``)."""
+    params = page.request.query_params
+    return completion.continue_target(page.ctx, params.get("next") or params.get("rd"))
+
+
+def _fresh(page: Page) -> bool:
+    """``fresh=1``: a full sign-in even in a signed-in browser, and a remembered device does not skip
+    the second step (OpenID Connect's ``prompt=login`` and ``max_age``)."""
+    return page.request.query_params.get("fresh") == "1"
+
+
+def _login_action(target: str | None, fresh: bool = False) -> str:
+    """The login form posts back to /login with the target in the query (the fields stay as they are)."""
+    query = {"next": target, **({"fresh": "1"} if fresh else {})} if target else {}
+    return f"/login?{urlencode(query)}" if query else "/login"
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(page: PageDep) -> Response:
-    fresh = continue_to.remember(page)
-    if page.stage is Stage.SIGNED_IN and not fresh:
-        return page.redirect(continue_to.after_sign_in(page))
+    target = _continue_to(page)
+    if page.stage is Stage.SIGNED_IN and not _fresh(page):
+        return page.continue_to(target or "/account")
     notice = page.request.query_params.get("notice", "")
-    return page.render("login.html", email="", errors={}, notice=notice)
+    return page.render(
+        "login.html", email="", errors={}, notice=notice, login_action=_login_action(target, _fresh(page))
+    )
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -47,6 +69,8 @@ def login_submit(
     password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token: OptionalForm = "",
 ) -> Response:
+    target = _continue_to(page)
+    page.request.state.login_action = _login_action(target, _fresh(page))
     if not page.csrf_ok(csrf_token):
         return page.render("login.html", status_code=400, email=email, errors={"form": page.message("csrf")})
     if not email.strip():
@@ -57,9 +81,10 @@ def login_submit(
         page.ctx,
         email,
         password,
-        device_token=continue_to.device_cookie(page),
+        device_token=None if _fresh(page) else page.request.cookies.get(page.web.cookies.device),
         current_token=page.session_token,
         request=page.info,
+        continue_to=target,
     )
     if result.outcome == "not_email":
         return page.render(
@@ -78,15 +103,13 @@ def login_submit(
         )
     page.set_session(result.token)
     if result.outcome == "signed_in":
-        return page.redirect(continue_to.after_sign_in(page))
-    target = {"signed_in": "/account", "second_step": "/login/code", "enroll": "/enroll", "remind": "/reminder"}[
-        result.outcome
-    ]
+        return page.continue_to(result.continue_to)
+    step = {"second_step": "/login/code", "enroll": "/enroll", "remind": "/reminder"}[result.outcome]
     if result.outcome == "second_step":
         from twostep.web import oob  # email codes go out right after the password (issue 3)
 
-        target += oob.auto_send_query(page.ctx, result.token, page)
-    return page.redirect(target)
+        step += oob.auto_send_query(page.ctx, result.token, page)
+    return page.redirect(step)
 
 
 @router.get("/login/code", response_class=HTMLResponse)
@@ -132,7 +155,7 @@ def code_submit(
             page.cookies_to_set.append(
                 (page.web.cookies.device, result.device_token, page.ctx.settings.remember_device_days * 86400)
             )
-        return page.redirect(continue_to.after_sign_in(page))
+        return page.continue_to(result.continue_to)
     if result.outcome == "restart":
         page.set_session(None)
         return page.redirect("/login?notice=restart")
