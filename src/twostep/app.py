@@ -29,6 +29,8 @@ from twostep.storage.database import DATABASE_ERRORS, Database, is_unavailable
 from twostep.web import account, admin_apikeys, admin_policy, api, help, metrics, oob, reauth, recover, reminder, ui
 from twostep.web import admin as admin_pages
 from twostep.web.api import unavailable_problem
+from twostep.web.continue_to import router as continue_to_router
+from twostep.web.forward_auth import fast_routes as forward_auth_routes
 from twostep.web.http_methods import HeadAsGet, allowed_methods
 from twostep.web.input_guard import InputGuard
 from twostep.web.pages import WebState, build_offline_page, build_page
@@ -133,6 +135,7 @@ def create_app(
     app.include_router(api.router)  # first: routes are matched in order, and this is the hot path
     app.include_router(api.docs_router)
     app.include_router(ui.router)
+    app.include_router(continue_to_router)
     app.include_router(oob.router)
     app.include_router(account.router)
     app.include_router(reauth.router)
@@ -143,7 +146,9 @@ def create_app(
     app.include_router(admin_policy.router)
     app.include_router(reminder.router)
     app.state.verify_endpoint = api.VerifyEndpoint(app.state.web, hsts=settings.uses_https)
-    metrics.install(app, ctx, fast_routes={("POST", "/api/v1/verify"): app.state.verify_endpoint})
+    fast: dict[tuple[str, str], Any] = {("POST", "/api/v1/verify"): app.state.verify_endpoint}
+    fast.update(forward_auth_routes(app.state.web, hsts=settings.uses_https))  # docs/forward-auth.md
+    metrics.install(app, ctx, fast_routes=fast)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

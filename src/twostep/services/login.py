@@ -349,6 +349,7 @@ def second_step(
                 password_at=row.password_at,
                 second_step_at=now,
                 replacing=row,
+                method=method,
             )
             device_token = None
             if remember_device and ctx.settings.remember_device_days > 0:

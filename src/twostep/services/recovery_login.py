@@ -153,6 +153,7 @@ def sign_in_with_recovery_code(ctx: Context, token: str | None, raw_code: str, r
                 password_at=row.password_at,
                 second_step_at=now,
                 replacing=row,
+                method="recovery_code",
             )
             audit.record(
                 ctx,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import datetime
 
@@ -21,6 +22,20 @@ from twostep.services.context import Context, RequestInfo
 from twostep.storage.models import User, WebSession
 
 TOUCH_EVERY_SECONDS = 30
+#: ``sessions.data`` keys a successor session inherits (same user only): where the sign-in resumes
+#: (``continue_to``, set by /login?rd=… for forward-auth; services.continue_to).
+CARRIED_DATA_KEYS = ("continue_to",)
+
+
+def _carried_data(row: WebSession | None) -> str:
+    if row is None or not row.data or row.data == "{}":
+        return "{}"
+    try:
+        data = json.loads(row.data)
+    except ValueError:
+        return "{}"
+    kept = {key: data[key] for key in CARRIED_DATA_KEYS if isinstance(data, dict) and key in data}
+    return json.dumps(kept) if kept else "{}"
 
 
 def session_id(ctx: Context, token: str) -> str:
@@ -48,6 +63,7 @@ def create(
     via_remembered_device: bool = False,
     mailbox_proven_at: datetime | None = None,
     replacing: WebSession | None = None,
+    method: str | None = None,
 ) -> str:
     """A fresh id at every step (checklist S-02); the replaced session row is deleted.
 
@@ -78,6 +94,7 @@ def create(
             last_seen_at=now,
             expires_at=expires_at,
             code_attempts=0,
+            method=method,  # on a signed-in session: the second step's method (forward-auth's amr)
             password_at=password_at,
             second_step_at=second_step_at,
             via_remembered_device=via_remembered_device,
@@ -85,6 +102,7 @@ def create(
             mailbox_proven_at=mailbox_proven_at or (carried.mailbox_proven_at if carried is not None else None),
             ip=request.ip[:64],
             user_agent=request.user_agent[:300],
+            data=_carried_data(carried),
         )
     )
     return token

@@ -16,7 +16,15 @@ from twostep.services import policy, views
 from twostep.services.context import Context, RequestInfo
 from twostep.web.links import same_origin_path
 from twostep.web.messages import MESSAGES, support_contact
-from twostep.web.security import CookieNames, Csrf, TrustedProxies, client_ip, new_presession_value, set_cookie
+from twostep.web.security import (
+    CookieNames,
+    Csrf,
+    TrustedProxies,
+    clear_cookie,
+    client_ip,
+    new_presession_value,
+    set_cookie,
+)
 
 
 @dataclass
@@ -125,7 +133,7 @@ class Page:
         for name, value, max_age in self.cookies_to_set:
             set_cookie(response, names, name, value, max_age=max_age)
         for name in self.cookies_to_clear:
-            response.delete_cookie(name, path="/", secure=names.secure, httponly=True, samesite="lax")
+            clear_cookie(response, names, name)
         return response
 
     def guard(self, area: Area) -> RedirectResponse | None:

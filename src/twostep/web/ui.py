@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from twostep.domain.login_flow import Area, Stage, home_for
 from twostep.services import accounts, enrollment, login, mailbox_check, setup, views
+from twostep.web import continue_to
 from twostep.web.pages import Page, build_page
 
 router = APIRouter()
@@ -32,10 +33,11 @@ def home(page: PageDep) -> Response:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(page: PageDep) -> Response:
+    rd = page.request.query_params.get("rd", "")  # forward-auth's return address (web.continue_to)
     if page.stage is Stage.SIGNED_IN:
-        return page.redirect("/account")
+        return continue_to.resume_signed_in(page, rd) if rd else page.redirect("/account")
     notice = page.request.query_params.get("notice", "")
-    return page.render("login.html", email="", errors={}, notice=notice)
+    return page.render("login.html", email="", errors={}, notice=notice, rd=continue_to.safe_rd(page, rd) or "")
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -44,12 +46,14 @@ def login_submit(
     email: Annotated[str, Form(max_length=400)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token: OptionalForm = "",
+    rd: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
+    kept = {"rd": continue_to.safe_rd(page, rd) or ""}  # forward-auth's return address, kept on errors
     if not page.csrf_ok(csrf_token):
-        return page.render("login.html", status_code=400, email=email, errors={"form": page.message("csrf")})
+        return page.render("login.html", **kept, status_code=400, email=email, errors={"form": page.message("csrf")})
     if not email.strip():
         return page.render(
-            "login.html", status_code=422, email=email, errors={"email": page.message("email_invalid")}
+            "login.html", **kept, status_code=422, email=email, errors={"email": page.message("email_invalid")}
         )
     result = login.password_step(
         page.ctx,
@@ -61,20 +65,23 @@ def login_submit(
     )
     if result.outcome == "not_email":
         return page.render(
-            "login.html", status_code=422, email=email, errors={"email": page.message("not_email")}
+            "login.html", **kept, status_code=422, email=email, errors={"email": page.message("not_email")}
         )
     if result.outcome == "throttled":
         return page.render(
-            "login.html",
+            "login.html", **kept,
             status_code=429,
             email=email,
             errors={"form": page.message("throttled", seconds=result.wait_seconds)},
         )
     if result.outcome == "invalid" or result.token is None:
         return page.render(
-            "login.html", status_code=401, email=email, errors={"form": page.message("login_invalid")}
+            "login.html", **kept, status_code=401, email=email, errors={"form": page.message("login_invalid")}
         )
     page.set_session(result.token)
+    continue_to.remember(page, result.token, rd)
+    if result.outcome == "signed_in":
+        return continue_to.continue_target(page, result.token)
     target = {"signed_in": "/account", "second_step": "/login/code", "enroll": "/enroll", "remind": "/reminder"}[
         result.outcome
     ]
@@ -128,7 +135,7 @@ def code_submit(
             page.cookies_to_set.append(
                 (page.web.cookies.device, result.device_token, page.ctx.settings.remember_device_days * 86400)
             )
-        return page.redirect("/account")
+        return continue_to.continue_target(page, result.token)
     if result.outcome == "restart":
         page.set_session(None)
         return page.redirect("/login?notice=restart")

@@ -1,0 +1,97 @@
+"""The sign-in's return to a protected address (forward-auth's ``rd``), in one place.
+
+``/login?rd=<url>&rm=<method>`` carries ``rd`` through the password form; when it names a host this
+installation protects (``domain.authz.return_url``: twostep's own host, the cookie domain, or a rule's
+``hosts`` — never another site, so no open redirect) it is kept in the session and followed where the
+sign-in completes (``continue_target``), or after a step-up for an already signed-in browser.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import RedirectResponse, Response
+
+from twostep.domain import authz
+from twostep.domain.login_flow import Area
+from twostep.services import continue_to, forward_auth
+from twostep.web.pages import Page, build_page
+from twostep.web.reauth import reauth_url
+
+log = logging.getLogger("twostep")
+router = APIRouter()
+PageDep = Annotated[Page, Depends(build_page)]
+CONTINUE_PATH = "/login/continue"
+
+
+def _rules(page: Page) -> tuple[authz.Rule, ...]:
+    return authz.parse_rules(list(page.ctx.settings.access_rules))
+
+
+def safe_rd(page: Page, raw: str | None) -> str | None:
+    settings = page.ctx.settings
+    return authz.return_url(
+        (raw or "").strip(), _rules(page), cookie_domain=settings.cookie_domain, base_url=settings.base_url
+    )
+
+
+def remember(page: Page, token: str | None, raw_rd: str | None) -> None:
+    """After a password step that issued ``token``: keep a valid ``rd`` for the end of the sign-in."""
+    target = safe_rd(page, raw_rd)
+    if target is not None and token:
+        continue_to.remember(page.ctx, token, target)
+
+
+def _redirect_away(page: Page, url: str) -> Response:
+    response = RedirectResponse(url, status_code=303)
+    page.finish(response)
+    return response
+
+
+def continue_target(page: Page, token: str | None, default: str = "/account") -> Response:
+    """Where a completed sign-in goes: the kept ``rd`` (checked again), else ``default``."""
+    target = safe_rd(page, continue_to.take(page.ctx, token))
+    return _redirect_away(page, target) if target is not None else page.redirect(default)
+
+
+def _cookie_reaches(page: Page, url: str) -> bool:
+    """The session cookie is sent to ``url``'s host (else forward-auth there never sees the sign-in
+    and would send the browser back here: a loop)."""
+    host = (urlsplit(url).hostname or "").lower()
+    settings = page.ctx.settings
+    if settings.cookie_domain:
+        return authz.within_domain(host, settings.cookie_domain)
+    return host == (urlsplit(settings.base_url).hostname or "").lower()
+
+
+def resume_signed_in(page: Page, raw_rd: str) -> Response:
+    """``/login?rd=…`` for a browser that is signed in already: a step-up (the rule wants a fresher
+    or a real second step) goes through re-authentication first; otherwise straight back."""
+    target = safe_rd(page, raw_rd)
+    if target is None:
+        return page.redirect("/account")
+    if not _cookie_reaches(page, target):
+        log.warning("forward-auth: the session cookie does not reach %s; set TWOSTEP_COOKIE_DOMAIN",
+                    urlsplit(target).hostname)
+        return page.redirect("/account")
+    parts = urlsplit(target)
+    path = authz.normalize_path((parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+    identity = forward_auth.find_identity(page.ctx, page.session_token)
+    if path is not None and identity is not None:
+        wanted = authz.Target("GET", (parts.hostname or "").lower(), path)
+        if forward_auth.decide(page.ctx, _rules(page), wanted, identity).verdict == "step_up":
+            continue_to.remember(page.ctx, page.session_token, target)
+            return page.redirect(reauth_url(CONTINUE_PATH))
+    return _redirect_away(page, target)
+
+
+@router.get(CONTINUE_PATH)
+def resume(page: PageDep) -> Response:
+    """Where re-authentication and the enrollment's "Continue" lead: the kept address, or My account."""
+    blocked = page.guard(Area.SIGNED_IN)
+    if blocked:
+        return blocked
+    return continue_target(page, page.session_token)
