@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, NewType
 from urllib.parse import unquote
 
 from twostep.domain.text_input import is_clean
@@ -282,6 +282,8 @@ def within_domain(host: str, domain: str) -> bool:
 
 
 MAX_URL = 4000
+#: An address ``return_url`` accepted: the only kind of off-site URL a page may redirect to.
+ReturnUrl = NewType("ReturnUrl", str)
 _NETLOC_HOST = re.compile(r"^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$")
 
 
@@ -300,7 +302,7 @@ def split_host(netloc: str) -> tuple[str, str] | None:
     return host, port
 
 
-def return_url(raw: str, rules: Sequence[Rule], *, cookie_domain: str, base_url: str) -> str | None:
+def return_url(raw: str, rules: Sequence[Rule], *, cookie_domain: str, base_url: str) -> ReturnUrl | None:
     """``rd`` when the sign-in may send the browser back there: an http(s) URL (https only when
     twostep itself is served over https) whose host is twostep's own, inside the cookie domain, or
     named by an access rule's ``hosts``. Anything else (another site: an open redirect) is None."""
@@ -321,9 +323,9 @@ def return_url(raw: str, rules: Sequence[Rule], *, cookie_domain: str, base_url:
     host = found[0]
     own = split_host(urlsplit(base_url).netloc)
     if own is not None and host == own[0]:
-        return raw
+        return ReturnUrl(raw)
     if cookie_domain and within_domain(host, cookie_domain):
-        return raw
+        return ReturnUrl(raw)
     if any(host_matches(pattern, host) for pattern in protected_hosts(rules)):
-        return raw
+        return ReturnUrl(raw)
     return None

@@ -13,7 +13,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from twostep.domain import authz
 from twostep.domain.login_flow import Area
@@ -31,7 +31,7 @@ def _rules(page: Page) -> tuple[authz.Rule, ...]:
     return authz.parse_rules(list(page.ctx.settings.access_rules))
 
 
-def safe_rd(page: Page, raw: str | None) -> str | None:
+def safe_rd(page: Page, raw: str | None) -> authz.ReturnUrl | None:
     settings = page.ctx.settings
     return authz.return_url(
         (raw or "").strip(), _rules(page), cookie_domain=settings.cookie_domain, base_url=settings.base_url
@@ -45,16 +45,10 @@ def remember(page: Page, token: str | None, raw_rd: str | None) -> None:
         continue_to.remember(page.ctx, token, target)
 
 
-def _redirect_away(page: Page, url: str) -> Response:
-    response = RedirectResponse(url, status_code=303)
-    page.finish(response)
-    return response
-
-
 def continue_target(page: Page, token: str | None, default: str = "/account") -> Response:
     """Where a completed sign-in goes: the kept ``rd`` (checked again), else ``default``."""
     target = safe_rd(page, continue_to.take(page.ctx, token))
-    return _redirect_away(page, target) if target is not None else page.redirect(default)
+    return page.redirect_to_protected(target) if target is not None else page.redirect(default)
 
 
 def _cookie_reaches(page: Page, url: str) -> bool:
@@ -85,7 +79,7 @@ def resume_signed_in(page: Page, raw_rd: str) -> Response:
         if forward_auth.decide(page.ctx, _rules(page), wanted, identity).verdict == "step_up":
             continue_to.remember(page.ctx, page.session_token, target)
             return page.redirect(reauth_url(CONTINUE_PATH))
-    return _redirect_away(page, target)
+    return page.redirect_to_protected(target)
 
 
 @router.get(CONTINUE_PATH)

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from twostep.domain.authz import ReturnUrl
 from twostep.domain.login_flow import Area, Stage, home_for, may_enter
 from twostep.i18n import LANGUAGES, environment, gettext_for, negotiate
 from twostep.services import policy, views
@@ -114,6 +115,13 @@ class Page:
     def redirect(self, url: str) -> RedirectResponse:
         """303 to a path on this site; anything else (another host) goes to the start page instead."""
         response = RedirectResponse(same_origin_path(url), status_code=303)
+        self.finish(response)
+        return response
+
+    def redirect_to_protected(self, url: ReturnUrl) -> RedirectResponse:
+        """303 to a protected application's address (forward-auth's ``rd``), which only
+        ``domain.authz.return_url`` produces: a host this installation protects, never another site."""
+        response = RedirectResponse(url, status_code=303)
         self.finish(response)
         return response
 
