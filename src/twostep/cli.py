@@ -659,6 +659,9 @@ def build_parser() -> argparse.ArgumentParser:
     apikey_revoke.add_argument("key", help="the id or prefix shown by `apikey list`")
     apikey_revoke.set_defaults(handler=cmd_apikey_revoke)
     _add_key_and_backup_commands(commands)
+    from twostep import cli_authz  # twostep authz check (forward-auth, docs/forward-auth.md)
+
+    cli_authz.add_commands(commands)
     return parser
 
 

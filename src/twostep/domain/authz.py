@@ -329,3 +329,16 @@ def return_url(raw: str, rules: Sequence[Rule], *, cookie_domain: str, base_url:
     if any(host_matches(pattern, host) for pattern in protected_hosts(rules)):
         return ReturnUrl(raw)
     return None
+
+
+def skip_reason(rule: Rule, target: Target, subject: Subject | None) -> str | None:
+    """Why ``rule`` does not decide ``target`` (None: it does), for ``twostep authz check``."""
+    if rule.hosts and not any(host_matches(pattern, target.host) for pattern in rule.hosts):
+        return f"host {target.host} is not {' or '.join(rule.hosts)}"
+    if rule.paths and not any(path_matches(pattern, target.path) for pattern in rule.paths):
+        return f"path {target.path} matches none of {', '.join(rule.paths)}"
+    if rule.methods and target.method not in rule.methods:
+        return f"method {target.method} is not {' or '.join(sorted(rule.methods))}"
+    if rule.roles and subject is not None and not rule.roles & subject.roles:
+        return f"the user has none of the roles {', '.join(sorted(rule.roles))}"
+    return None
