@@ -8,16 +8,14 @@ parent-domain cookie work as in a browser; tests/browser/test_forward_auth_journ
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -26,14 +24,12 @@ import pyotp
 import pytest
 from argon2 import PasswordHasher
 
+from tests.forward_auth_support import DOCS, PROTECTED, echo_server, nginx_conf
 from tests.real_servers import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCS = ROOT / "docs" / "forward-auth"
 PASSWORD = "violet staple meadow 42"
 AUTH = "http://auth.example.test"
 APP = "http://app.example.test"
-PROTECTED = ("app.example.test", "admin.example.test", "fresh.example.test")
 RULES_TOML = """
 [[access_rules]]
 hosts = ["app.example.test"]
@@ -61,23 +57,6 @@ level = "two_factor"
 PROXIES = ("nginx", "caddy", "traefik")
 
 
-class Echo(BaseHTTPRequestHandler):
-    """The protected application: answers every request with the headers it received, as JSON."""
-
-    def _answer(self) -> None:
-        body = json.dumps({k.lower(): v for k, v in self.headers.items()} | {"path": self.path}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = do_HEAD = _answer
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @dataclass
 class Stack:
     proxies: dict[str, int]
@@ -100,26 +79,6 @@ def wait_until(check: object, what: str, process: subprocess.Popen[bytes] | None
             pass
         time.sleep(0.1)
     raise AssertionError(f"{what} did not come up")
-
-
-def nginx_conf(prefix: Path, port: int, instances: list[int], upstream: int) -> str:
-    site = (DOCS / "nginx.conf").read_text()
-    replacements = {
-        "server 127.0.0.1:9091;": " ".join(f"server 127.0.0.1:{p};" for p in instances),
-        "listen 80;": f"listen 127.0.0.1:{port};",
-        "server_name auth.example.com;": "server_name auth.example.test;",
-        "server_name app.example.com;": f"server_name {' '.join(PROTECTED)};",
-        "proxy_pass http://127.0.0.1:8080;": f"proxy_pass http://127.0.0.1:{upstream};",
-    }
-    for old, new in replacements.items():
-        assert old in site, f"docs/forward-auth/nginx.conf no longer has {old!r}"
-        site = site.replace(old, new)
-    kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    temp = " ".join(f"{name}_temp_path {prefix}/{name};" for name in kinds)
-    return (
-        f"worker_processes 1;\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log;\n"
-        f"events {{ worker_connections 256; }}\nhttp {{\n access_log off;\n {temp}\n{site}\n}}\n"
-    )
 
 
 def caddyfile(port: int, instances: list[int], upstream: int) -> str:
@@ -199,9 +158,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     subprocess.run([*twostep, "migrate"], env=env, check=True, capture_output=True, timeout=60)
     subprocess.run([*twostep, "user", "import", str(users_file)], env=env, check=True, capture_output=True,
                    timeout=60)
-    echo = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=echo.serve_forever, daemon=True).start()
-    upstream = echo.server_address[1]
+    cleanup = ExitStack()
+    upstream = cleanup.enter_context(echo_server())
     instances = [free_port(), free_port()]
     proxies = {name: free_port() for name in PROXIES}
     processes: list[subprocess.Popen[bytes]] = []
@@ -244,7 +202,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
-        echo.shutdown()
+        cleanup.close()
 
 
 def browser(stack: Stack, proxy: str) -> httpx.Client:
@@ -271,8 +229,10 @@ def sign_in(client: httpx.Client, user: tuple[str, str], start: str) -> httpx.Re
     code_page = client.get(f"{AUTH}/login/code")
     done = client.post(f"{AUTH}/login/code", data={"code": pyotp.TOTP(user[1]).now(),
                                                    "csrf_token": csrf(code_page.text)})
-    assert done.status_code == 303, done.text[-500:]
-    return done
+    assert done.status_code == 303 and done.headers["location"] == "/login/continue", done.text[-500:]
+    onward = client.get(f"{AUTH}/login/continue")
+    assert onward.status_code == 200, onward.text[-500:]
+    return onward
 
 
 def sign_out(client: httpx.Client) -> None:
@@ -304,9 +264,9 @@ def test_anonymous_post_gets_303_and_xhr_gets_401(stack: Stack, proxy: str) -> N
 def test_after_password_and_totp_the_upstream_sees_remote_user(stack: Stack, proxy: str) -> None:
     user = next(stack.users)
     with browser(stack, proxy) as client:
-        done = sign_in(client, user, f"{APP}/wiki")
-        assert done.headers["location"] == f"{APP}/wiki"
-        seen = client.get(done.headers["location"]).json()
+        onward = sign_in(client, user, f"{APP}/wiki")
+        assert onward.headers["refresh"] == f"0;url={APP}/wiki"
+        seen = client.get(onward.headers["refresh"][6:]).json()
     assert seen["remote-user"] == user[0] and seen["remote-email"] == user[0]
     assert seen["remote-groups"] == "staff" and seen["remote-name"] == f"User {user[0][4:-13]}"
 

@@ -32,6 +32,13 @@ def remember(ctx: Context, token: str | None, target: str) -> None:
         row.data = json.dumps(data)
 
 
+def pending(ctx: Context, token: str | None) -> bool:
+    """A signed-in session with an address to resume to."""
+    with ctx.db.transaction() as db:
+        row = sessions.load(ctx, db, token)
+        return row is not None and row.stage == Stage.SIGNED_IN.value and KEY in (row.data or "")
+
+
 def take(ctx: Context, token: str | None) -> str | None:
     with ctx.db.transaction() as db:
         row = sessions.load(ctx, db, token)

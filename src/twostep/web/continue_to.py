@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
@@ -25,6 +25,7 @@ log = logging.getLogger("twostep")
 router = APIRouter()
 PageDep = Annotated[Page, Depends(build_page)]
 CONTINUE_PATH = "/login/continue"
+SAFE_URL_CHARACTERS = ":/?#[]@!$&'()*+,;=%~"  # already-encoded URL: only other characters are encoded
 
 
 def _rules(page: Page) -> tuple[authz.Rule, ...]:
@@ -46,9 +47,11 @@ def remember(page: Page, token: str | None, raw_rd: str | None) -> None:
 
 
 def continue_target(page: Page, token: str | None, default: str = "/account") -> Response:
-    """Where a completed sign-in goes: the kept ``rd`` (checked again), else ``default``."""
-    target = safe_rd(page, continue_to.take(page.ctx, token))
-    return page.redirect_to_protected(target) if target is not None else page.redirect(default)
+    """Where a completed sign-in goes: on to the kept ``rd`` through ``/login/continue``, else ``default``.
+
+    Not straight from the form's POST to the other host: the pages' CSP (``form-action 'self'``)
+    also governs where a form submission is redirected, and browsers stop the navigation there."""
+    return page.redirect(CONTINUE_PATH if continue_to.pending(page.ctx, token) else default)
 
 
 def _cookie_reaches(page: Page, url: str) -> bool:
@@ -84,8 +87,18 @@ def resume_signed_in(page: Page, raw_rd: str) -> Response:
 
 @router.get(CONTINUE_PATH)
 def resume(page: PageDep) -> Response:
-    """Where re-authentication and the enrollment's "Continue" lead: the kept address, or My account."""
+    """Where a completed sign-in, re-authentication and the enrollment's "Continue" lead: a page that
+    sends the browser on to the kept address (``Refresh``, plus a link), or My account.
+
+    A page rather than a redirect: when this request is the end of a form submission's redirects,
+    a redirect to another host would be stopped by ``form-action 'self'``; a refresh is a new
+    navigation, which that directive does not govern."""
     blocked = page.guard(Area.SIGNED_IN)
     if blocked:
         return blocked
-    return continue_target(page, page.session_token)
+    target = safe_rd(page, continue_to.take(page.ctx, page.session_token))
+    if target is None:
+        return page.redirect("/account")
+    response = page.render("continue.html", target=target)
+    response.headers["Refresh"] = f"0;url={quote(target, safe=SAFE_URL_CHARACTERS)}"
+    return response
