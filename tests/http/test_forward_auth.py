@@ -283,3 +283,37 @@ def test_https_session_cookie_for_a_parent_domain_is_secure_prefixed(tmp_path: P
     assert names.session == "__Secure-twostep_session" and names.device == "__Host-twostep_device"
     assert settings.cookie_domain == "example.org"
     app.state.ctx.db.dispose()
+
+
+def password_with_rd(browser: TestClient, location: str, email: str = "ada@example.com") -> httpx.Response:
+    parts = urlsplit(location)
+    page = browser.get(f"{parts.path}?{parts.query}")
+    rd = parse_qs(parts.query)["rd"][0]
+    return browser.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf_of(page.text),
+                                        "rd": rd}, follow_redirects=False)
+
+
+def test_rd_is_carried_through_a_first_enrollment(proxy: TestClient, browser: TestClient, ctx: Context,
+                                                  clock: FrozenClock) -> None:
+    from tests.http.test_recovery_codes import enroll_and_keep_codes
+    from tests.support import make_user, prove_mailbox
+
+    make_user(ctx, "ada@example.com")
+    location = ask(proxy, "http://app.example.test/new").headers["location"]
+    assert password_with_rd(browser, location).headers["location"] == "/enroll"
+    prove_mailbox(browser)
+    enroll_and_keep_codes(browser, clock)  # its confirmation page's "Continue" leads to /login/continue
+    assert landing(browser, browser.get("/login/continue", follow_redirects=False)) == "http://app.example.test/new"
+
+
+def test_rd_is_carried_through_a_recovery_code_sign_in(proxy: TestClient, browser: TestClient, ctx: Context,
+                                                       clock: FrozenClock) -> None:
+    from tests.http.test_recovery_codes import use_recovery_code, user_with_codes
+
+    _, codes = user_with_codes(browser, ctx, clock)
+    location = ask(proxy, "http://app.example.test/lost").headers["location"]
+    assert password_with_rd(browser, location).headers["location"] == "/login/code"
+    used = use_recovery_code(browser, codes[0])
+    page = browser.get(used.headers["location"])
+    assert 'href="/login/continue"' in page.text
+    assert landing(browser, browser.get("/login/continue", follow_redirects=False)) == "http://app.example.test/lost"
