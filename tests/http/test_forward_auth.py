@@ -317,3 +317,30 @@ def test_rd_is_carried_through_a_recovery_code_sign_in(proxy: TestClient, browse
     page = browser.get(used.headers["location"])
     assert 'href="/login/continue"' in page.text
     assert landing(browser, browser.get("/login/continue", follow_redirects=False)) == "http://app.example.test/lost"
+
+
+def test_forward_auth_checks_keep_the_session_from_idling_out(
+    proxy: TestClient, browser: TestClient, secret: str, clock: FrozenClock
+) -> None:
+    location = ask(proxy, "http://app.example.test/").headers["location"]
+    sign_in_from(browser, location, secret, clock)
+    cookie = session_cookie(browser)
+    for _ in range(4):  # 40 minutes of work in the protected application only, a check every 10 minutes
+        clock.advance(minutes=10)
+        assert ask(proxy, "http://app.example.test/", cookie=cookie).status_code == 200
+    clock.advance(minutes=31)
+    assert ask(proxy, "http://app.example.test/", cookie=cookie).status_code == 302
+
+
+def test_a_removed_role_ends_access_at_the_next_check(
+    proxy: TestClient, browser: TestClient, ctx: Context, secret: str, clock: FrozenClock
+) -> None:
+    with ctx.db.transaction() as db:
+        db.add(UserRole(user_id=1, role="admin"))
+    location = ask(proxy, "http://admin.example.test/").headers["location"]
+    sign_in_from(browser, location, secret, clock)
+    cookie = session_cookie(browser)
+    assert ask(proxy, "http://admin.example.test/", cookie=cookie).status_code == 200
+    with ctx.db.transaction() as db:
+        db.query(UserRole).delete()
+    assert ask(proxy, "http://admin.example.test/", cookie=cookie).status_code == 403
