@@ -29,11 +29,11 @@ from twostep.storage.database import DATABASE_ERRORS, Database, is_unavailable
 from twostep.web import account, admin_apikeys, admin_policy, api, help, metrics, oob, reauth, recover, reminder, ui
 from twostep.web import admin as admin_pages
 from twostep.web.api import unavailable_problem
-from twostep.web.continue_to import router as continue_to_router
 from twostep.web.forward_auth import fast_routes as forward_auth_routes
 from twostep.web.http_methods import HeadAsGet, allowed_methods
 from twostep.web.input_guard import InputGuard
 from twostep.web.pages import WebState, build_offline_page, build_page
+from twostep.web.return_address import router as return_address_router
 from twostep.web.security import CookieNames, Csrf, SecurityHeaders, TrustedProxies
 
 log = logging.getLogger("twostep")
@@ -135,7 +135,7 @@ def create_app(
     app.include_router(api.router)  # first: routes are matched in order, and this is the hot path
     app.include_router(api.docs_router)
     app.include_router(ui.router)
-    app.include_router(continue_to_router)
+    app.include_router(return_address_router)
     app.include_router(oob.router)
     app.include_router(account.router)
     app.include_router(reauth.router)

@@ -23,8 +23,8 @@ from twostep.storage.models import User, WebSession
 
 TOUCH_EVERY_SECONDS = 30
 #: ``sessions.data`` keys a successor session inherits (same user only): where the sign-in resumes
-#: (``continue_to``, set by /login?rd=… for forward-auth; services.continue_to).
-CARRIED_DATA_KEYS = ("continue_to",)
+#: (``return_to``, set by /login?rd=… for forward-auth; services.return_address).
+CARRIED_DATA_KEYS = ("return_to",)
 
 
 def _carried_data(row: WebSession | None) -> str:

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from twostep.domain.login_flow import Area, Stage, home_for
 from twostep.services import accounts, enrollment, login, mailbox_check, setup, views
-from twostep.web import continue_to
+from twostep.web import return_address
 from twostep.web.pages import Page, build_page
 
 router = APIRouter()
@@ -33,11 +33,11 @@ def home(page: PageDep) -> Response:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(page: PageDep) -> Response:
-    rd = page.request.query_params.get("rd", "")  # forward-auth's return address (web.continue_to)
+    rd = page.request.query_params.get("rd", "")  # forward-auth's return address (web.return_address)
     if page.stage is Stage.SIGNED_IN:
-        return continue_to.resume_signed_in(page, rd) if rd else page.redirect("/account")
+        return return_address.resume_signed_in(page, rd) if rd else page.redirect("/account")
     notice = page.request.query_params.get("notice", "")
-    return page.render("login.html", email="", errors={}, notice=notice, rd=continue_to.safe_rd(page, rd) or "")
+    return page.render("login.html", email="", errors={}, notice=notice, rd=return_address.safe_rd(page, rd) or "")
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -48,7 +48,7 @@ def login_submit(
     csrf_token: OptionalForm = "",
     rd: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
-    kept = {"rd": continue_to.safe_rd(page, rd) or ""}  # forward-auth's return address, kept on errors
+    kept = {"rd": return_address.safe_rd(page, rd) or ""}  # forward-auth's return address, kept on errors
     if not page.csrf_ok(csrf_token):
         return page.render("login.html", **kept, status_code=400, email=email, errors={"form": page.message("csrf")})
     if not email.strip():
@@ -79,9 +79,9 @@ def login_submit(
             "login.html", **kept, status_code=401, email=email, errors={"form": page.message("login_invalid")}
         )
     page.set_session(result.token)
-    continue_to.remember(page, result.token, rd)
+    return_address.remember(page, result.token, rd)
     if result.outcome == "signed_in":
-        return continue_to.continue_target(page, result.token)
+        return return_address.continue_target(page, result.token)
     target = {"signed_in": "/account", "second_step": "/login/code", "enroll": "/enroll", "remind": "/reminder"}[
         result.outcome
     ]
@@ -135,7 +135,7 @@ def code_submit(
             page.cookies_to_set.append(
                 (page.web.cookies.device, result.device_token, page.ctx.settings.remember_device_days * 86400)
             )
-        return continue_to.continue_target(page, result.token)
+        return return_address.continue_target(page, result.token)
     if result.outcome == "restart":
         page.set_session(None)
         return page.redirect("/login?notice=restart")

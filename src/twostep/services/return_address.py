@@ -1,6 +1,6 @@
 """Where a finished sign-in resumes: the protected address forward-auth sent the browser from (``rd``).
 
-Kept in ``sessions.data["continue_to"]``; ``sessions.create`` hands it to each successor session of
+Kept in ``sessions.data["return_to"]``; ``sessions.create`` hands it to each successor session of
 the same user (password → second step → signed in, enrollment, recovery, re-authentication), and it is
 taken (read and removed) once, by the signed-in session only. The address was checked against the
 configured hosts when it was stored and is checked again when it is taken (the rules may change).
@@ -14,7 +14,7 @@ from twostep.domain.login_flow import Stage
 from twostep.services import sessions
 from twostep.services.context import Context
 
-KEY = "continue_to"
+KEY = "return_to"
 
 
 def remember(ctx: Context, token: str | None, target: str) -> None:

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 
 from twostep.domain import authz
 from twostep.domain.login_flow import Area
-from twostep.services import continue_to, forward_auth
+from twostep.services import forward_auth, return_address
 from twostep.web.pages import Page, build_page
 from twostep.web.reauth import reauth_url
 
@@ -43,7 +43,7 @@ def remember(page: Page, token: str | None, raw_rd: str | None) -> None:
     """After a password step that issued ``token``: keep a valid ``rd`` for the end of the sign-in."""
     target = safe_rd(page, raw_rd)
     if target is not None and token:
-        continue_to.remember(page.ctx, token, target)
+        return_address.remember(page.ctx, token, target)
 
 
 def continue_target(page: Page, token: str | None, default: str = "/account") -> Response:
@@ -51,7 +51,7 @@ def continue_target(page: Page, token: str | None, default: str = "/account") ->
 
     Not straight from the form's POST to the other host: the pages' CSP (``form-action 'self'``)
     also governs where a form submission is redirected, and browsers stop the navigation there."""
-    return page.redirect(CONTINUE_PATH if continue_to.pending(page.ctx, token) else default)
+    return page.redirect(CONTINUE_PATH if return_address.pending(page.ctx, token) else default)
 
 
 def _cookie_reaches(page: Page, url: str) -> bool:
@@ -80,7 +80,7 @@ def resume_signed_in(page: Page, raw_rd: str) -> Response:
     if path is not None and identity is not None:
         wanted = authz.Target("GET", (parts.hostname or "").lower(), path)
         if forward_auth.decide(page.ctx, _rules(page), wanted, identity).verdict == "step_up":
-            continue_to.remember(page.ctx, page.session_token, target)
+            return_address.remember(page.ctx, page.session_token, target)
             return page.redirect(reauth_url(CONTINUE_PATH))
     return page.redirect_to_protected(target)
 
@@ -96,7 +96,7 @@ def resume(page: PageDep) -> Response:
     blocked = page.guard(Area.SIGNED_IN)
     if blocked:
         return blocked
-    target = safe_rd(page, continue_to.take(page.ctx, page.session_token))
+    target = safe_rd(page, return_address.take(page.ctx, page.session_token))
     if target is None:
         return page.redirect("/account")
     response = page.render("continue.html", target=target)
