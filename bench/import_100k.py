@@ -1,4 +1,4 @@
-"""Measure `twostep user import` on 100,000 rows (docs/rollout.md reports the numbers).
+"""Measure `twostep user import` on 100,000 rows (docs/benchmarks.md reports the numbers).
 
     .venv/bin/python bench/import_100k.py [--rows 100000] [--database-url URL] [--keep FILE]
 

@@ -1,5 +1,5 @@
 """Is `twostep user import` linear? Import N rows (``email,totp_secret``) into an empty PostgreSQL
-database and print the rate of each tenth of the run (docs/input-and-import.md quotes the figures).
+database and print the rate of each tenth of the run (docs/benchmarks.md quotes the figures).
 
     .venv/bin/python bench/import_scale.py [--rows 1000000] [--server postgresql://postgres@127.0.0.1:5432]
 

@@ -25,6 +25,26 @@ _started: list[subprocess.Popen[bytes]] = []
 _directories: list[str] = []
 
 
+def stop_all(keep: tuple[int, int] = (0, 0)) -> None:
+    """Stop the servers this process started (all but the first ``keep[0]``) and remove their
+    directories (all but the first ``keep[1]``)."""
+    while len(_started) > keep[0]:
+        process = _started.pop()
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    while len(_directories) > keep[1]:
+        shutil.rmtree(_directories.pop(), ignore_errors=True)
+
+
+def started() -> tuple[int, int]:
+    """A mark for stop_all(keep=...): what was running before."""
+    return len(_started), len(_directories)
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -149,14 +169,4 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return
-    for process in reversed(_started):
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    _started.clear()
-    for directory in _directories:
-        shutil.rmtree(directory, ignore_errors=True)
-    _directories.clear()
+    stop_all()

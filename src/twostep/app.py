@@ -28,6 +28,8 @@ from twostep.settings import Settings
 from twostep.storage.database import DATABASE_ERRORS, Database, is_unavailable
 from twostep.web import account, admin_apikeys, admin_policy, api, help, metrics, oob, reauth, recover, reminder, ui
 from twostep.web import admin as admin_pages
+from twostep.web import admin_oidc as oidc_admin_pages
+from twostep.web import oidc as oidc_pages
 from twostep.web.api import unavailable_problem
 from twostep.web.forward_auth import fast_routes as forward_auth_routes
 from twostep.web.http_methods import HeadAsGet, allowed_methods
@@ -145,6 +147,8 @@ def create_app(
     app.include_router(admin_apikeys.router)
     app.include_router(admin_policy.router)
     app.include_router(reminder.router)
+    app.include_router(oidc_pages.router)
+    app.include_router(oidc_admin_pages.router)
     app.state.verify_endpoint = api.VerifyEndpoint(app.state.web, hsts=settings.uses_https)
     fast: dict[tuple[str, str], Any] = {("POST", "/api/v1/verify"): app.state.verify_endpoint}
     fast.update(forward_auth_routes(app.state.web, hsts=settings.uses_https))  # docs/forward-auth.md

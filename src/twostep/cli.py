@@ -34,10 +34,12 @@ def _check_secret_key(ctx: Any) -> None:
 
 
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
-    from twostep.storage.migrate import upgrade
+    from twostep.storage.migrate import database_state, upgrade
 
+    if database_state(settings.resolved_database_url) != "ready":
+        print(f"created a new database: {_where(settings.resolved_database_url)}", file=sys.stderr)
     upgrade(settings.resolved_database_url)
-    print("database is up to date", file=sys.stderr)
+    print(f"database is up to date: {_where(settings.resolved_database_url)}", file=sys.stderr)
     return 0
 
 
@@ -426,7 +428,7 @@ def cmd_user_set_roles(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-# --- keys, backups, housekeeping (docs/keys-and-backups.md) -----------------------------------------
+# --- keys, backups, housekeeping (docs/operations.md (the secret key)) -----------------------------------------
 
 
 def _write_private(path: Any, text: str) -> None:
@@ -563,27 +565,171 @@ def _add_key_and_backup_commands(commands: Any) -> None:
                         help="only write the new key (restart the servers, then run again with --reseal-only)")
     rotate.set_defaults(handler=cmd_rotate_secret_key)
     purge = commands.add_parser("purge", help="delete expired sessions, codes, devices and counters now")
-    purge.add_argument("--batch-size", type=int, default=500)
-    purge.add_argument("--json", action="store_true")
+    purge.add_argument("--batch-size", type=int, default=500, help="rows deleted per transaction (default 500)")
+    purge.add_argument("--json", action="store_true", help="print what was deleted as JSON")
     purge.set_defaults(handler=cmd_purge)
     backup = commands.add_parser("backup", help="copy the SQLite database to FILE, consistently, while serving")
-    backup.add_argument("file")
+    backup.add_argument("file", help="where to write the copy (a new file; mode 0600)")
     backup.set_defaults(handler=cmd_backup)
     restore = commands.add_parser("restore", help="replace the SQLite database with a backup (server stopped)")
-    restore.add_argument("file")
+    restore.add_argument("file", help="a file made by `twostep backup`")
     restore.add_argument("--force", action="store_true", help="even while a server runs (restart it right after)")
     restore.set_defaults(handler=cmd_restore)
 
 
+# --- OpenID Connect clients and signing keys (issue 16) ---------------------------------------------
+
+
+def _print_oidc_client(info: Any) -> None:
+    print(f"client_id:        {info.client_id}")
+    print(f"name:             {info.name}")
+    print(f"type:             {'public (PKCE, no secret)' if info.public else 'confidential'}")
+    both = "client_secret_basic or client_secret_post"
+    print(f"auth method:      {'none (PKCE)' if info.public else info.auth_method or both}")
+    print(f"scopes:           {' '.join(info.scopes)}")
+    for uri in info.redirect_uris:
+        print(f"redirect URI:     {uri}")
+    for uri in info.post_logout_uris:
+        print(f"post-logout URI:  {uri}")
+
+
+def cmd_oidc_client_create(settings: Settings, args: argparse.Namespace) -> int:
+    from twostep.services.oidc import clients
+
+    try:
+        created = clients.create(
+            _context(settings),
+            args.name,
+            args.redirect_uri,
+            post_logout_uris=args.post_logout_uri,
+            public=args.public,
+            scopes=args.scope,
+            auth_method=args.auth_method or "",
+            request=_cli_request(),
+        )
+    except clients.ClientError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    _print_oidc_client(created.info)
+    if created.secret is not None:
+        print("client secret (copy it now, it is not shown again):", file=sys.stderr)
+        print(f"client_secret:    {created.secret}")
+    return 0
+
+
+def cmd_oidc_client_list(settings: Settings, args: argparse.Namespace) -> int:
+    from twostep.services.oidc import clients
+
+    found = clients.list_clients(_context(settings))
+    if args.json:
+        for info in found:
+            print(json.dumps(info.__dict__))
+        return 0
+    if not found:
+        print("no OIDC clients")
+    for info in found:
+        kind = "public" if info.public else "confidential"
+        print(f"{info.client_id}  {info.name:<30} {kind:<12} {' '.join(info.redirect_uris)}")
+    return 0
+
+
+def cmd_oidc_client_show(settings: Settings, args: argparse.Namespace) -> int:
+    from twostep.services.oidc import clients
+
+    try:
+        _print_oidc_client(clients.show(_context(settings), args.client_id))
+    except clients.ClientError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_oidc_client_rotate_secret(settings: Settings, args: argparse.Namespace) -> int:
+    from twostep.services.oidc import clients
+
+    try:
+        secret = clients.rotate_secret(_context(settings), args.client_id, request=_cli_request())
+    except clients.ClientError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print("new client secret (the old one no longer works; copy it now, it is not shown again):", file=sys.stderr)
+    print(secret)
+    return 0
+
+
+def cmd_oidc_client_delete(settings: Settings, args: argparse.Namespace) -> int:
+    from twostep.services.oidc import clients
+
+    try:
+        clients.delete(_context(settings), args.client_id, request=_cli_request())
+    except clients.ClientError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"deleted OIDC client {args.client_id} and every token issued to it")
+    return 0
+
+
+def cmd_oidc_rotate_keys(settings: Settings, args: argparse.Namespace) -> int:
+    from twostep.services.oidc import keys
+
+    kid = keys.rotate(_context(settings), args.alg)
+    print(f"new signing key {kid} ({args.alg}); the previous key stays in the JWKS until its ID tokens expire")
+    return 0
+
+
+def _add_oidc_commands(commands: Any) -> None:
+    oidc = commands.add_parser("oidc", help="OpenID Connect clients and signing keys").add_subparsers(
+        dest="oidc_command", required=True
+    )
+    client = oidc.add_parser("client", help="registered applications").add_subparsers(
+        dest="client_command", required=True
+    )
+    create = client.add_parser("create", help="register an application; prints its id and (once) its secret")
+    create.add_argument("name", help="the application's name, shown to administrators")
+    create.add_argument("--redirect-uri", action="append", required=True, help="exact URI; repeat for more")
+    create.add_argument("--post-logout-uri", action="append", default=[], help="exact URI; repeat for more")
+    create.add_argument("--public", action="store_true", help="no secret; PKCE (S256) required")
+    create.add_argument("--scope", action="append", default=[], help="allowed scopes (default: all)")
+    create.add_argument("--auth-method", choices=["client_secret_basic", "client_secret_post"],
+                        help="pin the token endpoint auth method (default: both accepted)")
+    create.set_defaults(handler=cmd_oidc_client_create)
+    listing = client.add_parser("list", help="list applications (never their secrets)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.set_defaults(handler=cmd_oidc_client_list)
+    for name, handler, text in (
+        ("show", cmd_oidc_client_show, "show one application"),
+        ("rotate-secret", cmd_oidc_client_rotate_secret, "new secret, printed once; the old one stops working"),
+        ("delete", cmd_oidc_client_delete, "delete an application and its tokens"),
+    ):
+        action = client.add_parser(name, help=text)
+        action.add_argument("client_id", help="the id printed by `oidc client create` or `list`")
+        action.set_defaults(handler=handler)
+    rotate = oidc.add_parser("rotate-keys", help="new ID-token signing key (the old one stays published a while)")
+    rotate.add_argument(
+        "--alg", choices=["RS256", "ES256"], default="RS256", help="signing algorithm (default RS256)")
+    rotate.set_defaults(handler=cmd_oidc_rotate_keys)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="twostep", description="Self-hosted two-step verification.")
+    parser = argparse.ArgumentParser(
+        prog="twostep",
+        description="Self-hosted two-step verification. Configuration: ./twostep.toml (or the file TWOSTEP_CONFIG "
+        "names) and TWOSTEP_* environment variables, which win; the same for `serve` and every command.",
+    )
+    parser.add_argument(
+        "--create-database",
+        action="store_true",
+        help="let a command other than serve/migrate create the database when there is none yet "
+        "(without it, such a command refuses, so a wrong TWOSTEP_DATA_DIR can't go unnoticed)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the server (migrates first)")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--no-migrate", action="store_true")
+    serve.add_argument("--host", help="address to listen on (default TWOSTEP_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default TWOSTEP_PORT, 8000)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="worker processes, each with its own listening socket (default 1)")
+    serve.add_argument("--no-migrate", action="store_true", help="don't apply database migrations first")
     serve.set_defaults(handler=cmd_serve)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
@@ -593,13 +739,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="user_command", required=True
     )
     create = user.add_parser("create", help="create an account (password read from stdin)")
-    create.add_argument("email")
-    create.add_argument("--password-stdin", action="store_true")
-    create.add_argument("--admin", action="store_true")
-    create.add_argument("--role", action="append")
+    create.add_argument("email", help="the sign-in address")
+    create.add_argument("--password-stdin", action="store_true",
+                        help="read the password from standard input (never from the command line)")
+    create.add_argument("--admin", action="store_true", help="give the account the admin role")
+    create.add_argument("--role", action="append", help="a role, e.g. sensitive-data; repeat for more")
     create.set_defaults(handler=cmd_user_create)
     listing = user.add_parser("list", help="list accounts")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(handler=cmd_user_list)
     importing = user.add_parser("import", help="import accounts from CSV (header row) or JSON lines")
     importing.add_argument(
@@ -611,16 +758,16 @@ def build_parser() -> argparse.ArgumentParser:
     importing.add_argument("--quiet", action="store_true", help="no progress bar")
     importing.set_defaults(handler=cmd_user_import)
     set_roles = user.add_parser("set-roles", help="give an account exactly these roles (none: no --role)")
-    set_roles.add_argument("email")
+    set_roles.add_argument("email", help="the account's sign-in address")
     set_roles.add_argument("--role", action="append", help="a role, e.g. sensitive-data; repeat for more")
     set_roles.set_defaults(handler=cmd_user_set_roles)
     reset = user.add_parser("reset-2fa", help="remove all second-step methods; enroll again at next sign-in")
-    reset.add_argument("email")
+    reset.add_argument("email", help="the account's sign-in address")
     reset.add_argument("--reason", default="reset from the command line (no reason given)",
                        help="why (kept in the audit log)")
     reset.set_defaults(handler=_user_action)
     remove = user.add_parser("delete", help="delete an account and its data (asks to type the email)")
-    remove.add_argument("email")
+    remove.add_argument("email", help="the account's sign-in address")
     remove.add_argument("--yes", action="store_true", help="don't ask for confirmation")
     remove.set_defaults(handler=_user_action)
     for name, text in [
@@ -630,18 +777,18 @@ def build_parser() -> argparse.ArgumentParser:
         ("revoke-admin", "take the administrator role away (never from the last one)"),
     ]:
         action = user.add_parser(name, help=text)
-        action.add_argument("email")
+        action.add_argument("email", help="the account's sign-in address")
         action.set_defaults(handler=_user_action)
 
     audit_commands = commands.add_parser("audit", help="the audit log").add_subparsers(
         dest="audit_command", required=True
     )
     export = audit_commands.add_parser("export", help="print the audit log as JSON lines or CSV")
-    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="JSON lines (default) or CSV")
     export.add_argument("--output", help="write to this file instead of standard output")
     export.add_argument("--event", help="only events whose name starts with this, e.g. authn_")
     export.add_argument("--user", help="only events about this user (part of the email, or the id)")
-    export.add_argument("--outcome", choices=["success", "failure"])
+    export.add_argument("--outcome", choices=["success", "failure"], help="only successes or only failures")
     export.add_argument("--since", help="from this date (YYYY-MM-DD, UTC)")
     export.add_argument("--until", help="up to and including this date (YYYY-MM-DD, UTC)")
     export.set_defaults(handler=cmd_audit_export)
@@ -653,12 +800,13 @@ def build_parser() -> argparse.ArgumentParser:
     apikey_create.add_argument("name", help="which application uses it")
     apikey_create.set_defaults(handler=cmd_apikey_create)
     apikey_list = apikey.add_parser("list", help="list keys (never the keys themselves)")
-    apikey_list.add_argument("--json", action="store_true")
+    apikey_list.add_argument("--json", action="store_true", help="one JSON object per line")
     apikey_list.set_defaults(handler=cmd_apikey_list)
     apikey_revoke = apikey.add_parser("revoke", help="revoke a key by id or prefix")
     apikey_revoke.add_argument("key", help="the id or prefix shown by `apikey list`")
     apikey_revoke.set_defaults(handler=cmd_apikey_revoke)
     _add_key_and_backup_commands(commands)
+    _add_oidc_commands(commands)
     from twostep import cli_authz  # twostep authz check (forward-auth, docs/forward-auth.md)
 
     cli_authz.add_commands(commands)
@@ -684,10 +832,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 1
     try:
-        if args.command != "migrate" and args.command != "serve":
-            from twostep.storage.migrate import upgrade
-
-            upgrade(settings.resolved_database_url)
+        if args.command not in CREATES_ITS_DATABASE:
+            problem = _database_problem(settings, create=args.create_database)
+            if problem:
+                print(f"error: {problem}", file=sys.stderr)
+                return 2
         code: int = args.handler(settings, args)
     except SecretKeyMismatch as error:
         print(f"error: {error}", file=sys.stderr)
@@ -704,6 +853,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: database unavailable{where}: {one_line(error)}", file=sys.stderr)
         return 1
     return code
+
+
+#: Commands that create (or replace) the database themselves; every other one needs it to exist.
+CREATES_ITS_DATABASE = frozenset({"migrate", "serve", "restore"})
+
+
+def _where(url: str) -> str:
+    """The database as a person recognises it: the SQLite file's absolute path, or the URL without password."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from twostep.storage.database import normalize_url
+
+    if url.startswith("sqlite"):
+        return str(Path(url.split("///", 1)[-1]).resolve())
+    return make_url(normalize_url(url)).render_as_string(hide_password=True)
+
+
+def _database_problem(settings: Settings, *, create: bool) -> str | None:
+    """A command run from the wrong directory (or without the server's TWOSTEP_DATA_DIR) must not quietly
+    work on a new, empty database: it is refused, unless --create-database says that is the intent."""
+    from twostep.storage.migrate import database_state, upgrade
+
+    url = settings.resolved_database_url
+    state = database_state(url)
+    if state != "ready" and not create:
+        return (
+            f"no twostep database at {_where(url)} (is this the server's TWOSTEP_DATA_DIR / TWOSTEP_DATABASE_URL, "
+            "or its twostep.toml?); run `twostep migrate` to create it, or add --create-database"
+        )
+    if state != "ready":
+        print(f"created a new database: {_where(url)}", file=sys.stderr)
+    upgrade(url)
+    return None
 
 
 def _data_dir_problem(settings: Settings) -> str | None:

@@ -17,7 +17,7 @@ def add_commands(commands: Any) -> None:
     )
     check = authz.add_parser("check", help="which access rule matches a request, and why")
     check.add_argument("--url", required=True, help="the protected address, e.g. https://app.example.com/admin")
-    check.add_argument("--method", default="GET")
+    check.add_argument("--method", default="GET", help="the request method (default: GET)")
     check.add_argument("--user", help="as this account, freshly signed in with a second step (default: anonymous)")
     check.set_defaults(handler=cmd_authz_check)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import secrets
@@ -47,7 +48,7 @@ class _TomlFileSource(PydanticBaseSettingsSource):
 
 
 class Settings(BaseSettings):
-    """Configuration of one twostep instance; see the README's configuration table."""
+    """Configuration of one twostep instance; see docs/operations.md's configuration table."""
 
     model_config = SettingsConfigDict(env_prefix="TWOSTEP_", extra="ignore", frozen=True)
 
@@ -57,7 +58,7 @@ class Settings(BaseSettings):
     database_url: str = ""
     secret_key: SecretStr | None = None
     # Keys used before the last rotation (comma-separated, newest first): still open old sealed values
-    # and still match old digests. The data dir's secret_key.previous file adds to these (docs/keys-and-backups.md).
+    # and still match old digests. The data dir's secret_key.previous file adds to these (docs/operations.md).
     previous_secret_keys: SecretStr | None = None
     base_url: str = "http://127.0.0.1:8000"
     service_name: str = "twostep"
@@ -93,7 +94,7 @@ class Settings(BaseSettings):
     cookie_domain: str = ""
     access_rules: tuple[dict[str, Any], ...] = ()
     password_min_length: int = Field(default=12, ge=8, le=128)
-    # Rolling out 2FA (docs/rollout.md). An administrator may override these at /admin/policy.
+    # Rolling out 2FA (docs/admin.md). An administrator may override these at /admin/policy.
     twofa_required: Literal["all", "roles", "optional"] = "all"
     twofa_required_roles: str = ""
     twofa_immediate_roles: str = ""
@@ -211,9 +212,10 @@ def secure_data_dir(data_dir: Path) -> None:
         try:
             data_dir.chmod(mode & 0o700)
             log.warning("data directory %s was mode %04o; tightened to %04o", data_dir, mode, mode & 0o700)
-        except OSError:
-            log.warning("data directory %s is mode %04o (group/others can enter); run: chmod 700 %s",
-                        data_dir, mode, data_dir)
+        except OSError as error:
+            if error.errno != errno.EROFS:  # read-only: the data-directory check says so, once
+                log.warning("data directory %s is mode %04o (group/others can enter); run: chmod 700 %s",
+                            data_dir, mode, data_dir)
 
 
 def _read_key_file(path: Path) -> str:

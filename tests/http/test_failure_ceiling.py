@@ -222,6 +222,7 @@ def test_every_wrong_second_step_code_goes_through_the_one_helper() -> None:
         ("services/password_reset", "confirm_code"),  # the emailed reset code, per address
         ("services/enrollment", "confirm_totp"),  # a pending authenticator's first code: nothing to disable
         ("services/oob_enrollment", "confirm"),  # a pending email/SMS method's first code: likewise
+        ("services/mailbox_check", "confirm"),  # the emailed code proving the mailbox: no method yet
     }
 
 

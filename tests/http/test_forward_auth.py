@@ -149,7 +149,7 @@ def test_after_password_and_code_the_browser_returns_to_rd_and_headers_name_the_
         h = allowed.headers
         assert h["remote-user"] == "ada@example.com" and h["remote-email"] == "ada@example.com"
         assert h["remote-groups"] == "" and "remote-name" in h
-        assert h["remote-auth-methods"] == "pwd,otp" and int(h["remote-auth-time"]) == int(clock.now().timestamp())
+        assert h["remote-auth-methods"] == "pwd,otp,mfa" and int(h["remote-auth-time"]) == int(clock.now().timestamp())
 
 
 def test_bypass_answers_200_with_every_identity_header_present_and_empty(proxy: TestClient) -> None:

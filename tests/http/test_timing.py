@@ -19,6 +19,7 @@ import random
 import time
 import urllib.parse
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi import FastAPI
@@ -134,7 +135,10 @@ def _measure(
                 times[kind].append(await _timed_post(app, path, form, cookie, ip))
         return times["known"], times["unknown"]
 
-    return asyncio.run(run())
+    # A thread of its own: the worker's main thread may already run an event loop (Playwright's sync
+    # API keeps one running once a browser test has used it), and asyncio.run() refuses to nest.
+    with ThreadPoolExecutor(max_workers=1) as runner:
+        return runner.submit(asyncio.run, run()).result()
 
 
 def _accounts(ctx: Context, prefix: str, count: int, password_hash: str | None = None) -> list[str]:

@@ -35,6 +35,7 @@ def run(tmp_path: Path, *args: str, rules: str = RULES, stdin: str = "") -> subp
 
 
 def test_authz_check_names_the_matching_rule_and_why_the_others_were_skipped(tmp_path: Path) -> None:
+    assert run(tmp_path, "migrate").returncode == 0  # where a server runs: its database exists
     anonymous = run(tmp_path, "authz", "check", "--url", "https://app.example.com/public/logo.png")
     assert anonymous.returncode == 0, anonymous.stderr
     assert "decision: 200 allowed — rule 1" in anonymous.stdout
@@ -50,6 +51,7 @@ def test_authz_check_names_the_matching_rule_and_why_the_others_were_skipped(tmp
 
 
 def test_authz_check_refuses_a_bad_url_or_unknown_user(tmp_path: Path) -> None:
+    assert run(tmp_path, "migrate").returncode == 0
     bad = run(tmp_path, "authz", "check", "--url", "app.example.com/x")
     assert bad.returncode == 2 and "is not an http(s) URL" in bad.stderr
     unknown = run(tmp_path, "authz", "check", "--url", "https://app.example.com/", "--user", "nobody@example.com")

@@ -29,6 +29,7 @@ def run(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProc
 
 
 def test_user_create_reads_password_from_stdin_and_list_shows_it(tmp_path: Path) -> None:
+    assert run(tmp_path, "migrate").returncode == 0
     created = run(tmp_path, "user", "create", "Ada@Example.com", "--password-stdin", "--admin",
                   stdin="violet staple meadow 42\n")
     assert created.returncode == 0, created.stderr
@@ -38,6 +39,7 @@ def test_user_create_reads_password_from_stdin_and_list_shows_it(tmp_path: Path)
 
 
 def test_user_create_refuses_a_weak_password_with_the_reason(tmp_path: Path) -> None:
+    assert run(tmp_path, "migrate").returncode == 0
     result = run(tmp_path, "user", "create", "ada@example.com", "--password-stdin", stdin="password1234\n")
     assert result.returncode != 0
     assert "too common" in result.stderr
@@ -45,6 +47,7 @@ def test_user_create_refuses_a_weak_password_with_the_reason(tmp_path: Path) -> 
 
 
 def test_user_create_refuses_a_duplicate(tmp_path: Path) -> None:
+    run(tmp_path, "--create-database", "migrate")
     run(tmp_path, "user", "create", "ada@example.com", "--password-stdin", stdin="violet staple meadow 42\n")
     again = run(tmp_path, "user", "create", "ADA@example.com", "--password-stdin", stdin="violet staple meadow 42\n")
     assert again.returncode == 1 and "already exists" in again.stderr
@@ -139,7 +142,7 @@ def test_a_twostep_toml_in_the_working_directory_configures_the_cli(tmp_path: Pa
     work.mkdir()
     (work / "twostep.toml").write_text(f'data_dir = "{tmp_path / "from-toml"}"\nservice_name = "Acme"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWOSTEP_")}
-    created = subprocess.run([*TWOSTEP, "user", "create", "ada@example.com", "--password-stdin"],
+    created = subprocess.run([*TWOSTEP, "--create-database", "user", "create", "ada@example.com", "--password-stdin"],
                              input="violet staple meadow 42\n", capture_output=True, text=True, env=env, cwd=work,
                              timeout=60, check=False)
     assert created.returncode == 0, created.stderr
@@ -147,4 +150,24 @@ def test_a_twostep_toml_in_the_working_directory_configures_the_cli(tmp_path: Pa
     env["TWOSTEP_DATA_DIR"] = str(tmp_path / "from-env")  # the environment overrides the file
     listed = subprocess.run([*TWOSTEP, "user", "list", "--json"], capture_output=True, text=True, env=env, cwd=work,
                             timeout=60, check=False)
-    assert listed.stdout == ""
+    assert listed.returncode == 2 and str(tmp_path / "from-env" / "twostep.db") in listed.stderr
+
+
+def test_a_command_never_quietly_creates_a_new_database(tmp_path: Path) -> None:
+    """Run from another shell without the server's TWOSTEP_DATA_DIR, a command says so and stops."""
+    refused = run(tmp_path, "user", "create", "ada@example.com", "--password-stdin", stdin="violet staple meadow 42\n")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert f"no twostep database at {tmp_path / 'data' / 'twostep.db'}" in refused.stderr
+    assert "twostep migrate" in refused.stderr and "--create-database" in refused.stderr
+    assert not (tmp_path / "data" / "twostep.db").exists()
+    created = run(tmp_path, "--create-database", "user", "create", "ada@example.com", "--password-stdin",
+                  stdin="violet staple meadow 42\n")
+    assert created.returncode == 0 and f"created a new database: {tmp_path / 'data' / 'twostep.db'}" in created.stderr
+    again = run(tmp_path, "user", "list")
+    assert again.returncode == 0 and "created" not in again.stderr and "ada@example.com" in again.stdout
+
+
+def test_migrate_says_which_database_it_created(tmp_path: Path) -> None:
+    first = run(tmp_path, "migrate")
+    assert f"created a new database: {tmp_path / 'data' / 'twostep.db'}" in first.stderr
+    assert "created" not in run(tmp_path, "migrate").stderr

@@ -147,7 +147,7 @@ def test_a_full_data_directory_is_one_line_at_start(argv: list[str], tmp_path: P
     """A full disk: writes fail once the probe's few kilobytes do not fit (a file-size limit stands in
     for a full disk where mounting a small file system is not allowed; both are real refused writes)."""
     directory = tmp_path / "var"
-    directory.mkdir()
+    directory.mkdir(mode=0o700)  # private already: the only thing to say is the full disk
     done = run_cli(argv, base_env(directory), file_size_limit=1024)
     assert done.returncode != 0
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr

@@ -1,5 +1,5 @@
 """The secret key against the data: the start-up self-test, key rotation (TOTP sign-in and API keys
-keep working, on SQLite and PostgreSQL), and SQLite backups and restores (docs/keys-and-backups.md)."""
+keep working, on SQLite and PostgreSQL), and SQLite backups and restores (docs/operations.md (the secret key))."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def test_a_changed_key_is_refused_at_start_instead_of_failing_at_the_second_step
     totp_user(ctx)
     secret_keys.check(ctx)
     other = reopen(settings.model_copy(update={"secret_key": type(settings.secret_key)(OTHER_KEY)}))
-    with pytest.raises(secret_keys.SecretKeyMismatch, match=r"does not open .* docs/keys-and-backups\.md"):
+    with pytest.raises(secret_keys.SecretKeyMismatch, match=r"does not open .* docs/operations\.md"):
         secret_keys.check(other)
 
 
@@ -394,7 +394,7 @@ def test_recovery_codes_devices_and_setup_links_from_before_a_rotation_still_wor
         assert recovery.consume(new, db, user_id, codes[0])
         assert recovery.was_used(new, db, user_id, codes[0]) and not recovery.consume(new, db, user_id, codes[0])
         assert accounts.setup_token_valid(new, db, token) is not None
-    # without the previous key in the ring they are gone: what docs/keys-and-backups.md says retiring does
+    # without the previous key in the ring they are gone: what docs/operations.md (the secret key) says retiring does
     (settings.data_dir / "secret_key.previous").unlink()
     retired = reopen(load_settings(data_dir=settings.data_dir, database_url=settings.resolved_database_url))
     with retired.db.transaction() as db:

@@ -15,6 +15,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, select, update
 
 from twostep.domain import authz
+from twostep.domain.amr import amr_for
 from twostep.domain.clock import as_utc
 from twostep.domain.login_flow import IDLE_TIMEOUT, Stage
 from twostep.services.context import Context
@@ -53,8 +54,6 @@ _TOUCH = FastStatement(
 )
 
 TOUCH_EVERY = timedelta(seconds=TOUCH_EVERY_SECONDS)
-#: RFC 8176 ``amr`` values for the second-step methods (``Remote-Auth-Methods``).
-AMR = {"totp": "otp", "sms": "sms", "email": "email", "passkey": "hwk", "recovery_code": "rcode"}
 
 
 @dataclass(frozen=True)
@@ -107,10 +106,13 @@ def _identity(ctx: Context, rows: list[tuple[object, ...]]) -> tuple[Identity | 
     password_at = as_utc(password_at) if password_at is not None else None
     second_step_at = as_utc(second_step_at) if second_step_at is not None else None
     roles = tuple(sorted({str(row[10]) for row in rows if row[10] is not None}))
-    methods = ["pwd"] if password_at is not None else []
-    if second_step_at is not None:
-        methods.append(AMR.get(str(method or ""), "mfa"))
-    auth_time = second_step_at or password_at or as_utc(last_seen_at)
+    methods = amr_for(  # the same RFC 8176 values as the OpenID Connect ``amr`` claim
+        password=password_at is not None,
+        second_step_method=str(method or "") if second_step_at is not None else None,
+        remembered_device=bool(remembered),
+    )
+    auth_time = max((moment for moment in (password_at, second_step_at) if moment is not None),
+                    default=as_utc(last_seen_at))
     subject = authz.Subject(
         user=str(email),
         roles=frozenset(roles),

@@ -9,7 +9,7 @@
   When the database refuses a batch because of one row (a value it can't store, a constraint),
   the batch is written again row by row: the guilty rows are refused with their line number, the
   others go in. Only a lost connection stops the run.
-* Cost stays linear in the number of rows (bench/import_scale.py, docs/input-and-import.md): the
+* Cost stays linear in the number of rows (bench/import_scale.py, docs/benchmarks.md): the
   per-batch look-ups are set-based (``= ANY(array)`` on PostgreSQL, one parameter, so the unique
   index serves them whatever the statement cache holds), and on PostgreSQL the tables are
   ANALYZEd whenever they have doubled, so no plan made for an empty table outlives its data.

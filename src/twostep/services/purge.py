@@ -27,6 +27,9 @@ from twostep.domain.login_flow import IDLE_TIMEOUT, Stage
 from twostep.services.context import Context
 from twostep.storage.models import (
     Factor,
+    OidcAuthorizationCode,
+    OidcPendingRequest,
+    OidcToken,
     OneTimeCode,
     RateCounter,
     RememberedDevice,
@@ -75,6 +78,22 @@ def _rules(now: datetime) -> dict[str, tuple[Any, tuple[Any, ...], ColumnElement
             or_(
                 and_(RateCounter.window_start != 0, RateCounter.window_start < cutoff),
                 and_(RateCounter.window_start == 0, RateCounter.count < cutoff),
+            ),
+        ),
+        # OpenID Connect (services.oidc): waiting requests, codes a day after expiry (long enough to
+        # answer a late reuse with a revocation), token pairs whose refresh token has expired.
+        "oidc_pending_requests": (OidcPendingRequest, (OidcPendingRequest.id,), OidcPendingRequest.expires_at < now),
+        "oidc_codes": (
+            OidcAuthorizationCode,
+            (OidcAuthorizationCode.code_digest,),
+            OidcAuthorizationCode.expires_at < now - KEEP_EXPIRED,
+        ),
+        "oidc_tokens": (
+            OidcToken,
+            (OidcToken.id,),
+            or_(
+                OidcToken.refresh_expires_at < now,
+                and_(OidcToken.refresh_expires_at.is_(None), OidcToken.access_expires_at < now),
             ),
         ),
     }

@@ -42,7 +42,7 @@ def _mismatch(what: str) -> SecretKeyMismatch:
         f"the secret key does not open {what} stored in the database (they were sealed with another key). "
         "Configure the key that belongs to this database (TWOSTEP_SECRET_KEY, or the data directory's "
         "secret_key file, plus secret_key.previous after a rotation), e.g. the one kept with its backup; "
-        "see docs/keys-and-backups.md"
+        "see \"The secret key\" in docs/operations.md"
     )
 
 

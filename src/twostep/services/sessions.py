@@ -19,7 +19,7 @@ from twostep.domain.login_flow import (
     Stage,
 )
 from twostep.services.context import Context, RequestInfo
-from twostep.storage.models import User, WebSession
+from twostep.storage.models import OidcToken, User, WebSession
 
 TOUCH_EVERY_SECONDS = 30
 #: ``sessions.data`` keys a successor session inherits (same user only): where the sign-in resumes
@@ -43,7 +43,7 @@ def session_id(ctx: Context, token: str) -> str:
 
 
 def _find(ctx: Context, db: Session, token: str) -> WebSession | None:
-    """By the current key's digest; after a key rotation, by a previous key's (docs/keys-and-backups.md)."""
+    """By the current key's digest; after a key rotation, by a previous key's (docs/operations.md (the secret key))."""
     for candidate in ctx.digester.candidates(token, "session"):
         row = db.get(WebSession, candidate)
         if row is not None:
@@ -94,10 +94,10 @@ def create(
             last_seen_at=now,
             expires_at=expires_at,
             code_attempts=0,
-            method=method,  # on a signed-in session: the second step's method (forward-auth's amr)
             password_at=password_at,
             second_step_at=second_step_at,
             via_remembered_device=via_remembered_device,
+            method=method,  # the second-step method used (the OIDC ``amr`` says so)
             must_replace_method=carried.must_replace_method if carried is not None else False,
             mailbox_proven_at=mailbox_proven_at or (carried.mailbox_proven_at if carried is not None else None),
             ip=request.ip[:64],
@@ -130,6 +130,9 @@ def destroy_all(db: Session, user_id: int, *, except_id: str | None = None) -> N
     if except_id is not None:
         statement = statement.where(WebSession.id != except_id)
     db.execute(statement)
+    # Every caller is a credential change or "sign out everywhere": the user's OpenID Connect tokens
+    # (refresh tokens included) go too, or a client would keep access the user just took back.
+    db.execute(delete(OidcToken).where(OidcToken.user_id == user_id))
 
 
 def reauthenticated_recently(ctx: Context, row: WebSession) -> bool:

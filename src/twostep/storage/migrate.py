@@ -74,3 +74,28 @@ def upgrade(url: str) -> None:
 def check(url: str) -> None:
     """Raises when the models and the migrations disagree (`alembic check`)."""
     command.check(alembic_config(url))
+
+
+def database_state(url: str) -> str:
+    """``"missing"`` (no SQLite file, or no such PostgreSQL database), ``"empty"`` (reachable but never
+    migrated) or ``"ready"``; looking never creates anything."""
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.exc import OperationalError
+
+    normalized = normalize_url(url)
+    if normalized.startswith("sqlite"):
+        path = normalized.split("///", 1)[-1]
+        if path in ("", ":memory:"):
+            return "empty"
+        if not Path(path).exists():
+            return "missing"
+    engine = create_engine(normalized)
+    try:
+        with engine.connect() as connection:
+            return "ready" if inspect(connection).has_table("alembic_version") else "empty"
+    except OperationalError as error:
+        if "does not exist" in str(error):
+            return "missing"
+        raise
+    finally:
+        engine.dispose()

@@ -225,3 +225,111 @@ class PolicySetting(Base):
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime]
     updated_by: Mapped[int | None] = mapped_column(Integer)
+
+
+# --- OpenID Connect provider (services.oidc) -------------------------------------------------------
+
+
+class OidcClient(Base):
+    """An application that signs its users in through twostep. The secret is kept as a digest only."""
+
+    __tablename__ = "oidc_clients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_digest: Mapped[str | None] = mapped_column(String(64))
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    # JSON lists; redirect URIs are compared exactly (no prefix, no wildcard).
+    redirect_uris: Mapped[str] = mapped_column(Text, default="[]")
+    post_logout_uris: Mapped[str] = mapped_column(Text, default="[]")
+    scopes: Mapped[str] = mapped_column(String(500), default="openid profile email groups offline_access")
+    # Empty: client_secret_basic and client_secret_post both accepted; else the one pinned method.
+    auth_method: Mapped[str] = mapped_column(String(32), default="")
+    claims_in_userinfo_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    secret_rotated_at: Mapped[datetime | None]
+
+
+class OidcSigningKey(Base):
+    """An ID-token signing key; the private half sealed at rest. Retired keys stay published in the
+    JWKS until ``publish_until`` (the last token signed with them has expired)."""
+
+    __tablename__ = "oidc_signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(16))
+    private_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    public_jwk: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
+    publish_until: Mapped[datetime | None]
+
+
+class OidcPendingRequest(Base):
+    """An authorization request waiting for its user to sign in (``/oauth2/authorize/resume``)."""
+
+    __tablename__ = "oidc_pending_requests"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    query: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class OidcAuthorizationCode(Base):
+    """A code (digest) with what it grants; consumed by one compare-and-set on ``used_at``."""
+
+    __tablename__ = "oidc_codes"
+
+    code_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(String(500))
+    nonce: Mapped[str | None] = mapped_column(String(500))
+    code_challenge: Mapped[str | None] = mapped_column(String(200))
+    code_challenge_method: Mapped[str | None] = mapped_column(String(16))
+    auth_time: Mapped[int] = mapped_column(BigInteger)
+    amr: Mapped[str] = mapped_column(String(200))
+    acr: Mapped[str] = mapped_column(String(200))
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
+
+
+class OidcToken(Base):
+    """An access token and its refresh token (digests). One ``family`` per authorization code: a
+    reused code or refresh token revokes the whole family."""
+
+    __tablename__ = "oidc_tokens"
+    __table_args__ = (Index("ix_oidc_tokens_family", "family"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    family: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(String(500))
+    access_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    refresh_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[datetime]
+    access_expires_at: Mapped[datetime]
+    refresh_expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    # Set when this refresh token was exchanged for a new one; presenting it again is a reuse.
+    refresh_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    auth_time: Mapped[int] = mapped_column(BigInteger)
+    amr: Mapped[str] = mapped_column(String(200))
+    acr: Mapped[str] = mapped_column(String(200))
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class OidcVerifiedEmail(Base):
+    """The sign-in address a user proved by an emailed code (valid while it is still their address)."""
+
+    __tablename__ = "oidc_verified_emails"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    verified_at: Mapped[datetime]

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from twostep.domain.login_flow import Area, Stage, home_for
 from twostep.services import accounts, enrollment, login, mailbox_check, setup, views
-from twostep.web import return_address
+from twostep.web import continue_to, return_address
 from twostep.web.pages import Page, build_page
 
 router = APIRouter()
@@ -34,8 +34,11 @@ def home(page: PageDep) -> Response:
 @router.get("/login", response_class=HTMLResponse)
 def login_form(page: PageDep) -> Response:
     rd = page.request.query_params.get("rd", "")  # forward-auth's return address (web.return_address)
-    if page.stage is Stage.SIGNED_IN:
-        return return_address.resume_signed_in(page, rd) if rd else page.redirect("/account")
+    fresh = continue_to.remember(page)
+    if page.stage is Stage.SIGNED_IN and not fresh:
+        if rd:
+            return return_address.resume_signed_in(page, rd)
+        return page.redirect(continue_to.after_sign_in(page))
     notice = page.request.query_params.get("notice", "")
     return page.render("login.html", email="", errors={}, notice=notice, rd=return_address.safe_rd(page, rd) or "")
 
@@ -59,7 +62,7 @@ def login_submit(
         page.ctx,
         email,
         password,
-        device_token=page.request.cookies.get(page.web.cookies.device),
+        device_token=continue_to.device_cookie(page),
         current_token=page.session_token,
         request=page.info,
     )
@@ -81,7 +84,7 @@ def login_submit(
     page.set_session(result.token)
     return_address.remember(page, result.token, rd)
     if result.outcome == "signed_in":
-        return return_address.continue_target(page, result.token)
+        return return_address.continue_target(page, result.token, continue_to.after_sign_in(page))
     target = {"signed_in": "/account", "second_step": "/login/code", "enroll": "/enroll", "remind": "/reminder"}[
         result.outcome
     ]
@@ -135,7 +138,7 @@ def code_submit(
             page.cookies_to_set.append(
                 (page.web.cookies.device, result.device_token, page.ctx.settings.remember_device_days * 86400)
             )
-        return return_address.continue_target(page, result.token)
+        return return_address.continue_target(page, result.token, continue_to.after_sign_in(page))
     if result.outcome == "restart":
         page.set_session(None)
         return page.redirect("/login?notice=restart")

@@ -1,0 +1,34 @@
+"""Claims about a user for ID tokens and userinfo (OpenID Connect Core §5.1), by scope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from twostep.services import accounts
+from twostep.storage.models import User
+
+
+def subject(user: User) -> str:
+    """``sub``: the account's number, stable for its life and never the (changeable) email."""
+    return str(user.id)
+
+
+def user_claims(db: Session, user: User, scope: str, *, email_verified: bool | None) -> dict[str, Any]:
+    """``email_verified`` None leaves the claim out (the ID token takes it from the code instead)."""
+    scopes = set(scope.split())
+    claims: dict[str, Any] = {"sub": subject(user)}
+    if "profile" in scopes:
+        if user.name:
+            claims["name"] = user.name
+        claims["preferred_username"] = user.legacy_username or user.email
+        if user.language:
+            claims["locale"] = user.language
+    if "email" in scopes:
+        claims["email"] = user.email
+        if email_verified is not None:
+            claims["email_verified"] = email_verified
+    if "groups" in scopes:
+        claims["groups"] = accounts.roles_of(db, user.id)
+    return claims

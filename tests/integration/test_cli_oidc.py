@@ -1,0 +1,101 @@
+"""``twostep oidc client ...`` and ``twostep oidc rotate-keys`` (issue 16), in this process."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import select
+
+from twostep import cli
+from twostep.services.context import Context
+from twostep.services.oidc import clients, keys
+from twostep.settings import Settings
+from twostep.storage.models import AuditEvent, OidcClient, OidcSigningKey
+
+
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def twostep(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., Ran]:
+    for name in [k for k in os.environ if k.startswith("TWOSTEP_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("TWOSTEP_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("TWOSTEP_DATABASE_URL", settings.resolved_database_url)
+    if settings.secret_key is not None:
+        monkeypatch.setenv("TWOSTEP_SECRET_KEY", settings.secret_key.get_secret_value())
+
+    def call(*args: str) -> Ran:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+        capsys.readouterr()
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+        out = capsys.readouterr()
+        return Ran(code, out.out, out.err)
+
+    return call
+
+
+def test_cli_oidc_client_create_prints_the_secret_once(twostep: Callable[..., Ran], ctx: Context) -> None:
+    ran = twostep("oidc", "client", "create", "Wiki", "--redirect-uri", "https://wiki.example/cb",
+                  "--post-logout-uri", "https://wiki.example/")
+    assert ran.returncode == 0, ran.stderr
+    fields = dict(line.split(":", 1) for line in ran.stdout.splitlines())
+    client_id, secret = fields["client_id"].strip(), fields["client_secret"].strip()
+    with ctx.db.transaction() as db:
+        row = db.scalars(select(OidcClient).where(OidcClient.client_id == client_id)).one()
+        assert secret not in (row.secret_digest or "") and clients.secret_matches(ctx, row, secret)
+        assert db.scalars(select(AuditEvent.event).where(AuditEvent.event == "oidc_client_created")).all()
+    shown = twostep("oidc", "client", "show", client_id)
+    assert "https://wiki.example/cb" in shown.stdout and secret not in shown.stdout
+    assert secret not in twostep("oidc", "client", "list", "--json").stdout
+    assert json.loads(twostep("oidc", "client", "list", "--json").stdout.splitlines()[0])["client_id"] == client_id
+    rotated = twostep("oidc", "client", "rotate-secret", client_id)
+    assert rotated.returncode == 0 and rotated.stdout.strip() != secret
+    with ctx.db.transaction() as db:
+        row = db.scalars(select(OidcClient).where(OidcClient.client_id == client_id)).one()
+        assert not clients.secret_matches(ctx, row, secret)
+        assert clients.secret_matches(ctx, row, rotated.stdout.strip())
+    assert twostep("oidc", "client", "delete", client_id).returncode == 0
+    missing = twostep("oidc", "client", "show", client_id)
+    assert missing.returncode == 1 and "no OIDC client" in missing.stderr
+
+
+def test_cli_oidc_public_client_has_no_secret(twostep: Callable[..., Ran]) -> None:
+    ran = twostep("oidc", "client", "create", "SPA", "--redirect-uri", "http://localhost:5173/cb", "--public")
+    assert ran.returncode == 0 and "client_secret:" not in ran.stdout and "public" in ran.stdout
+
+
+@pytest.mark.parametrize(
+    "uri", ["https://wiki.example/*", "https://wiki.example/cb#frag", "wiki.example/cb", "javascript:alert(1)"]
+)
+def test_cli_oidc_refuses_unsafe_redirect_uris(twostep: Callable[..., Ran], uri: str) -> None:
+    ran = twostep("oidc", "client", "create", "Bad", "--redirect-uri", uri)
+    assert ran.returncode == 1 and ran.stderr.startswith("error: ") and "Traceback" not in ran.stderr
+
+
+def test_cli_oidc_rotate_keys_keeps_the_old_key_published(twostep: Callable[..., Ran], ctx: Context) -> None:
+    with ctx.db.transaction() as db:
+        old = keys.current(ctx, db).kid
+    ran = twostep("oidc", "rotate-keys")
+    assert ran.returncode == 0, ran.stderr
+    with ctx.db.transaction() as db:
+        published = {key["kid"] for key in keys.jwks(ctx, db)["keys"]}
+        current = keys.current(ctx, db).kid
+        sealed = db.get(OidcSigningKey, current)
+        assert sealed is not None and b'"d"' not in sealed.private_sealed
+    assert current != old and published == {old, current}
