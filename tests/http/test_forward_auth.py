@@ -344,3 +344,11 @@ def test_a_removed_role_ends_access_at_the_next_check(
     with ctx.db.transaction() as db:
         db.query(UserRole).delete()
     assert ask(proxy, "http://admin.example.test/", cookie=cookie).status_code == 403
+
+
+def test_head_subrequests_get_the_same_answer_without_a_body(proxy: TestClient) -> None:
+    headers = {"X-Forwarded-Method": "HEAD", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "app.example.test",
+               "X-Forwarded-Uri": "/public/x"}
+    response = proxy.head(FA, headers=headers)
+    assert response.status_code == 200 and response.content == b"" and response.headers["remote-user"] == ""
+    assert proxy.head(FA).status_code == 400

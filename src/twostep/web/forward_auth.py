@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from starlette.requests import cookie_parser
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from twostep.domain import authz
 from twostep.services import forward_auth, health
@@ -131,6 +131,8 @@ class ForwardAuthEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.setdefault("state", {})
+        if scope.get("method") == "HEAD":  # the same status and headers, no body
+            send = _without_body(send)
         try:
             await self._answer(scope, state, send)
         except Exception as error:
@@ -216,6 +218,15 @@ class ForwardAuthEndpoint:
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _without_body(send: Send) -> Send:
+    async def sender(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return sender
 
 
 def fast_routes(web: WebState, *, hsts: bool) -> dict[tuple[str, str], ForwardAuthEndpoint]:
