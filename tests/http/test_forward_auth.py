@@ -352,3 +352,29 @@ def test_head_subrequests_get_the_same_answer_without_a_body(proxy: TestClient) 
     response = proxy.head(FA, headers=headers)
     assert response.status_code == 200 and response.content == b"" and response.headers["remote-user"] == ""
     assert proxy.head(FA).status_code == 400
+
+
+def test_every_cookie_is_written_through_the_one_helper_that_knows_the_cookie_domain() -> None:
+    """Source scan: only web/security.py calls Starlette's set_cookie/delete_cookie, so the session
+    cookie always gets its ``Domain=`` and the others never do (a stray delete without the domain
+    would leave the parent-domain session cookie in place at sign-out)."""
+    source = Path(__file__).resolve().parents[2] / "src" / "twostep"
+    offenders = [
+        f"{path.relative_to(source)}:{number}"
+        for path in sorted(source.rglob("*.py"))
+        if path.name != "security.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if ".set_cookie(" in line or ".delete_cookie(" in line
+    ]
+    assert offenders == []
+
+
+def test_sign_out_clears_the_parent_domain_session_cookie(browser: TestClient, secret: str,
+                                                          clock: FrozenClock) -> None:
+    page = browser.get("/login")
+    browser.post("/login", data={"email": "ada@example.com", "password": PASSWORD, "csrf_token": csrf_of(page.text)})
+    submit_code(browser, code_for(secret, clock))
+    response = browser.post("/logout", data={"csrf_token": csrf_of(browser.get("/account").text)},
+                            follow_redirects=False)
+    cleared = [c for c in response.headers.get_list("set-cookie") if c.startswith("twostep_session=")]
+    assert len(cleared) == 1 and "Domain=example.test" in cleared[0] and "Max-Age=0" in cleared[0]
