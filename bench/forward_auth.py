@@ -3,6 +3,7 @@
 (b) with twostep's auth_request check and a valid signed-in session, on SQLite and PostgreSQL, at 16
 and 32 connections.
 
+    apt-get install -y wrk                                      # once
     .venv/bin/python bench/forward_auth.py                    # everything, 10 s per run (about 2 min)
     .venv/bin/python bench/forward_auth.py --duration 20 --only sqlite
 

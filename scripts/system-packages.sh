@@ -17,7 +17,6 @@ need postgresql sh -c 'ls /usr/lib/postgresql/*/bin/initdb'
 need redis-server command -v redis-server
 need nginx-light sh -c 'command -v nginx || test -x /usr/sbin/nginx'
 need caddy command -v caddy  # forward-auth tests (docs/forward-auth.md)
-need wrk command -v wrk  # bench/forward_auth.py
 [ -z "$missing" ] && exit 0
 echo "make test: installing system packages:$missing" >&2
 if [ "$(id -u)" = 0 ]; then
