@@ -16,6 +16,7 @@ need poppler-utils command -v pdftotext
 need postgresql sh -c 'ls /usr/lib/postgresql/*/bin/initdb'
 need redis-server command -v redis-server
 need nginx-light sh -c 'command -v nginx || test -x /usr/sbin/nginx'
+need caddy command -v caddy  # forward-auth tests (docs/forward-auth.md)
 [ -z "$missing" ] && exit 0
 echo "make test: installing system packages:$missing" >&2
 if [ "$(id -u)" = 0 ]; then

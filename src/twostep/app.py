@@ -31,9 +31,11 @@ from twostep.web import admin as admin_pages
 from twostep.web import admin_oidc as oidc_admin_pages
 from twostep.web import oidc as oidc_pages
 from twostep.web.api import unavailable_problem
+from twostep.web.forward_auth import fast_routes as forward_auth_routes
 from twostep.web.http_methods import HeadAsGet, allowed_methods
 from twostep.web.input_guard import InputGuard
 from twostep.web.pages import WebState, build_offline_page, build_page
+from twostep.web.return_address import router as return_address_router
 from twostep.web.security import CookieNames, Csrf, SecurityHeaders, TrustedProxies
 
 log = logging.getLogger("twostep")
@@ -135,6 +137,7 @@ def create_app(
     app.include_router(api.router)  # first: routes are matched in order, and this is the hot path
     app.include_router(api.docs_router)
     app.include_router(ui.router)
+    app.include_router(return_address_router)
     app.include_router(oob.router)
     app.include_router(account.router)
     app.include_router(reauth.router)
@@ -147,7 +150,9 @@ def create_app(
     app.include_router(oidc_pages.router)
     app.include_router(oidc_admin_pages.router)
     app.state.verify_endpoint = api.VerifyEndpoint(app.state.web, hsts=settings.uses_https)
-    metrics.install(app, ctx, fast_routes={("POST", "/api/v1/verify"): app.state.verify_endpoint})
+    fast: dict[tuple[str, str], Any] = {("POST", "/api/v1/verify"): app.state.verify_endpoint}
+    fast.update(forward_auth_routes(app.state.web, hsts=settings.uses_https))  # docs/forward-auth.md
+    metrics.install(app, ctx, fast_routes=fast)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

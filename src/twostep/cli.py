@@ -807,6 +807,9 @@ def build_parser() -> argparse.ArgumentParser:
     apikey_revoke.set_defaults(handler=cmd_apikey_revoke)
     _add_key_and_backup_commands(commands)
     _add_oidc_commands(commands)
+    from twostep import cli_authz  # twostep authz check (forward-auth, docs/forward-auth.md)
+
+    cli_authz.add_commands(commands)
     return parser
 
 

@@ -10,8 +10,9 @@ import stat
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -88,6 +89,10 @@ class Settings(BaseSettings):
     default_language: Literal["en", "pl", "nl", "sv"] = "en"
     # Peers (addresses or networks) whose X-Forwarded-* headers are believed; everyone else's are ignored.
     trusted_proxies: str = "127.0.0.1/32,::1/128"
+    # Forward-auth (docs/forward-auth.md): the session cookie's parent domain (empty: host only), and
+    # the access rules ([[access_rules]] in the configuration file), checked at start.
+    cookie_domain: str = ""
+    access_rules: tuple[dict[str, Any], ...] = ()
     password_min_length: int = Field(default=12, ge=8, le=128)
     # Rolling out 2FA (docs/admin.md). An administrator may override these at /admin/policy.
     twofa_required: Literal["all", "roles", "optional"] = "all"
@@ -133,6 +138,29 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("access_rules", mode="before")
+    @classmethod
+    def _valid_access_rules(cls, value: Any) -> Any:
+        """Refused at start with the rule and key named, never at the first request."""
+        from twostep.domain.authz import parse_rules
+
+        parse_rules(list(value) if isinstance(value, tuple) else value)
+        return value
+
+    @model_validator(mode="after")
+    def _cookie_domain_covers_base_url(self) -> Settings:
+        domain = self.cookie_domain.strip().lower().lstrip(".")
+        if not domain:
+            return self
+        host = (urlsplit(self.base_url).hostname or "").lower()
+        if not (host == domain or host.endswith("." + domain)) or "." not in domain.strip("."):
+            raise ValueError(
+                f"TWOSTEP_COOKIE_DOMAIN={self.cookie_domain!r} must be a parent domain of the base URL's host {host!r}"
+            )
+        if domain != self.cookie_domain:
+            object.__setattr__(self, "cookie_domain", domain)
+        return self
 
     @property
     def uses_https(self) -> bool:

@@ -203,6 +203,7 @@ def _complete(
         second_step_at=now if method else None,
         via_remembered_device=False,
         replacing=row,
+        method=method,
     )
     audit.record(ctx, db, "session_renewed", request=request, user=user, reason="reauth", method=method or "")
     return ReauthResult("done", token=token)

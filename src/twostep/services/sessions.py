@@ -98,7 +98,9 @@ def create(
 
 
 #: Keys of a session's ``data`` its successor inherits (same user only).
-CARRIED_DATA = ("continue_to",)
+#: ``continue_to``: where the sign-in continues (services.signin.completion); ``return_to``: the
+#: protected address forward-auth sent the browser from (services.return_address).
+CARRIED_DATA = ("continue_to", "return_to")
 
 
 def _carried_data(row: WebSession | None) -> dict[str, Any]:

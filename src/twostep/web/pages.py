@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from twostep.domain.authz import ReturnUrl
 from twostep.domain.login_flow import Area, Stage, home_for, may_enter
 from twostep.i18n import LANGUAGES, environment, gettext_for, negotiate
 from twostep.services import policy, views
@@ -17,7 +18,15 @@ from twostep.services.context import Context, RequestInfo
 from twostep.services.signin import completion
 from twostep.web.links import same_origin_path
 from twostep.web.messages import MESSAGES, support_contact
-from twostep.web.security import CookieNames, Csrf, TrustedProxies, client_ip, new_presession_value, set_cookie
+from twostep.web.security import (
+    CookieNames,
+    Csrf,
+    TrustedProxies,
+    clear_cookie,
+    client_ip,
+    new_presession_value,
+    set_cookie,
+)
 
 
 @dataclass
@@ -120,6 +129,13 @@ class Page:
             return response
         return self.redirect(target)
 
+    def redirect_to_protected(self, url: ReturnUrl) -> RedirectResponse:
+        """303 to a protected application's address (forward-auth's ``rd``), which only
+        ``domain.authz.return_url`` produces: a host this installation protects, never another site."""
+        response = RedirectResponse(url, status_code=303)
+        self.finish(response)
+        return response
+
     def set_session(self, token: str | None) -> None:
         names = self.web.cookies
         if token:
@@ -136,7 +152,7 @@ class Page:
         for name, value, max_age in self.cookies_to_set:
             set_cookie(response, names, name, value, max_age=max_age)
         for name in self.cookies_to_clear:
-            response.delete_cookie(name, path="/", secure=names.secure, httponly=True, samesite="lax")
+            clear_cookie(response, names, name)
         return response
 
     def guard(self, area: Area) -> RedirectResponse | None:

@@ -28,13 +28,22 @@ CSP = (
 
 
 class CookieNames:
+    """Cookie names and attributes. With ``TWOSTEP_COOKIE_DOMAIN`` (forward-auth across subdomains)
+    the session cookie carries ``Domain=`` and so the ``__Secure-`` prefix (``__Host-`` forbids a
+    domain); every other cookie stays host-only."""
+
     def __init__(self, settings: Settings) -> None:
         prefix = "__Host-" if settings.uses_https else ""
-        self.session = f"{prefix}twostep_session"
+        self.session_domain = settings.cookie_domain or None
+        session_prefix = "__Secure-" if settings.uses_https and self.session_domain else prefix
+        self.session = f"{session_prefix}twostep_session"
         self.device = f"{prefix}twostep_device"
         self.presession = f"{prefix}twostep_pre"
         self.language = "twostep_lang"
         self.secure = settings.uses_https
+
+    def domain_for(self, name: str) -> str | None:
+        return self.session_domain if name == self.session else None
 
 
 class Csrf:
@@ -64,11 +73,22 @@ def set_cookie(
     max_age: int | None = None,
     http_only: bool = True,
 ) -> None:
-    response.set_cookie(name, value, max_age=max_age, path="/", secure=names.secure, httponly=http_only, samesite="lax")
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        domain=names.domain_for(name),
+        secure=names.secure,
+        httponly=http_only,
+        samesite="lax",
+    )
 
 
 def clear_cookie(response: Response, names: CookieNames, name: str) -> None:
-    response.delete_cookie(name, path="/", secure=names.secure, httponly=True, samesite="lax")
+    response.delete_cookie(
+        name, path="/", domain=names.domain_for(name), secure=names.secure, httponly=True, samesite="lax"
+    )
 
 
 def security_headers(*, hsts: bool, static: bool = False) -> list[tuple[bytes, bytes]]:

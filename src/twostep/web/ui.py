@@ -11,7 +11,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from twostep.domain.login_flow import Area, Stage, home_for
 from twostep.services import accounts, enrollment, login, mailbox_check, setup, views
+from twostep.services import return_address as kept_address
 from twostep.services.signin import completion
+from twostep.web import return_address
 from twostep.web.pages import Page, build_page
 
 router = APIRouter()
@@ -39,6 +41,14 @@ def _continue_to(page: Page) -> str | None:
     return completion.continue_target(page.ctx, params.get("next") or params.get("rd"))
 
 
+def _finish_sign_in(page: Page, token: str | None, continue_to: str) -> Response:
+    """Where a completed sign-in goes: a protected application's address kept for forward-auth
+    (through ``/login/continue``), else the completion's ``continue_to``."""
+    if token and kept_address.pending(page.ctx, token):
+        return page.redirect(return_address.CONTINUE_PATH)
+    return page.continue_to(continue_to)
+
+
 def _fresh(page: Page) -> bool:
     """``fresh=1``: a full sign-in even in a signed-in browser, and a remembered device does not skip
     the second step (OpenID Connect's ``prompt=login`` and ``max_age``)."""
@@ -54,11 +64,19 @@ def _login_action(target: str | None, fresh: bool = False) -> str:
 @router.get("/login", response_class=HTMLResponse)
 def login_form(page: PageDep) -> Response:
     target = _continue_to(page)
+    rd = page.request.query_params.get("rd", "")  # forward-auth's return address (web.return_address)
     if page.stage is Stage.SIGNED_IN and not _fresh(page):
+        if rd:
+            return return_address.resume_signed_in(page, rd)
         return page.continue_to(target or "/account")
     notice = page.request.query_params.get("notice", "")
     return page.render(
-        "login.html", email="", errors={}, notice=notice, login_action=_login_action(target, _fresh(page))
+        "login.html",
+        email="",
+        errors={},
+        notice=notice,
+        login_action=_login_action(target, _fresh(page)),
+        rd=return_address.safe_rd(page, rd) or "",
     )
 
 
@@ -68,14 +86,16 @@ def login_submit(
     email: Annotated[str, Form(max_length=400)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token: OptionalForm = "",
+    rd: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
+    kept = {"rd": return_address.safe_rd(page, rd) or ""}  # forward-auth's return address, kept on errors
     target = _continue_to(page)
     page.request.state.login_action = _login_action(target, _fresh(page))
     if not page.csrf_ok(csrf_token):
-        return page.render("login.html", status_code=400, email=email, errors={"form": page.message("csrf")})
+        return page.render("login.html", **kept, status_code=400, email=email, errors={"form": page.message("csrf")})
     if not email.strip():
         return page.render(
-            "login.html", status_code=422, email=email, errors={"email": page.message("email_invalid")}
+            "login.html", **kept, status_code=422, email=email, errors={"email": page.message("email_invalid")}
         )
     result = login.password_step(
         page.ctx,
@@ -88,22 +108,24 @@ def login_submit(
     )
     if result.outcome == "not_email":
         return page.render(
-            "login.html", status_code=422, email=email, errors={"email": page.message("not_email")}
+            "login.html", **kept, status_code=422, email=email, errors={"email": page.message("not_email")}
         )
     if result.outcome == "throttled":
         return page.render(
             "login.html",
+            **kept,
             status_code=429,
             email=email,
             errors={"form": page.message("throttled", seconds=result.wait_seconds)},
         )
     if result.outcome == "invalid" or result.token is None:
         return page.render(
-            "login.html", status_code=401, email=email, errors={"form": page.message("login_invalid")}
+            "login.html", **kept, status_code=401, email=email, errors={"form": page.message("login_invalid")}
         )
     page.set_session(result.token)
+    return_address.remember(page, result.token, rd)
     if result.outcome == "signed_in":
-        return page.continue_to(result.continue_to)
+        return _finish_sign_in(page, result.token, result.continue_to)
     step = {"second_step": "/login/code", "enroll": "/enroll", "remind": "/reminder"}[result.outcome]
     if result.outcome == "second_step":
         from twostep.web import oob  # email codes go out right after the password (issue 3)
@@ -155,7 +177,7 @@ def code_submit(
             page.cookies_to_set.append(
                 (page.web.cookies.device, result.device_token, page.ctx.settings.remember_device_days * 86400)
             )
-        return page.continue_to(result.continue_to)
+        return _finish_sign_in(page, result.token, result.continue_to)
     if result.outcome == "restart":
         page.set_session(None)
         return page.redirect("/login?notice=restart")

@@ -1,0 +1,363 @@
+"""Forward-auth through real proxies: nginx (auth_request), Caddy (forward_auth) and Traefik (ForwardAuth),
+each configured with the documented snippet (docs/forward-auth/) with only names and addresses changed,
+in front of an upstream that echoes the headers it receives, and two twostep instances sharing one
+database. The browser here is httpx using the proxy as its HTTP proxy, so real host names and the
+parent-domain cookie work as in a browser; tests/browser/test_forward_auth_journey.py runs Chromium.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
+
+import httpx
+import pyotp
+import pytest
+from argon2 import PasswordHasher
+
+from tests.forward_auth_support import DOCS, PROTECTED, echo_server, nginx_conf
+from tests.real_servers import free_port
+
+PASSWORD = "violet staple meadow 42"
+AUTH = "http://auth.example.test"
+APP = "http://app.example.test"
+RULES_TOML = """
+[[access_rules]]
+hosts = ["app.example.test"]
+paths = ["/public"]
+level = "bypass"
+
+[[access_rules]]
+hosts = ["admin.example.test"]
+roles = ["admin"]
+level = "two_factor"
+
+[[access_rules]]
+hosts = ["admin.example.test"]
+level = "deny"
+
+[[access_rules]]
+hosts = ["fresh.example.test"]
+level = "two_factor"
+two_factor_within = "2s"
+
+[[access_rules]]
+hosts = ["app.example.test"]
+level = "two_factor"
+"""
+PROXIES = ("nginx", "caddy", "traefik")
+
+
+@dataclass
+class Stack:
+    proxies: dict[str, int]
+    instances: list[int]
+    users: Iterator[tuple[str, str]]
+    admins: Iterator[tuple[str, str]]
+    env: dict[str, str]
+
+
+def wait_until(check: object, what: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            err = process.stderr.read().decode(errors="replace")[-2000:] if process.stderr else ""
+            raise AssertionError(f"{what} exited with {process.returncode}: {err}")
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not come up")
+
+
+def caddyfile(port: int, instances: list[int], upstream: int) -> str:
+    text = (DOCS / "Caddyfile").read_text()
+    pool = " ".join(f"127.0.0.1:{p}" for p in instances)
+    replacements = {
+        "auth.example.com {": f"http://auth.example.test:{port} {{",
+        "app.example.com {": ", ".join(f"http://{host}:{port}" for host in PROTECTED) + " {",
+        "reverse_proxy 127.0.0.1:9091": f"reverse_proxy {pool} {{\n\t\tlb_policy round_robin\n\t}}",
+        "forward_auth 127.0.0.1:9091 {": f"forward_auth {pool} {{\n\t\t\tlb_policy round_robin",
+        "reverse_proxy 127.0.0.1:8080": f"reverse_proxy 127.0.0.1:{upstream}",
+    }
+    for old, new in replacements.items():
+        assert old in text, f"docs/forward-auth/Caddyfile no longer has {old!r}"
+        text = text.replace(old, new)
+    return f"{{\n\tadmin off\n\tauto_https off\n\thttp_port {port}\n}}\n" + text
+
+
+def traefik_yml(instances: list[int], upstream: int) -> str:
+    text = (DOCS / "traefik.yml").read_text()
+    replacements = {
+        # Traefik's ForwardAuth has one address: the first instance (nginx and Caddy alternate).
+        "http://127.0.0.1:9091/api/authz/forward-auth": f"http://127.0.0.1:{instances[0]}/api/authz/forward-auth",
+        "Host(`auth.example.com`)": "Host(`auth.example.test`)",
+        "Host(`app.example.com`)": " || ".join(f"Host(`{host}`)" for host in PROTECTED),
+        'servers: [{url: "http://127.0.0.1:9091"}]': "servers: ["
+        + ", ".join(f'{{url: "http://127.0.0.1:{p}"}}' for p in instances)
+        + "]",
+        'servers: [{url: "http://127.0.0.1:8080"}]': f'servers: [{{url: "http://127.0.0.1:{upstream}"}}]',
+    }
+    for old, new in replacements.items():
+        assert old in text, f"docs/forward-auth/traefik.yml no longer has {old!r}"
+        text = text.replace(old, new)
+    return text
+
+
+def _users_csv(path: Path, count: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    hashed = PasswordHasher().hash(PASSWORD)
+    users, admins = [], []
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["email", "name", "roles", "password_hash", "totp_secret"])
+        for index in range(count):
+            admin = index % 4 == 0
+            email, secret = f"user{index}@example.test", pyotp.random_base32(32)
+            writer.writerow([email, f"User {index}", "admin" if admin else "staff", hashed, secret])
+            (admins if admin else users).append((email, secret))
+    return users, admins
+
+
+def _binary(name: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if found is None:
+        pytest.fail(f"{name} is not installed (`make test` installs it: scripts/system-packages.sh, pyproject dev)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("forward-auth")
+    config = tmp / "twostep.toml"
+    config.write_text(RULES_TOML)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWOSTEP_")}
+    env |= {
+        "TWOSTEP_DATA_DIR": str(tmp / "data"),
+        "TWOSTEP_BASE_URL": AUTH,
+        "TWOSTEP_COOKIE_DOMAIN": "example.test",
+        "TWOSTEP_CONFIG": str(config),
+        "TWOSTEP_PURGE_INTERVAL_SECONDS": "0",
+        "XDG_DATA_HOME": str(tmp / "xdg-data"),
+        "XDG_CONFIG_HOME": str(tmp / "xdg-config"),
+        "HOME": str(tmp),
+    }
+    users_file = tmp / "users.csv"
+    users, admins = _users_csv(users_file, 48)
+    twostep = [sys.executable, "-m", "twostep.cli"]
+    subprocess.run([*twostep, "migrate"], env=env, check=True, capture_output=True, timeout=60)
+    subprocess.run([*twostep, "user", "import", str(users_file)], env=env, check=True, capture_output=True,
+                   timeout=60)
+    cleanup = ExitStack()
+    upstream = cleanup.enter_context(echo_server())
+    instances = [free_port(), free_port()]
+    proxies = {name: free_port() for name in PROXIES}
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(command: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   **kwargs)  # type: ignore[call-overload]
+        processes.append(process)
+        return process
+
+    try:
+        for port in instances:
+            server = start([*twostep, "serve", "--no-migrate", "--port", str(port)])
+            wait_until(lambda p=port: httpx.get(f"http://127.0.0.1:{p}/healthz").status_code == 200,
+                       "twostep", server)
+        prefix = tmp / "nginx"
+        prefix.mkdir()
+        (prefix / "nginx.conf").write_text(nginx_conf(prefix, proxies["nginx"], instances, upstream))
+        caddy_file = tmp / "Caddyfile"
+        caddy_file.write_text(caddyfile(proxies["caddy"], instances, upstream))
+        traefik_file = tmp / "traefik.yml"
+        traefik_file.write_text(traefik_yml(instances, upstream))
+        started = {
+            "nginx": start([_binary("nginx"), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
+                            "-g", "daemon off;"]),
+            "caddy": start([_binary("caddy"), "run", "--config", str(caddy_file), "--adapter", "caddyfile"]),
+            "traefik": start([_binary("traefik"), f"--entryPoints.web.address=127.0.0.1:{proxies['traefik']}",
+                              f"--providers.file.filename={traefik_file}", "--log.level=ERROR",
+                              "--global.checkNewVersion=false", "--global.sendAnonymousUsage=false"]),
+        }
+        for name, process in started.items():
+            with httpx.Client(proxy=f"http://127.0.0.1:{proxies[name]}", timeout=2) as probe:
+                wait_until(lambda c=probe: c.get(f"{APP}/public/ready").status_code == 200, name, process)
+        yield Stack(proxies, instances, iter(users), iter(admins), env)
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        cleanup.close()
+
+
+def browser(stack: Stack, proxy: str) -> httpx.Client:
+    return httpx.Client(proxy=f"http://127.0.0.1:{stack.proxies[proxy]}", follow_redirects=False, timeout=10,
+                        headers={"Accept": "text/html"})
+
+
+def csrf(html: str) -> str:
+    marker = 'name="csrf_token" value="'
+    start = html.index(marker) + len(marker)
+    return html[start:html.index('"', start)]
+
+
+def sign_in(client: httpx.Client, user: tuple[str, str], start: str) -> httpx.Response:
+    """From an anonymous request for ``start`` through the sign-in (password, then TOTP) and back."""
+    first = client.get(start)
+    assert first.status_code == 302, first.text
+    page = client.get(first.headers["location"])
+    assert page.status_code == 200
+    rd = parse_qs(urlsplit(first.headers["location"]).query)["rd"][0]
+    password = client.post(f"{AUTH}/login", data={"email": user[0], "password": PASSWORD,
+                                                  "csrf_token": csrf(page.text), "rd": rd})
+    assert password.status_code == 303 and password.headers["location"] == "/login/code", password.text[-500:]
+    code_page = client.get(f"{AUTH}/login/code")
+    done = client.post(f"{AUTH}/login/code", data={"code": pyotp.TOTP(user[1]).now(),
+                                                   "csrf_token": csrf(code_page.text)})
+    assert done.status_code == 303 and done.headers["location"] == "/login/continue", done.text[-500:]
+    onward = client.get(f"{AUTH}/login/continue")
+    assert onward.status_code == 200, onward.text[-500:]
+    return onward
+
+
+def sign_out(client: httpx.Client) -> None:
+    account = client.get(f"{AUTH}/account")
+    assert account.status_code == 200
+    assert client.post(f"{AUTH}/logout", data={"csrf_token": csrf(account.text)}).status_code == 303
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_anonymous_get_is_sent_to_sign_in_with_the_right_rd(stack: Stack, proxy: str) -> None:
+    with browser(stack, proxy) as client:
+        response = client.get(f"{APP}/wiki/page?x=1")
+    assert response.status_code == 302
+    rd = quote(f"{APP}/wiki/page?x=1", safe="")
+    assert response.headers["location"] == f"{AUTH}/login?rd={rd}&rm=GET"
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_anonymous_post_gets_303_and_xhr_gets_401(stack: Stack, proxy: str) -> None:
+    with browser(stack, proxy) as client:
+        post = client.post(f"{APP}/form", data={"a": "1"})
+        xhr = client.get(f"{APP}/api/items", headers={"X-Requested-With": "XMLHttpRequest"})
+        json_only = client.get(f"{APP}/api/items", headers={"Accept": "application/json"})
+    assert post.status_code == 303 and post.headers["location"].endswith("&rm=POST")
+    assert xhr.status_code == 401 and json_only.status_code == 401
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_after_password_and_totp_the_upstream_sees_remote_user(stack: Stack, proxy: str) -> None:
+    user = next(stack.users)
+    with browser(stack, proxy) as client:
+        onward = sign_in(client, user, f"{APP}/wiki")
+        assert onward.headers["refresh"] == f"0;url={APP}/wiki"
+        seen = client.get(onward.headers["refresh"][6:]).json()
+    assert seen["remote-user"] == user[0] and seen["remote-email"] == user[0]
+    assert seen["remote-groups"] == "staff" and seen["remote-name"] == f"User {user[0][4:-13]}"
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_wrong_role_is_403_and_the_right_role_passes(stack: Stack, proxy: str) -> None:
+    with browser(stack, proxy) as client:
+        sign_in(client, next(stack.users), "http://admin.example.test/")
+        assert client.get("http://admin.example.test/").status_code == 403
+    with browser(stack, proxy) as client:
+        sign_in(client, next(stack.admins), "http://admin.example.test/")
+        assert client.get("http://admin.example.test/").json()["remote-groups"] == "admin"
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_client_sent_remote_user_never_reaches_the_upstream(stack: Stack, proxy: str) -> None:
+    forged = {"Remote-User": "admin", "Remote-Groups": "admin", "Remote-Email": "admin@example.test",
+              "Remote-Name": "Admin"}
+    user = next(stack.users)
+    with browser(stack, proxy) as client:
+        bypass = client.get(f"{APP}/public/x", headers=forged)
+        assert bypass.status_code == 200
+        assert all(bypass.json().get(name.lower(), "") == "" for name in forged), bypass.json()
+        assert client.get(f"{APP}/wiki", headers=forged).status_code == 302  # signed out: never upstream
+        sign_in(client, user, f"{APP}/wiki")
+        seen = client.get(f"{APP}/wiki", headers=forged).json()
+        assert seen["remote-user"] == user[0] and seen["remote-groups"] == "staff"
+        bypass_signed_in = client.get(f"{APP}/public/x", headers=forged).json()
+        assert all(bypass_signed_in.get(name.lower(), "") == "" for name in forged), bypass_signed_in
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_spoofed_forwarded_headers_from_the_client_are_ignored(stack: Stack, proxy: str) -> None:
+    spoofed = {"X-Forwarded-Uri": "/public/x", "X-Forwarded-Host": "app.example.test",
+               "X-Forwarded-Prefix": "/public", "X-Forwarded-Method": "GET", "X-Forwarded-Proto": "http",
+               "X-Original-URL": f"{APP}/public/x", "X-Original-Method": "GET"}
+    with browser(stack, proxy) as client:
+        response = client.get(f"{APP}/secret", headers=spoofed)
+        dotted = client.get(f"{APP}/public/%2e%2e/secret")
+    assert response.status_code == 302
+    assert "rd=" + quote(f"{APP}/secret", safe="") in response.headers["location"]
+    assert dotted.status_code in (302, 400, 404)  # never the upstream on a bypass prefix
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_open_redirect_rd_is_refused(stack: Stack, proxy: str) -> None:
+    user = next(stack.users)
+    with browser(stack, proxy) as client:
+        page = client.get(f"{AUTH}/login?rd=" + quote("https://evil.example/", safe="") + "&rm=GET")
+        password = client.post(f"{AUTH}/login", data={"email": user[0], "password": PASSWORD,
+                                                      "csrf_token": csrf(page.text), "rd": "https://evil.example/"})
+        assert password.headers["location"] == "/login/code"
+        code_page = client.get(f"{AUTH}/login/code")
+        done = client.post(f"{AUTH}/login/code", data={"code": pyotp.TOTP(user[1]).now(),
+                                                       "csrf_token": csrf(code_page.text)})
+    assert done.status_code == 303 and done.headers["location"] == "/account"
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_step_up_after_the_freshness_window(stack: Stack, proxy: str) -> None:
+    with browser(stack, proxy) as client:
+        sign_in(client, next(stack.users), "http://fresh.example.test/")
+        assert client.get("http://fresh.example.test/").status_code == 200
+        wait_until(lambda: client.get("http://fresh.example.test/").status_code == 302, "step-up", timeout=15)
+        stale = client.get("http://fresh.example.test/")
+        again = client.get(stale.headers["location"])  # signed in already: re-authenticate, then back
+        assert again.status_code == 303 and again.headers["location"].startswith("/account/reauth?next=/login/continue")
+
+
+@pytest.mark.parametrize("proxy", ["nginx", "caddy"])
+def test_two_instances_alternate_without_a_loop_and_sign_out_on_one_ends_access_on_both(
+    stack: Stack, proxy: str
+) -> None:
+    with browser(stack, proxy) as client:
+        sign_in(client, next(stack.users), f"{APP}/wiki")  # the steps land on both instances in turn
+        assert [client.get(f"{APP}/wiki").status_code for _ in range(4)] == [200] * 4
+        sign_out(client)
+        assert [client.get(f"{APP}/wiki").status_code for _ in range(4)] == [302] * 4
+
+
+def test_each_instance_ends_access_after_a_sign_out_on_the_other(stack: Stack) -> None:
+    """Without a proxy's balancing in between: the check on instance B right after the sign-out on A."""
+    user = next(stack.users)
+    with browser(stack, "nginx") as client:
+        sign_in(client, user, f"{APP}/wiki")
+        cookie = next(c.value for c in client.cookies.jar if c.name == "twostep_session")
+        sign_out(client)
+    for port in stack.instances:
+        response = httpx.get(f"http://127.0.0.1:{port}/api/authz/forward-auth", headers={
+            "X-Forwarded-Method": "GET", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "app.example.test",
+            "X-Forwarded-Uri": "/wiki", "Cookie": f"twostep_session={cookie}", "Accept": "text/html"})
+        assert response.status_code == 302, port
+
+
