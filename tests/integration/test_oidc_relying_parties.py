@@ -5,6 +5,7 @@ the end-session endpoint."""
 from __future__ import annotations
 
 import csv
+import html
 import os
 import re
 import shutil
@@ -74,8 +75,9 @@ def sign_in(browser: httpx.Client, start: str, provider: Provider) -> httpx.Resp
             continue
         if response.url.path == "/login":
             csrf = re.search(r'name="csrf_token" value="([^"]+)"', response.text)
-            assert csrf
-            response = browser.post(f"{provider.base}/login", data={
+            action = re.search(r'<form method="post" action="(/login[^"]*)"', response.text)
+            assert csrf and action  # the form's action carries where the sign-in continues
+            response = browser.post(f"{provider.base}{html.unescape(action.group(1))}", data={
                 "email": "ada@example.com", "password": PASSWORD, "csrf_token": csrf.group(1)})
             continue
         if response.url.path == "/login/code":

@@ -66,7 +66,7 @@ def login_form(page: PageDep) -> Response:
     target = _continue_to(page)
     rd = page.request.query_params.get("rd", "")  # forward-auth's return address (web.return_address)
     if page.stage is Stage.SIGNED_IN and not _fresh(page):
-        if rd:
+        if rd and not target:  # forward-auth's address: its rules decide, with a step-up if they ask
             return return_address.resume_signed_in(page, rd)
         return page.continue_to(target or "/account")
     notice = page.request.query_params.get("notice", "")
