@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from twostep.domain.login_flow import Area, Stage, home_for
 from twostep.services import accounts, enrollment, login, mailbox_check, setup, views
 from twostep.services.signin import completion
+from twostep.web import code_feedback
 from twostep.web.pages import Page, build_page
 
 router = APIRouter()
@@ -97,9 +98,7 @@ def login_submit(
         return page.continue_to(result.continue_to)
     step = {"second_step": "/login/code", "enroll": "/enroll", "remind": "/reminder"}[result.outcome]
     if result.outcome == "second_step":
-        from twostep.web import oob  # email codes go out right after the password (issue 3)
-
-        step += oob.auto_send_query(page.ctx, result.token, page)
+        step += code_feedback.auto_send_query(page.ctx, result.token, page)  # email codes: at once (issue 3)
     return page.redirect(step)
 
 
@@ -109,9 +108,7 @@ def code_form(page: PageDep, method: str = "", sent: str = "") -> Response:
         return page.guard(Area.SECOND_STEP) or page.redirect("/account")
     if method:
         login.choose_method(page.ctx, page.session_token, method)
-    from twostep.web import oob
-
-    notice, send_error = oob.query_feedback(page, sent)
+    notice, send_error = code_feedback.query_feedback(page, sent)
     return render_code_page(page, notice=notice, send_error=send_error)
 
 
@@ -278,9 +275,7 @@ def enroll_mailbox_send(page: PageDep, next: OptionalForm = "", csrf_token: Opti
     if result.outcome in ("sent", "not_applicable"):
         # POST-redirect-GET: reloading the code page never sends (and voids) another code.
         return page.redirect(f"/enroll/mailbox?sent=1&next={next_path}")
-    from twostep.web import oob
-
-    feedback, status = oob.send_feedback(page, result)
+    feedback, status = code_feedback.send_feedback(page, result)
     return render_mailbox_page(
         page, next_path, sent=result.outcome != "failed", status_code=status, errors={"send": feedback["send_error"]}
     )
