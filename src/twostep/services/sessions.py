@@ -51,13 +51,15 @@ def create(
     mailbox_proven_at: datetime | None = None,
     replacing: WebSession | None = None,
     data: dict[str, Any] | None = None,
+    carry_data: bool = True,
 ) -> str:
     """A fresh id at every step (checklist S-02); the replaced session row is deleted.
 
     What a session has proven or owes (a pending method replacement, a mailbox proof) carries over
     to its successor only when both belong to the same user: signing in as someone else in the same
     browser starts from nothing. So does where the flow continues after sign-in (``CARRIED_DATA``:
-    ``services.signin.completion``); ``data`` sets values of the new session's own.
+    ``services.signin.completion``), unless ``carry_data`` is False (the completion uses it up);
+    ``data`` sets values of the new session's own.
     """
     now = ctx.clock.now()
     carried = replacing if replacing is not None and replacing.user_id == user.id else None
@@ -89,7 +91,7 @@ def create(
             mailbox_proven_at=mailbox_proven_at or (carried.mailbox_proven_at if carried is not None else None),
             ip=request.ip[:64],
             user_agent=request.user_agent[:300],
-            data=json.dumps({**_carried_data(carried), **(data or {})}),
+            data=json.dumps({**(_carried_data(carried) if carry_data else {}), **(data or {})}),
         )
     )
     return token

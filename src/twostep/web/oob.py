@@ -17,6 +17,7 @@ from twostep.domain.login_flow import Area, Stage
 from twostep.domain.phone import region_choices
 from twostep.services import enrollment, login, oob_enrollment, password_reset, views
 from twostep.services.sent_codes import SendResult
+from twostep.services.signin import completion
 from twostep.web import ui
 from twostep.web.code_feedback import say, send_feedback
 from twostep.web.pages import Page, build_page
@@ -140,7 +141,12 @@ def _after_confirm(page: Page, kind: oob_enrollment.Kind, result: enrollment.Con
     if result.outcome == "confirmed" and result.token:
         page.set_session(result.token)
         page.session_token = result.token
-        return page.render("enrolled.html", method=kind, recovery_codes=result.recovery_codes)
+        return page.render(
+            "enrolled.html",
+            method=kind,
+            recovery_codes=result.recovery_codes,
+            continue_to=completion.take_target(page.ctx, result.token) or "/account",
+        )
     if result.outcome in ("reauth", "mailbox", "no_session"):
         return ui.not_admitted(page, result.outcome, f"/enroll/{kind}")
     if result.outcome == "throttled":

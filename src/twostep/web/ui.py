@@ -213,7 +213,12 @@ def enroll_totp_submit(
     if result.outcome == "confirmed" and result.token:
         page.set_session(result.token)
         page.session_token = result.token
-        return page.render("enrolled.html", method="totp", recovery_codes=result.recovery_codes)
+        return page.render(
+            "enrolled.html",
+            method="totp",
+            recovery_codes=result.recovery_codes,
+            continue_to=completion.take_target(page.ctx, result.token) or "/account",
+        )
     if result.outcome in ("reauth", "mailbox", "no_session"):
         return not_admitted(page, result.outcome, "/enroll/totp")
     if result.outcome == "throttled":
