@@ -110,3 +110,25 @@ def test_every_successful_sign_in_is_recorded_by_the_one_completion() -> None:
             if isinstance(node, ast.Constant) and node.value == "authn_login_success":
                 writers.add(path.relative_to(SRC / "twostep").as_posix())
     assert writers == {"services/signin/completion.py", "services/verification_api.py", "web/metrics.py"}
+
+
+def test_a_first_sign_in_that_must_enroll_continues_to_the_target_after_enrolling(
+    client: TestClient, ctx: Context, clock: FrozenClock
+) -> None:
+    from tests.support import otpauth_uri, prove_mailbox, secret_of
+
+    make_user(ctx)
+    assert login_with(client, "next=/account/security").headers["location"] == "/enroll"
+    prove_mailbox(client, "/enroll/totp")
+    page = client.get("/enroll/totp")
+    secret = secret_of(otpauth_uri(page.text))
+    done = client.post("/enroll/totp", data={"code": code_for(secret, clock), "csrf_token": csrf_of(page.text)})
+    assert done.status_code == 200 and 'href="/account/security"' in done.text
+
+
+def test_a_target_is_resumed_once_only(client: TestClient, ctx: Context, clock: FrozenClock) -> None:
+    """Used up by the completion: a later page of the same session never sends the browser there again."""
+    secret = enrolled_user(client, ctx, clock)
+    login_with(client, "next=/account/security")
+    assert submit_code(client, code_for(secret, clock)).headers["location"] == "/account/security"
+    assert completion.take_target(ctx, client.cookies.get("twostep_session")) is None

@@ -29,7 +29,7 @@ from twostep.domain.clock import as_utc
 from twostep.services import audit, rate_limits
 from twostep.services.context import Context, RequestInfo
 from twostep.storage.database import Database, Executor, FastStatement, as_datetime, insert_for
-from twostep.storage.models import ApiKey, RateCounter
+from twostep.storage.models import ApiKey, RateCounter, User
 
 KEY_PREFIX = "ts"
 PREFIX_HEX_CHARS = 8
@@ -163,7 +163,6 @@ def _find(db: Session, ident: str) -> ApiKey | None:
 def _user(db: Session, user_id: int | None):  # type: ignore[no-untyped-def]
     if user_id is None:
         return None
-    from twostep.storage.models import User
 
     return db.get(User, user_id)
 

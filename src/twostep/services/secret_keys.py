@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from twostep.domain.sealing import SealError
 from twostep.services.context import Context
+from twostep.services.oob_enrollment import target_digest
 from twostep.storage.models import Factor, PolicySetting
 
 CANARY_KEY = "secret_key_canary"
@@ -103,7 +104,6 @@ def reseal(ctx: Context, *, batch_size: int = RESEAL_BATCH) -> ResealReport:
 
     Refuses (``SecretKeyMismatch``, nothing changed in that batch) when a value opens with no key of
     the keyring."""
-    from twostep.services.oob_enrollment import target_digest
 
     resealed = current = 0
     last_id = 0

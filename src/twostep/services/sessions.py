@@ -52,15 +52,18 @@ def create(
     replacing: WebSession | None = None,
     method: str | None = None,
     data: dict[str, Any] | None = None,
+    carry_data: bool = True,
 ) -> str:
     """A fresh id at every step (checklist S-02); the replaced session row is deleted.
 
     What a session has proven or owes (a pending method replacement, a mailbox proof) carries over
     to its successor only when both belong to the same user: signing in as someone else in the same
     browser starts from nothing. So does where the flow continues after sign-in (``CARRIED_DATA``:
-    ``services.signin.completion``); ``data`` sets values of the new session's own.
+    ``services.signin.completion``), unless ``carry_data`` is False (the completion uses it up);
+    ``data`` sets values of the new session's own.
     """
     now = ctx.clock.now()
+    carried_keys = CARRIED_DATA if carry_data else KEPT_AFTER_COMPLETION
     carried = replacing if replacing is not None and replacing.user_id == user.id else None
     if replacing is not None:
         db.delete(replacing)
@@ -91,7 +94,7 @@ def create(
             mailbox_proven_at=mailbox_proven_at or (carried.mailbox_proven_at if carried is not None else None),
             ip=request.ip[:64],
             user_agent=request.user_agent[:300],
-            data=json.dumps({**_carried_data(carried), **(data or {})}),
+            data=json.dumps({**_carried_data(carried, carried_keys), **(data or {})}),
         )
     )
     return token
@@ -101,16 +104,18 @@ def create(
 #: ``continue_to``: where the sign-in continues (services.signin.completion); ``return_to``: the
 #: protected address forward-auth sent the browser from (services.return_address).
 CARRIED_DATA = ("continue_to", "return_to")
+#: The completion uses ``continue_to`` up; forward-auth's ``return_to`` is taken later, by /login/continue.
+KEPT_AFTER_COMPLETION = ("return_to",)
 
 
-def _carried_data(row: WebSession | None) -> dict[str, Any]:
+def _carried_data(row: WebSession | None, keys: tuple[str, ...] = CARRIED_DATA) -> dict[str, Any]:
     if row is None:
         return {}
     try:
         found = json.loads(row.data or "{}")
     except ValueError:
         return {}
-    return {key: found[key] for key in CARRIED_DATA if isinstance(found, dict) and key in found}
+    return {key: found[key] for key in keys if isinstance(found, dict) and key in found}
 
 
 def load(ctx: Context, db: Session, token: str | None) -> WebSession | None:

@@ -21,7 +21,7 @@ from sqlalchemy.sql import Executable
 from twostep.domain.codes import CodePurpose
 from twostep.domain.emails import normalize_email
 from twostep.domain.factors import FactorKind, Verdict
-from twostep.services import apikeys, audit, login, notify, second_step_check, throttling
+from twostep.services import apikeys, audit, login, notify, second_step_check, sent_codes, throttling
 from twostep.services.context import Context, RequestInfo
 from twostep.services.factors import registry as factor_registry
 from twostep.services.factors import totp as totp_factor
@@ -430,7 +430,6 @@ def challenge(
     The web's sending path (``sent_codes.send``): the same cooldown and hourly caps, delivery outside
     the transaction, a failed send voided and its cooldown given back, audit events either way.
     """
-    from twostep.services import notify, sent_codes
 
     refused: Refused | None = None
     user_id: int | None = None

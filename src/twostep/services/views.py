@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import update
 
-from twostep.services import accounts, sessions
+from twostep.domain.login_flow import Stage
+from twostep.services import accounts, login, sessions, throttling
 from twostep.services.context import Context
+from twostep.services.policy import allowed_methods
 from twostep.storage.models import User
 
 
@@ -58,8 +60,6 @@ class CodePageView:
 
 
 def code_page_view(ctx: Context, token: str | None) -> CodePageView | None:
-    from twostep.domain.login_flow import Stage
-    from twostep.services import login, throttling
 
     with ctx.db.transaction() as db:
         row = sessions.pending(ctx, db, token, Stage.SECOND_STEP)
@@ -86,6 +86,5 @@ def enrollment_choices(ctx: Context) -> list[str]:
     if ctx.settings.sms_enabled:
         choices.append("sms")
     choices.append("email")
-    from twostep.services.policy import allowed_methods
 
     return [choice for choice in choices if choice in allowed_methods(ctx)]

@@ -35,6 +35,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twostep.domain.text_input import first_bad_json_string, forbidden_character
+from twostep.web.pages import build_page
 
 log = logging.getLogger("twostep")
 
@@ -231,7 +232,6 @@ def _clean_scope(scope: Scope) -> Scope:
 
 
 def _page(scope: Scope, refusal: Refusal) -> Response:
-    from twostep.web.pages import build_page
 
     try:
         page = build_page(Request(_clean_scope(scope)))

@@ -16,9 +16,10 @@ from twostep.domain.factors import channel_of
 from twostep.domain.login_flow import Area, Stage
 from twostep.domain.phone import region_choices
 from twostep.services import enrollment, login, oob_enrollment, password_reset, views
-from twostep.services.context import Context
 from twostep.services.sent_codes import SendResult
-from twostep.web import messages, ui
+from twostep.services.signin import completion
+from twostep.web import ui
+from twostep.web.code_feedback import say, send_feedback
 from twostep.web.pages import Page, build_page
 
 router = APIRouter()
@@ -27,62 +28,13 @@ FormStr = Annotated[str, Form(max_length=400)]
 CodeField = Annotated[str | None, Form(max_length=64)]
 PasswordField = Annotated[str, Form(max_length=1024)]
 
-TEXT = messages.CODE_TEXT
 
 #: A country for national-format numbers when the operator set none (English: no guess).
 LANGUAGE_COUNTRY = {"pl": "PL", "nl": "NL", "sv": "SE"}
 
 
-def say(page: Page, key: str, **params: object) -> str:
-    return page.message(TEXT[key], **params)
-
-
 def ticket_cookie(page: Page) -> str:
     return ("__Host-" if page.ctx.settings.uses_https else "") + "twostep_reset"
-
-
-def _minutes(seconds: int) -> int:
-    return max(1, -(-seconds // 60))
-
-
-SENT_KEY, FAILED_KEY = messages.SENT_KEY, messages.FAILED_KEY
-
-
-def send_feedback(page: Page, result: SendResult) -> tuple[dict[str, str], int]:
-    """What a send attempt shows next to the send button, and the page's status code."""
-    if result.outcome == "sent":
-        return {"notice": say(page, SENT_KEY.get(result.method, "sent"), target=result.target_label)}, 200
-    if result.outcome == "cooldown":
-        return {"send_error": say(page, "cooldown", seconds=result.wait_seconds)}, 429
-    if result.outcome == "hourly_limit":
-        return {"send_error": say(page, "hourly_limit", minutes=_minutes(result.wait_seconds))}, 429
-    if result.outcome == "failed":
-        return {"send_error": say(page, FAILED_KEY.get(result.method, "mail_failed"))}, 503
-    return {"send_error": say(page, "no_code_method")}, 400
-
-
-def query_feedback(page: Page, sent: str) -> tuple[str, str]:
-    """(notice, send_error) after the password step sent the email code, or failed to; the
-    redirect from /login says which."""
-    if sent == "1":
-        return say(page, "sent"), ""
-    if sent == "failed":
-        return "", say(page, "mail_failed")
-    if sent == "limited":
-        return "", say(page, "limited")
-    return "", ""
-
-
-def auto_send_query(ctx: Context, token: str, page: Page) -> str:
-    """Email codes go out right after the password (the Kintone page); SMS only on request."""
-    result = login.send_sign_in_code(ctx, token, page.info, at_once_only=True)
-    queries = {
-        "sent": "?sent=1",
-        "failed": "?sent=failed",
-        "cooldown": "?sent=limited",
-        "hourly_limit": "?sent=limited",
-    }
-    return queries.get(result.outcome, "")
 
 
 # --- sign-in: "Send a code" --------------------------------------------------------------------
@@ -189,7 +141,12 @@ def _after_confirm(page: Page, kind: oob_enrollment.Kind, result: enrollment.Con
     if result.outcome == "confirmed" and result.token:
         page.set_session(result.token)
         page.session_token = result.token
-        return page.render("enrolled.html", method=kind, recovery_codes=result.recovery_codes)
+        return page.render(
+            "enrolled.html",
+            method=kind,
+            recovery_codes=result.recovery_codes,
+            continue_to=completion.take_target(page.ctx, result.token) or "/account",
+        )
     if result.outcome in ("reauth", "mailbox", "no_session"):
         return ui.not_admitted(page, result.outcome, f"/enroll/{kind}")
     if result.outcome == "throttled":

@@ -13,7 +13,7 @@ from twostep.domain.login_flow import Area, Stage, home_for
 from twostep.services import accounts, enrollment, login, mailbox_check, setup, views
 from twostep.services import return_address as kept_address
 from twostep.services.signin import completion
-from twostep.web import return_address
+from twostep.web import code_feedback, return_address
 from twostep.web.pages import Page, build_page
 
 router = APIRouter()
@@ -128,9 +128,7 @@ def login_submit(
         return _finish_sign_in(page, result.token, result.continue_to)
     step = {"second_step": "/login/code", "enroll": "/enroll", "remind": "/reminder"}[result.outcome]
     if result.outcome == "second_step":
-        from twostep.web import oob  # email codes go out right after the password (issue 3)
-
-        step += oob.auto_send_query(page.ctx, result.token, page)
+        step += code_feedback.auto_send_query(page.ctx, result.token, page)  # email codes: at once (issue 3)
     return page.redirect(step)
 
 
@@ -140,9 +138,7 @@ def code_form(page: PageDep, method: str = "", sent: str = "") -> Response:
         return page.guard(Area.SECOND_STEP) or page.redirect("/account")
     if method:
         login.choose_method(page.ctx, page.session_token, method)
-    from twostep.web import oob
-
-    notice, send_error = oob.query_feedback(page, sent)
+    notice, send_error = code_feedback.query_feedback(page, sent)
     return render_code_page(page, notice=notice, send_error=send_error)
 
 
@@ -247,7 +243,12 @@ def enroll_totp_submit(
     if result.outcome == "confirmed" and result.token:
         page.set_session(result.token)
         page.session_token = result.token
-        return page.render("enrolled.html", method="totp", recovery_codes=result.recovery_codes)
+        return page.render(
+            "enrolled.html",
+            method="totp",
+            recovery_codes=result.recovery_codes,
+            continue_to=completion.take_target(page.ctx, result.token) or "/account",
+        )
     if result.outcome in ("reauth", "mailbox", "no_session"):
         return not_admitted(page, result.outcome, "/enroll/totp")
     if result.outcome == "throttled":
@@ -309,9 +310,7 @@ def enroll_mailbox_send(page: PageDep, next: OptionalForm = "", csrf_token: Opti
     if result.outcome in ("sent", "not_applicable"):
         # POST-redirect-GET: reloading the code page never sends (and voids) another code.
         return page.redirect(f"/enroll/mailbox?sent=1&next={next_path}")
-    from twostep.web import oob
-
-    feedback, status = oob.send_feedback(page, result)
+    feedback, status = code_feedback.send_feedback(page, result)
     return render_mailbox_page(
         page, next_path, sent=result.outcome != "failed", status_code=status, errors={"send": feedback["send_error"]}
     )

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from twostep.domain.clock import as_utc
 from twostep.services import audit, sessions
 from twostep.services.context import Context, RequestInfo
-from twostep.services.oidc import clients, keys
+from twostep.services.oidc import claims, clients, keys
 from twostep.storage.models import OidcAuthorizationCode, OidcToken, User
 
 # Authlib logs issued tokens and client ids at DEBUG ("Issue token %r to %r"): never let a debug log
@@ -260,8 +260,6 @@ class IdToken(OpenIDCode):
         return False
 
     def generate_user_info(self, user: User, scope: str) -> dict[str, Any]:
-        from twostep.services.oidc import claims
-
         if self.client is not None and self.client.row.claims_in_userinfo_only:
             return {"sub": claims.subject(user)}
         verified = self.code.row.email_verified if self.code is not None else False

@@ -18,6 +18,7 @@ to the default page; no redirect ever leaves for a host nobody registered (an op
 Stable API for the other features::
 
     target = continue_target(ctx, raw)            # None, or the validated target
+    target = take_target(ctx, token)              # read and clear what a session still carries
     remember_target(db_row, target)               # store it in a (pending) session
     done = complete_sign_in(ctx, db, user, request, replacing=row, method="totp", ...)
     done.token, done.device_token, done.continue_to, done.notices
@@ -100,6 +101,18 @@ def stored_target(ctx: Context, row: WebSession | None) -> str | None:
     return continue_target(ctx, raw) if isinstance(raw, str) else None
 
 
+def take_target(ctx: Context, token: str | None) -> str | None:
+    """The target a signed-in session still carries, used up: a sign-in that ended elsewhere than in
+    ``complete_sign_in`` (the first method enrolled right after a forced first sign-in) resumes it
+    once, from its last page."""
+    with ctx.db.transaction() as db:
+        row = sessions.load(ctx, db, token)
+        target = stored_target(ctx, row)
+        if row is not None and target is not None:
+            remember_target(row, None)
+        return target
+
+
 @dataclass(frozen=True)
 class Completion:
     """A finished sign-in: the new session's token (set it as the cookie), a remembered-device token
@@ -149,6 +162,7 @@ def complete_sign_in(
         via_remembered_device=remembered is not None,
         replacing=replacing,
         method=method,  # the second-step method used: OpenID Connect's ``amr`` reports it
+        carry_data=False,  # the target is used up here: a later page never resumes it again
     )
     notices: list[str] = []
     if remembered is not None:
