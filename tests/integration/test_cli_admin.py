@@ -10,14 +10,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from tests.cli_support import Ran, in_process_cli
 from tests.support import make_user
-from twostep import cli
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
 from twostep.domain.factors import FactorKind
@@ -38,34 +37,12 @@ def run(settings: Settings, *args: str, stdin: str = "") -> subprocess.Completed
     )
 
 
-@dataclass
-class Ran:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture
 def twostep(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Callable[..., Ran]:
     """The same command in this process (no interpreter start-up) for the quick refusals."""
-    for name in [k for k in os.environ if k.startswith("TWOSTEP_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("TWOSTEP_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("TWOSTEP_DATABASE_URL", settings.resolved_database_url)
-
-    def call(*args: str, stdin: str = "") -> Ran:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        capsys.readouterr()
-        try:
-            code = cli.main(list(args))
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        out = capsys.readouterr()
-        return Ran(code, out.out, out.err)
-
-    return call
+    return in_process_cli(settings, monkeypatch, capsys)
 
 
 def enrolled(ctx: Context, clock: FrozenClock, email: str, *, admin: bool = False) -> int:

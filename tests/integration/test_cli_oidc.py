@@ -2,52 +2,24 @@
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import select
 
-from twostep import cli
+from tests.cli_support import Ran, in_process_cli
 from twostep.services.context import Context
 from twostep.services.oidc import clients, keys
 from twostep.settings import Settings
 from twostep.storage.models import AuditEvent, OidcClient, OidcSigningKey
 
 
-@dataclass
-class Ran:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture
 def twostep(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Callable[..., Ran]:
-    for name in [k for k in os.environ if k.startswith("TWOSTEP_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("TWOSTEP_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("TWOSTEP_DATABASE_URL", settings.resolved_database_url)
-    if settings.secret_key is not None:
-        monkeypatch.setenv("TWOSTEP_SECRET_KEY", settings.secret_key.get_secret_value())
-
-    def call(*args: str) -> Ran:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-        capsys.readouterr()
-        try:
-            code = cli.main(list(args))
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        out = capsys.readouterr()
-        return Ran(code, out.out, out.err)
-
-    return call
+    return in_process_cli(settings, monkeypatch, capsys, key_in_environment=True)
 
 
 def test_cli_oidc_client_create_prints_the_secret_once(twostep: Callable[..., Ran], ctx: Context) -> None:

@@ -3,19 +3,17 @@ keep working, on SQLite and PostgreSQL), and SQLite backups and restores (docs/o
 
 from __future__ import annotations
 
-import io
 import os
 import sqlite3
-import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from tests.cli_support import Ran, in_process_cli
 from tests.support import RecordingMail, code_for, login_password, make_user, submit_code
 from twostep import cli
 from twostep.app import build_context, create_app
@@ -35,31 +33,12 @@ EMAIL = "ada@example.com"
 OTHER_KEY = "another-key-" + "z" * 40
 
 
-@dataclass
-class Ran:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture
 def twostep(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Callable[..., Ran]:
     """``twostep …`` in this process, configured like ``settings``."""
-    for name in [k for k in os.environ if k.startswith("TWOSTEP_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("TWOSTEP_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("TWOSTEP_DATABASE_URL", settings.resolved_database_url)
-
-    def call(*args: str) -> Ran:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-        capsys.readouterr()
-        code = cli.main(list(args))
-        out = capsys.readouterr()
-        return Ran(code, out.out, out.err)
-
-    return call
+    return in_process_cli(settings, monkeypatch, capsys)
 
 
 def totp_user(ctx: Context, email: str = EMAIL) -> str:
