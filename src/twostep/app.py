@@ -24,7 +24,7 @@ from twostep.i18n import PACKAGE_DIR
 from twostep.services import health
 from twostep.services.context import Context
 from twostep.services.policy import password_rules
-from twostep.settings import Settings
+from twostep.settings import Settings, startup_warnings
 from twostep.storage.database import DATABASE_ERRORS, Database, is_unavailable
 from twostep.web import account, admin_apikeys, admin_policy, api, help, metrics, oob, reauth, recover, reminder, ui
 from twostep.web import admin as admin_pages
@@ -51,6 +51,9 @@ def build_context(
     warn: bool = False,
 ) -> Context:
     """``warn``: log what the configuration risks (the server does at start-up; CLI commands don't)."""
+    if warn:
+        for warning in startup_warnings(settings):
+            log.warning(warning)
     if sms is None:
         settings, sms = sms_without_gateway(settings, build_sms_sender(settings), warn=warn)
     return Context(

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from twostep.settings import Settings, load_settings
+from twostep.settings import Settings, load_settings, startup_warnings  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     from twostep.services.context import RequestInfo
@@ -63,8 +63,6 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             f"    {link}\n\n(valid for 24 hours; a new link is printed at each start until then)\n{banner}",
             flush=True,
         )
-    for warning in startup_warnings(settings):
-        logging.getLogger("twostep").warning(warning)
     from twostep.storage import backup as backups
 
     # Held while serving (shared): `twostep restore` refuses to overwrite the database meanwhile.
@@ -116,17 +114,6 @@ def _served_base_url(settings: Settings, host: str, port: int) -> Settings:
             "will point to the wrong address", settings.base_url, port
         )
     return settings
-
-
-def startup_warnings(settings: Settings) -> list[str]:
-    """Settings that weaken a default, said once at start so an operator can't miss them."""
-    warnings = []
-    if not settings.enroll_mailbox_check:
-        warnings.append(
-            "TWOSTEP_ENROLL_MAILBOX_CHECK is off: anyone who knows (or imported) an account's password can bind "
-            "their own authenticator to an account that has no method yet"
-        )
-    return warnings
 
 
 def _prepare_multiprocess_metrics() -> None:

@@ -275,3 +275,14 @@ def load_settings(**overrides: Any) -> Settings:
     if settings.database_url == "" or settings.database_url.startswith("sqlite"):
         secure_data_dir(settings.data_dir)
     return settings
+
+
+def startup_warnings(settings: Settings) -> list[str]:
+    """Settings that weaken a default, said once at start so an operator can't miss them."""
+    warnings = []
+    if not settings.enroll_mailbox_check:
+        warnings.append(
+            "TWOSTEP_ENROLL_MAILBOX_CHECK is off: anyone who knows (or imported) an account's password can bind "
+            "their own authenticator to an account that has no method yet"
+        )
+    return warnings
