@@ -297,12 +297,13 @@ class RedisBreaker:
             self._next_probe = self.monotonic() + self.retry_after
             if self._down:
                 return
+            # Logged before the state is published, so whoever sees `down` change finds the line written.
+            log.warning(
+                "Redis rate-limit store unavailable (%s); counting in the database, retrying every %gs",
+                type(exc).__name__,
+                self.retry_after,
+            )
             self._down = True
-        log.warning(
-            "Redis rate-limit store unavailable (%s); counting in the database, retrying every %gs",
-            type(exc).__name__,
-            self.retry_after,
-        )
         if self.probe is not None:
             threading.Thread(target=self._probe_until_back, name="twostep-redis-probe", daemon=True).start()
 
@@ -323,8 +324,8 @@ class RedisBreaker:
         with self._lock:
             if not self._down:
                 return
+            log.warning("Redis rate-limit store is back; counting in Redis again")
             self._down = False
-        log.warning("Redis rate-limit store is back; counting in Redis again")
 
 
 class FallbackRateStore:

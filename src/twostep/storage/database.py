@@ -151,14 +151,16 @@ class Outage:
         with self._lock:
             if self.down_since is not None:
                 return
+            # As in RedisBreaker: the line is written before the state change anyone can observe.
+            log.error("database unavailable (%s); answering 503 until it is back", one_line(error))
             self.down_since = time.monotonic()
-        log.error("database unavailable (%s); answering 503 until it is back", one_line(error))
 
     def recovered(self) -> None:
         with self._lock:
-            since, self.down_since = self.down_since, None
-        if since is not None:
-            log.warning("database is back after %.1f s", time.monotonic() - since)
+            if self.down_since is None:
+                return
+            log.warning("database is back after %.1f s", time.monotonic() - self.down_since)
+            self.down_since = None
 
 
 def one_line(error: BaseException) -> str:
