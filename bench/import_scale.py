@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, text
 
-from twostep.services import importer
+from twostep.services.admin import importer
 
 DATABASE = "twostep_bench_import"
 

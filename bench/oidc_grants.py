@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from twostep.app import build_context  # noqa: E402
-from twostep.services import accounts  # noqa: E402
+from twostep.services.core import accounts  # noqa: E402
 from twostep.services.oidc import clients  # noqa: E402
 from twostep.services.oidc.provider import CODE_PURPOSE, TOKEN_PURPOSE  # noqa: E402
 from twostep.settings import load_settings  # noqa: E402

@@ -22,7 +22,7 @@ from tests.support import RecordingMail, RecordingSms
 from twostep.app import build_context, create_app
 from twostep.delivery.sms import FailoverSmsSender
 from twostep.domain.clock import FrozenClock
-from twostep.services.context import Context
+from twostep.services.core.context import Context
 from twostep.settings import Settings, load_settings
 from twostep.storage.database import Database, normalize_url
 from twostep.storage.migrate import upgrade

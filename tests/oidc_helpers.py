@@ -18,7 +18,7 @@ from joserfc.jwk import KeySet
 
 from tests.support import PASSWORD, code_for, csrf_of
 from twostep.domain.clock import FrozenClock
-from twostep.services.context import Context
+from twostep.services.core.context import Context
 from twostep.services.oidc import clients
 
 REDIRECT = "https://rp.example/callback"

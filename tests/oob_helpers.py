@@ -12,8 +12,9 @@ from tests.support import RecordingMail, RecordingSms, csrf_of
 from twostep.domain.emails import mask_email
 from twostep.domain.factors import FactorKind
 from twostep.domain.phone import mask_phone
-from twostep.services import accounts, oob_enrollment
-from twostep.services.context import Context
+from twostep.services.core import accounts
+from twostep.services.core.context import Context
+from twostep.services.enrollment import oob_enrollment
 from twostep.storage.models import Factor
 
 SIX_DIGITS = re.compile(r"\b(\d{6})\b")

@@ -15,8 +15,8 @@ from twostep.delivery.mail import MailMessage
 from twostep.delivery.sms import SmsMessage
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
-from twostep.services import accounts
-from twostep.services.context import Context
+from twostep.services.core import accounts
+from twostep.services.core.context import Context
 
 PASSWORD = "violet staple meadow 42"
 

@@ -21,22 +21,27 @@ from twostep.domain.clock import Clock, SystemClock
 from twostep.domain.passwords import PasswordHashing
 from twostep.domain.sealing import Digester, Sealer
 from twostep.i18n import PACKAGE_DIR
-from twostep.services import health
-from twostep.services.context import Context
-from twostep.services.policy import password_rules
+from twostep.services.core.context import Context
+from twostep.services.operations import health
+from twostep.services.rollout.policy import password_rules
 from twostep.settings import Settings, startup_warnings
 from twostep.storage.database import DATABASE_ERRORS, Database, is_unavailable
-from twostep.web import account, admin_apikeys, admin_policy, api, help, metrics, oob, reauth, recover, reminder, ui
-from twostep.web import admin as admin_pages
-from twostep.web import admin_oidc as oidc_admin_pages
-from twostep.web import oidc as oidc_pages
-from twostep.web.api import unavailable_problem
-from twostep.web.forward_auth import fast_routes as forward_auth_routes
-from twostep.web.http_methods import HeadAsGet, allowed_methods
-from twostep.web.input_guard import InputGuard
-from twostep.web.pages import WebState, build_offline_page, build_page
-from twostep.web.return_address import router as return_address_router
-from twostep.web.security import CookieNames, Csrf, SecurityHeaders, TrustedProxies
+from twostep.web.account import account, reauth
+from twostep.web.admin import admin as admin_pages
+from twostep.web.admin import admin_apikeys, admin_policy
+from twostep.web.admin import admin_oidc as oidc_admin_pages
+from twostep.web.api import api
+from twostep.web.api import oidc as oidc_pages
+from twostep.web.api.api import unavailable_problem
+from twostep.web.api.forward_auth import fast_routes as forward_auth_routes
+from twostep.web.core import metrics
+from twostep.web.core.http_methods import HeadAsGet, allowed_methods
+from twostep.web.core.input_guard import InputGuard
+from twostep.web.core.pages import WebState, build_offline_page, build_page
+from twostep.web.core.security import CookieNames, Csrf, SecurityHeaders, TrustedProxies
+from twostep.web.enrollment import help, oob
+from twostep.web.signin import recover, reminder, ui
+from twostep.web.signin.return_address import router as return_address_router
 
 log = logging.getLogger("twostep")
 
@@ -209,7 +214,7 @@ def _background_purge(ctx: Context) -> Any:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        from twostep.services import purge
+        from twostep.services.operations import purge
 
         interval = ctx.settings.purge_interval_seconds
         task = asyncio.create_task(purge.run_periodically(ctx, interval)) if interval > 0 else None

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from twostep.app import build_context, create_app
 from twostep.logs import configure_logging
-from twostep.services import secret_keys
+from twostep.services.operations import secret_keys
 from twostep.settings import load_settings
 from twostep.storage import backup
 

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 from twostep.settings import Settings, load_settings, startup_warnings  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
-    from twostep.services.context import RequestInfo
+    from twostep.services.core.context import RequestInfo
 
 
 def _context(settings: Settings):  # type: ignore[no-untyped-def]
     from twostep.app import build_context
-    from twostep.services import policy
+    from twostep.services.rollout import policy
 
     ctx = build_context(settings)
     policy.apply(ctx)  # password rules an administrator saved at /admin/policy
@@ -28,7 +28,7 @@ def _context(settings: Settings):  # type: ignore[no-untyped-def]
 
 def _check_secret_key(ctx: Any) -> None:
     """Refuse a secret key that does not open the stored secrets (services.secret_keys)."""
-    from twostep.services import secret_keys
+    from twostep.services.operations import secret_keys
 
     secret_keys.check(ctx)
 
@@ -47,7 +47,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from twostep.logs import configure_logging, uvicorn_log_config
-    from twostep.services import accounts
+    from twostep.services.core import accounts
     from twostep.storage.migrate import upgrade
 
     configure_logging(settings.log_format)
@@ -130,14 +130,14 @@ def _prepare_multiprocess_metrics() -> None:
 
 
 def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
-    from twostep.services import accounts
+    from twostep.services.core import accounts
 
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
     if args.password_stdin and not password:
         print("error: no password on standard input", file=sys.stderr)
         return 2
     try:
-        from twostep.services import roles
+        from twostep.services.admin import roles
 
         user_id = accounts.create_user(
             _context(settings),
@@ -158,7 +158,7 @@ def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _explain(code: str, settings: Settings) -> str:
-    from twostep.web.messages import MESSAGES
+    from twostep.web.core.messages import MESSAGES
 
     text = MESSAGES.get(code, code)
     try:
@@ -168,7 +168,7 @@ def _explain(code: str, settings: Settings) -> str:
 
 
 def cmd_user_list(settings: Settings, args: argparse.Namespace) -> int:
-    from twostep.services import accounts
+    from twostep.services.core import accounts
 
     users = accounts.list_users(_context(settings))
     if args.json:
@@ -188,7 +188,7 @@ def cmd_user_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
-    from twostep.services import apikeys
+    from twostep.services.api import apikeys
 
     try:
         created = apikeys.create(_context(settings), args.name)
@@ -204,7 +204,7 @@ def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_apikey_list(settings: Settings, args: argparse.Namespace) -> int:
-    from twostep.services import apikeys
+    from twostep.services.api import apikeys
 
     keys = apikeys.list_keys(_context(settings))
     if args.json:
@@ -232,7 +232,7 @@ def cmd_apikey_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_apikey_revoke(settings: Settings, args: argparse.Namespace) -> int:
-    from twostep.services import apikeys
+    from twostep.services.api import apikeys
 
     try:
         info = apikeys.revoke(_context(settings), args.key)
@@ -248,7 +248,7 @@ def _cli_request() -> RequestInfo:
     import getpass
     import uuid
 
-    from twostep.services.context import RequestInfo
+    from twostep.services.core.context import RequestInfo
 
     try:
         who = getpass.getuser()
@@ -258,14 +258,14 @@ def _cli_request() -> RequestInfo:
 
 
 def _admin_error(code: str) -> str:
-    from twostep.web.admin import MESSAGES
+    from twostep.web.admin.admin import MESSAGES
 
     return MESSAGES.get(code, code)
 
 
 def _user_action(settings: Settings, args: argparse.Namespace) -> int:
     """reset-2fa, delete, unlock, sign-out, grant-admin, revoke-admin: one user, by email."""
-    from twostep.services import admin
+    from twostep.services.admin import admin
 
     ctx = _context(settings)
     user_id = admin.find_user_id(ctx, args.email)
@@ -312,7 +312,7 @@ def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import date
     from pathlib import Path
 
-    from twostep.services import admin
+    from twostep.services.admin import admin
 
     dates: dict[str, date | None] = {"since": None, "until": None}
     for name in dates:
@@ -374,7 +374,7 @@ def cmd_user_import(settings: Settings, args: argparse.Namespace) -> int:
     """Exit 0: every row imported; 1: some rows refused (the others are in); 2: nothing written."""
     from pathlib import Path
 
-    from twostep.services import importer
+    from twostep.services.admin import importer
 
     if args.batch_size < 1:
         print("error: --batch-size must be at least 1", file=sys.stderr)
@@ -397,7 +397,8 @@ def cmd_user_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_user_set_roles(settings: Settings, args: argparse.Namespace) -> int:
-    from twostep.services import accounts, roles
+    from twostep.services.admin import roles
+    from twostep.services.core import accounts
 
     try:
         before, after = roles.set_roles(_context(settings), args.email, args.role or [], request=_cli_request())
@@ -437,7 +438,7 @@ def cmd_rotate_secret_key(settings: Settings, args: argparse.Namespace) -> int:
 
     from pydantic import SecretStr
 
-    from twostep.services import secret_keys
+    from twostep.services.operations import secret_keys
 
     current = settings.secret_key.get_secret_value() if settings.secret_key else ""
     key_file = settings.secret_key_file
@@ -475,7 +476,7 @@ def cmd_rotate_secret_key(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
-    from twostep.services import purge
+    from twostep.services.operations import purge
 
     removed = purge.purge(_context(settings), batch_size=args.batch_size)
     print(json.dumps(removed) if args.json else ", ".join(f"{name}: {count}" for name, count in removed.items()))
@@ -505,7 +506,7 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from twostep.app import build_context
-    from twostep.services import secret_keys
+    from twostep.services.operations import secret_keys
     from twostep.storage import backup as backups
     from twostep.storage.database import Database
     from twostep.storage.migrate import upgrade
@@ -802,7 +803,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from twostep.services.secret_keys import SecretKeyMismatch
+    from twostep.services.operations.secret_keys import SecretKeyMismatch
     from twostep.storage import datadir
     from twostep.storage.database import is_unavailable, one_line
 

@@ -42,7 +42,7 @@ def cmd_authz_check(settings: Settings, args: argparse.Namespace) -> int:
     subject = None
     if args.user:
         from twostep.cli import _context
-        from twostep.services import roles
+        from twostep.services.admin import roles
 
         ctx = _context(settings)
         held = roles.roles_of_email(ctx, args.user)

@@ -13,8 +13,8 @@ from playwright.sync_api import Page
 from tests.browser.test_totp_sign_in_flow import oathtool_code
 from tests.support import PASSWORD
 from twostep.domain.clock import FrozenClock
-from twostep.services import accounts
-from twostep.services.context import Context
+from twostep.services.core import accounts
+from twostep.services.core.context import Context
 
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 

@@ -26,8 +26,8 @@ from tests.browser.flows import (
 from tests.browser.test_totp_sign_in_flow import oathtool_code
 from tests.support import PASSWORD
 from twostep.domain.clock import FrozenClock
-from twostep.services import accounts
-from twostep.services.context import Context
+from twostep.services.core import accounts
+from twostep.services.core.context import Context
 
 pytestmark = pytest.mark.browser
 

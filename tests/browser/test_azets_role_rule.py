@@ -17,8 +17,9 @@ from tests.browser.flows import Auditor
 from tests.browser.test_totp_sign_in_flow import oathtool_code
 from tests.support import PASSWORD
 from twostep.domain.clock import FrozenClock
-from twostep.services import importer, policy
-from twostep.services.context import Context, RequestInfo
+from twostep.services.admin import importer
+from twostep.services.core.context import Context, RequestInfo
+from twostep.services.rollout import policy
 
 pytestmark = pytest.mark.browser
 ADMIN_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"

@@ -22,7 +22,7 @@ from tests.forward_auth_support import echo_server, nginx_conf
 from tests.real_servers import free_port
 from tests.support import PASSWORD, code_for, enrolled_user
 from twostep.domain.clock import FrozenClock
-from twostep.services.context import Context
+from twostep.services.core.context import Context
 from twostep.settings import Settings, load_settings
 
 RULES = [{"hosts": ["app.example.test"], "level": "two_factor"}]

@@ -17,8 +17,8 @@ from tests.browser.test_totp_sign_in_flow import oathtool_code
 from tests.oob_helpers import reset_code_in
 from tests.support import RecordingMail
 from twostep.domain.clock import FrozenClock
-from twostep.services import importer
-from twostep.services.context import Context
+from twostep.services.admin import importer
+from twostep.services.core.context import Context
 
 pytestmark = pytest.mark.browser
 NEW_PASSWORD = "copper lantern orchard 7"

@@ -11,8 +11,8 @@ from tests.browser.flows import prove_mailbox
 from tests.oob_helpers import reset_code_in, texted_code
 from tests.support import RecordingMail, RecordingSms
 from twostep.domain.clock import FrozenClock
-from twostep.services import accounts
-from twostep.services.context import Context
+from twostep.services.core import accounts
+from twostep.services.core.context import Context
 
 pytestmark = pytest.mark.browser
 NEW_PASSWORD = "copper lantern orchard 7"

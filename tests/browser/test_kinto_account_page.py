@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.browser.flows import sign_in, sign_up_and_enroll
 from twostep.domain.clock import FrozenClock
 from twostep.i18n import gettext_for
-from twostep.services.context import Context
+from twostep.services.core.context import Context
 
 pytestmark = pytest.mark.browser
 

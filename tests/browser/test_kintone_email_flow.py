@@ -11,8 +11,8 @@ from tests.browser.flows import prove_mailbox
 from tests.oob_helpers import mailed_code
 from tests.support import PASSWORD, RecordingMail
 from twostep.domain.clock import FrozenClock
-from twostep.services import accounts
-from twostep.services.context import Context
+from twostep.services.core import accounts
+from twostep.services.core.context import Context
 
 pytestmark = pytest.mark.browser
 CODES = "ada.codes@example.org"

@@ -11,8 +11,8 @@ from playwright.sync_api import Page, expect
 
 from tests.support import PASSWORD
 from twostep.domain.clock import FrozenClock
-from twostep.services import accounts
-from twostep.services.context import Context
+from twostep.services.core import accounts
+from twostep.services.core.context import Context
 
 pytestmark = __import__("pytest").mark.browser
 

@@ -21,10 +21,10 @@ from twostep.domain.clock import FrozenClock
 from twostep.domain.codes import CodePurpose
 from twostep.domain.emails import mask_email
 from twostep.domain.phone import mask_phone
-from twostep.services import recovery, second_step_check, sent_codes
-from twostep.services.context import Context, RequestInfo
-from twostep.services.factors import registry
+from twostep.services.core.context import Context, RequestInfo
+from twostep.services.factors import recovery, registry, sent_codes
 from twostep.services.factors.base import Proof
+from twostep.services.signin import second_step_check
 from twostep.storage.models import Factor, User
 
 EMAIL = "ada@example.com"

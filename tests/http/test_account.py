@@ -24,8 +24,9 @@ from tests.support import (
     submit_code,
 )
 from twostep.domain.clock import FrozenClock
-from twostep.services import accounts, recovery
-from twostep.services.context import Context
+from twostep.services.core import accounts
+from twostep.services.core.context import Context
+from twostep.services.factors import recovery
 from twostep.storage.models import AuditEvent, Factor, RememberedDevice, User, WebSession
 
 EMAIL = "ada@example.com"
@@ -554,7 +555,7 @@ def test_reauth_page_redirects_when_already_fresh(
 
 def add_email_method(ctx: Context, address: str = "ada.codes@other.example") -> None:
     """Ada's confirmed email method, stored the way services.oob_enrollment stores one."""
-    from twostep.services import oob_enrollment
+    from twostep.services.enrollment import oob_enrollment
 
     uid = user_id(ctx)
     with ctx.db.transaction() as db:

@@ -26,8 +26,10 @@ from tests.support import (
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
 from twostep.domain.factors import FactorKind
-from twostep.services import admin, recovery, throttling
-from twostep.services.context import Context, RequestInfo
+from twostep.services.admin import admin
+from twostep.services.core import throttling
+from twostep.services.core.context import Context, RequestInfo
+from twostep.services.factors import recovery
 from twostep.storage.models import (
     ApiKey,
     AuditEvent,
@@ -38,7 +40,7 @@ from twostep.storage.models import (
     UserRole,
     WebSession,
 )
-from twostep.web.admin_gate import AdminRoute
+from twostep.web.admin.admin_gate import AdminRoute
 
 ROOT = "root@example.com"
 

@@ -12,7 +12,7 @@ from tests.http.test_admin import reauthenticate, signed_in
 from tests.oidc_helpers import Rp, authorize_url, pkce
 from tests.support import alerts, csrf_of
 from twostep.domain.clock import FrozenClock
-from twostep.services.context import Context
+from twostep.services.core.context import Context
 from twostep.services.oidc import clients
 from twostep.storage.models import AuditEvent
 

@@ -13,8 +13,9 @@ from tests.support import RecordingMail, RecordingSms, code_for, csrf_of, login_
 from twostep import cli
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
-from twostep.services import accounts, apikeys
-from twostep.services.context import Context
+from twostep.services.api import apikeys
+from twostep.services.core import accounts
+from twostep.services.core.context import Context
 from twostep.storage.models import ApiKey, AuditEvent, Factor, Throttle
 
 EMAIL = "ada@example.com"

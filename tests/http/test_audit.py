@@ -21,8 +21,9 @@ from tests.support import (
     submit_code,
 )
 from twostep.domain.clock import FrozenClock
-from twostep.services import admin, audit
-from twostep.services.context import Context, RequestInfo
+from twostep.services.admin import admin
+from twostep.services.core import audit
+from twostep.services.core.context import Context, RequestInfo
 from twostep.storage.models import AuditEvent
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0"

@@ -22,8 +22,8 @@ from tests.support import (
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
 from twostep.domain.codes import CodePurpose
-from twostep.services import sent_codes
-from twostep.services.context import Context
+from twostep.services.core.context import Context
+from twostep.services.factors import sent_codes
 from twostep.storage.models import AuditEvent, Factor, OneTimeCode, User
 
 CODES = "ada.codes@example.org"

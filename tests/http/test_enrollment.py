@@ -8,7 +8,7 @@ from sqlalchemy import select
 from tests.support import alerts, code_for, csrf_of, login_password, make_user, otpauth_uri, secret_of
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
-from twostep.services.context import Context
+from twostep.services.core.context import Context
 from twostep.storage.models import Factor
 
 

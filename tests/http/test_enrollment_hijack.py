@@ -25,8 +25,9 @@ from tests.support import (
 from twostep.cli import startup_warnings
 from twostep.domain.clock import FrozenClock
 from twostep.domain.login_flow import Stage
-from twostep.services import enrollment, sessions
-from twostep.services.context import Context, RequestInfo
+from twostep.services.core import sessions
+from twostep.services.core.context import Context, RequestInfo
+from twostep.services.enrollment import enrollment
 from twostep.storage.models import AuditEvent, Factor, User, WebSession
 
 OWNER = "dave@example.com"
@@ -254,7 +255,7 @@ def test_a_signed_in_account_without_a_method_also_proves_the_mailbox(client: Te
 
 
 def test_the_setup_link_needs_no_mailbox_check(client: TestClient, ctx: Context, mail: RecordingMail) -> None:
-    from twostep.services import accounts
+    from twostep.services.core import accounts
 
     link = accounts.issue_setup_link(ctx)
     assert link

@@ -22,8 +22,9 @@ from tests.support import PASSWORD, RecordingMail, code_for, csrf_of, login_pass
 from twostep.domain import throttle as throttle_rules
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
-from twostep.services import apikeys, throttling
-from twostep.services.context import Context
+from twostep.services.api import apikeys
+from twostep.services.core import throttling
+from twostep.services.core.context import Context
 from twostep.storage.models import AuditEvent, Factor, Throttle
 
 EMAIL = "ada@example.com"
@@ -213,25 +214,25 @@ def test_every_second_step_code_goes_through_the_one_check() -> None:
     ``record_failure`` fails here until it is placed on one side or the other."""
     checks = {module for module, _ in _calls("check", owner="second_step_check")}
     assert {
-        "services/login",  # web sign-in (second_step)
-        "services/verification_api",  # the API (_decide)
-        "services/reauth",  # re-authentication (confirm_code)
-        "services/password_reset",  # the reset's second step (confirm_second_step)
-        "services/recovery_login",  # sign-in with a recovery code
+        "services/signin/login",  # web sign-in (second_step)
+        "services/api/verification_api",  # the API (_decide)
+        "services/account/reauth",  # re-authentication (confirm_code)
+        "services/reset/password_reset",  # the reset's second step (confirm_second_step)
+        "services/recovery/recovery_login",  # sign-in with a recovery code
     } == checks
     assert _calls("second_step_failed") == {
-        ("services/second_step_check", "check"),
-        ("services/recovery_login", "codes_for_download"),  # recovery codes shown for download (never disabled)
+        ("services/signin/second_step_check", "check"),
+        ("services/recovery/recovery_login", "codes_for_download"),  # recovery codes shown for download (never disabled)
     }
     assert _calls("record_failure") == {
-        ("services/guesses", "second_step_failed"),  # the helper itself
-        ("services/login", "password_step"),  # passwords: the account's and a remembered browser's keys
-        ("services/reauth", "_failed"),  # the re-authentication password (its code step uses the check)
-        ("services/account_changes", "change_password"),  # the current password
-        ("services/password_reset", "confirm_code"),  # the emailed reset code, per address
-        ("services/enrollment", "confirm_totp"),  # a pending authenticator's first code: nothing to disable
-        ("services/oob_enrollment", "confirm"),  # a pending email/SMS method's first code: likewise
-        ("services/mailbox_check", "confirm"),  # the emailed mailbox-check code before a first method
+        ("services/signin/guesses", "second_step_failed"),  # the helper itself
+        ("services/signin/login", "password_step"),  # passwords: the account's and a remembered browser's keys
+        ("services/account/reauth", "_failed"),  # the re-authentication password (its code step uses the check)
+        ("services/account/account_changes", "change_password"),  # the current password
+        ("services/reset/password_reset", "confirm_code"),  # the emailed reset code, per address
+        ("services/enrollment/enrollment", "confirm_totp"),  # a pending authenticator's first code: nothing to disable
+        ("services/enrollment/oob_enrollment", "confirm"),  # a pending email/SMS method's first code: likewise
+        ("services/enrollment/mailbox_check", "confirm"),  # the emailed mailbox-check code before a first method
     }
 
 

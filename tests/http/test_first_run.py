@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from tests.support import PASSWORD, alerts, csrf_of
-from twostep.services import accounts
-from twostep.services.context import Context
+from twostep.services.core import accounts
+from twostep.services.core.context import Context
 
 
 def submit_setup(client: TestClient, path: str, password: str = PASSWORD, confirm: str | None = None):  # type: ignore[no-untyped-def]

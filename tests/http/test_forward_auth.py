@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from tests.support import PASSWORD, code_for, csrf_of, enrolled_user, submit_code
 from twostep.app import create_app
 from twostep.domain.clock import FrozenClock
-from twostep.services.context import Context
+from twostep.services.core.context import Context
 from twostep.settings import Settings, load_settings
 from twostep.storage.models import UserRole
 
@@ -355,7 +355,7 @@ def test_head_subrequests_get_the_same_answer_without_a_body(proxy: TestClient) 
 
 
 def test_every_cookie_is_written_through_the_one_helper_that_knows_the_cookie_domain() -> None:
-    """Source scan: only web/security.py calls Starlette's set_cookie/delete_cookie, so the session
+    """Source scan: only web/core/security.py calls Starlette's set_cookie/delete_cookie, so the session
     cookie always gets its ``Domain=`` and the others never do (a stray delete without the domain
     would leave the parent-domain session cookie in place at sign-out)."""
     source = Path(__file__).resolve().parents[2] / "src" / "twostep"

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from tests.support import code_for, enrolled_user, login_password, make_user, otpauth_uri, secret_of, submit_code
 from twostep.domain.clock import FrozenClock
 from twostep.i18n import gettext_for
-from twostep.services.context import Context
+from twostep.services.core.context import Context
 
 PDF = "/help/two-step-setup.pdf"
 

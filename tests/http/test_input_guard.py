@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from tests.route_list import flat_routes
 from twostep.domain.text_input import forbidden_character
-from twostep.web.input_guard import MULTILINE_FIELDS, InputGuard
+from twostep.web.core.input_guard import MULTILINE_FIELDS, InputGuard
 
 #: What is sent, as it travels in a URL or form body (%-encoded UTF-8) and as a JSON escape.
 BAD = {

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from tests.support import PASSWORD, code_for, csrf_of, enrolled_user, login_password, submit_code
 from twostep.domain.clock import FrozenClock
 from twostep.i18n import gettext_for
-from twostep.services import accounts
-from twostep.services.context import Context
-from twostep.web.pages import resolve_language
+from twostep.services.core import accounts
+from twostep.services.core.context import Context
+from twostep.web.core.pages import resolve_language
 
 BASE = "http://127.0.0.1:8000"
 
@@ -32,7 +32,7 @@ def saved_language(ctx: Context, email: str = "ada@example.com") -> str | None:
 
 
 def set_saved_language(ctx: Context, language: str, email: str = "ada@example.com") -> None:
-    from twostep.services import views
+    from twostep.services.signin import views
 
     with ctx.db.transaction() as db:
         user = accounts.find_user_by_email(db, email)

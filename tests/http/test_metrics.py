@@ -15,8 +15,8 @@ from tests.http.test_api import EMAIL, add_sent_code_method, call, totp_user, ve
 from tests.support import RecordingMail, code_for, login_password, submit_code
 from twostep.app import create_app
 from twostep.domain.clock import FrozenClock
-from twostep.services import apikeys
-from twostep.services.context import Context
+from twostep.services.api import apikeys
+from twostep.services.core.context import Context
 from twostep.settings import Settings
 
 
@@ -98,7 +98,7 @@ def test_sends_and_delivery_failures_are_counted_by_channel(
 def test_active_sessions_gauge_counts_signed_in_sessions(client: TestClient, ctx: Context, clock: FrozenClock) -> None:
     assert value(scrape(client), "twostep_active_sessions") == 0
     secret = totp_user(ctx)
-    from twostep.services import accounts
+    from twostep.services.core import accounts
 
     with ctx.db.transaction() as db:
         user = accounts.find_user_by_email(db, EMAIL)
@@ -120,7 +120,7 @@ def test_metrics_text_has_help_and_type_lines(client: TestClient) -> None:
 
 def test_sign_in_page_checks_are_counted_too(client: TestClient, ctx: Context, clock: FrozenClock) -> None:
     secret = totp_user(ctx)
-    from twostep.services import accounts
+    from twostep.services.core import accounts
 
     with ctx.db.transaction() as db:
         user = accounts.find_user_by_email(db, EMAIL)

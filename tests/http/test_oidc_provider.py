@@ -25,8 +25,8 @@ from tests.oidc_helpers import (
 from tests.support import alerts, enrolled_user
 from twostep.domain.amr import ACR_MULTI_FACTOR
 from twostep.domain.clock import FrozenClock
-from twostep.services import accounts, sessions
-from twostep.services.context import Context
+from twostep.services.core import accounts, sessions
+from twostep.services.core.context import Context
 from twostep.services.oidc import keys
 from twostep.storage.models import OidcVerifiedEmail, OneTimeCode
 
@@ -412,7 +412,7 @@ def test_login_next_only_follows_same_origin_paths(client: TestClient, ctx: Cont
 def test_purge_deletes_expired_oidc_rows_only(client: TestClient, ctx: Context, clock: FrozenClock) -> None:
     from sqlalchemy import func, select
 
-    from twostep.services import purge
+    from twostep.services.operations import purge
     from twostep.storage.models import OidcAuthorizationCode, OidcPendingRequest, OidcToken
 
     def counts() -> tuple[int, int, int]:

@@ -18,8 +18,8 @@ from tests.support import PASSWORD, code_for, login_password, make_user, sign_ou
 from twostep.domain import throttle as throttle_rules
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
-from twostep.services import throttling
-from twostep.services.context import Context
+from twostep.services.core import throttling
+from twostep.services.core.context import Context
 from twostep.storage.models import Factor, Throttle
 
 EMAIL = "ada@example.com"

@@ -23,8 +23,8 @@ from tests.support import (
 )
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
-from twostep.services import recovery
-from twostep.services.context import Context
+from twostep.services.core.context import Context
+from twostep.services.factors import recovery
 from twostep.storage.models import Factor, WebSession
 
 NEW_PASSWORD = "copper lantern orchard 7"

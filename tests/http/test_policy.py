@@ -23,8 +23,10 @@ from tests.support import (
     submit_code,
 )
 from twostep.domain.clock import FrozenClock
-from twostep.services import accounts, policy, roles
-from twostep.services.context import Context, RequestInfo
+from twostep.services.admin import roles
+from twostep.services.core import accounts
+from twostep.services.core.context import Context, RequestInfo
+from twostep.services.rollout import policy
 from twostep.storage.models import AuditEvent, User
 
 

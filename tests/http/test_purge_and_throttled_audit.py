@@ -18,8 +18,9 @@ from twostep import cli
 from twostep.app import create_app
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
-from twostep.services import apikeys, purge
-from twostep.services.context import Context
+from twostep.services.api import apikeys
+from twostep.services.core.context import Context
+from twostep.services.operations import purge
 from twostep.settings import Settings
 from twostep.storage.models import (
     AuditEvent,

@@ -21,8 +21,8 @@ from tests.support import (
     submit_code,
 )
 from twostep.domain.clock import FrozenClock
-from twostep.services import recovery
-from twostep.services.context import Context
+from twostep.services.core.context import Context
+from twostep.services.factors import recovery
 from twostep.storage.models import AuditEvent, Factor, RecoveryCode, RememberedDevice, User, WebSession
 
 CODE_SHAPE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$")

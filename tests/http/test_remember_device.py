@@ -8,8 +8,8 @@ from sqlalchemy import select, update
 
 from tests.support import RecordingMail, code_for, enrolled_user, login_password, sign_out, submit_code
 from twostep.domain.clock import FrozenClock
-from twostep.services import accounts
-from twostep.services.context import Context
+from twostep.services.core import accounts
+from twostep.services.core.context import Context
 from twostep.storage.models import RememberedDevice
 
 

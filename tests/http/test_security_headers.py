@@ -16,7 +16,7 @@ from httpx import Response
 from tests.support import PASSWORD, code_for, csrf_of, enrolled_user, login_password, make_user, submit_code
 from twostep.app import create_app
 from twostep.domain.clock import FrozenClock
-from twostep.services.context import Context
+from twostep.services.core.context import Context
 from twostep.settings import Settings, load_settings
 
 AUTH_PAGES = ["/login", "/login/code", "/enroll", "/enroll/totp", "/account", "/account/reauth", "/account/password"]

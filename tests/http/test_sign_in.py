@@ -17,7 +17,7 @@ from tests.support import (
     submit_code,
 )
 from twostep.domain.clock import FrozenClock
-from twostep.services.context import Context
+from twostep.services.core.context import Context
 from twostep.storage.models import Factor, User, WebSession
 
 

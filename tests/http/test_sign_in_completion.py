@@ -12,7 +12,7 @@ from httpx import Response
 
 from tests.support import code_for, csrf_of, enrolled_user, make_user, sign_out, submit_code
 from twostep.domain.clock import FrozenClock
-from twostep.services.context import Context
+from twostep.services.core.context import Context
 from twostep.services.signin import completion
 
 SRC = Path(completion.__file__).resolve().parents[3]
@@ -109,7 +109,7 @@ def test_every_successful_sign_in_is_recorded_by_the_one_completion() -> None:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Constant) and node.value == "authn_login_success":
                 writers.add(path.relative_to(SRC / "twostep").as_posix())
-    assert writers == {"services/signin/completion.py", "services/verification_api.py", "web/metrics.py"}
+    assert writers == {"services/signin/completion.py", "services/api/verification_api.py", "web/core/metrics.py"}
 
 
 def test_a_first_sign_in_that_must_enroll_continues_to_the_target_after_enrolling(

@@ -11,8 +11,8 @@ from tests.oob_helpers import post_form, press_send, texted_code, user_with
 from tests.support import RecordingSms, alerts, code_for, login_password, make_user, submit_code
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
-from twostep.services import oob_enrollment
-from twostep.services.context import Context
+from twostep.services.core.context import Context
+from twostep.services.enrollment import oob_enrollment
 from twostep.storage.models import Factor
 
 NUMBER = "+32470123456"

@@ -27,8 +27,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from tests.support import PASSWORD, csrf_of
-from twostep.services import accounts
-from twostep.services.context import Context
+from twostep.services.core import accounts
+from twostep.services.core.context import Context
 from twostep.storage.models import User
 
 ALPHA = 0.01

@@ -19,8 +19,9 @@ from sqlalchemy import select
 
 from tests.support import PASSWORD, RecordingMail, make_user
 from twostep import cli
-from twostep.services import accounts, admin
-from twostep.services.context import Context, RequestInfo
+from twostep.services.admin import admin
+from twostep.services.core import accounts
+from twostep.services.core.context import Context, RequestInfo
 from twostep.storage.models import AuditEvent, User
 
 TARGET = "bob@example.com"

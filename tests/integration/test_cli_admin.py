@@ -20,8 +20,9 @@ from tests.support import make_user
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
 from twostep.domain.factors import FactorKind
-from twostep.services import recovery, throttling
-from twostep.services.context import Context
+from twostep.services.core import throttling
+from twostep.services.core.context import Context
+from twostep.services.factors import recovery
 from twostep.settings import Settings
 from twostep.storage.models import AuditEvent, Factor, RecoveryCode, Throttle, User, UserRole
 

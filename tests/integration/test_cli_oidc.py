@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.cli_support import Ran, in_process_cli
-from twostep.services.context import Context
+from twostep.services.core.context import Context
 from twostep.services.oidc import clients, keys
 from twostep.settings import Settings
 from twostep.storage.models import AuditEvent, OidcClient, OidcSigningKey

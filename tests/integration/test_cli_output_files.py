@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from twostep import cli
-from twostep.services.context import Context
+from twostep.services.core.context import Context
 
 
 def run(

@@ -22,8 +22,9 @@ from tests.support import RecordingMail, alerts, code_for
 from twostep.app import build_context, create_app
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
-from twostep.services import accounts, apikeys
-from twostep.services.context import Context
+from twostep.services.api import apikeys
+from twostep.services.core import accounts
+from twostep.services.core.context import Context
 from twostep.settings import load_settings
 from twostep.storage.database import Database
 from twostep.storage.migrate import upgrade

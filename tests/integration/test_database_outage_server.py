@@ -16,7 +16,8 @@ from tests.integration.test_workers import free_port, start, stop
 from tests.real_servers import postgres_server
 from twostep.app import build_context
 from twostep.domain.clock import SystemClock
-from twostep.services import accounts, apikeys
+from twostep.services.api import apikeys
+from twostep.services.core import accounts
 from twostep.settings import load_settings
 from twostep.storage.database import Database
 from twostep.storage.migrate import upgrade

@@ -22,7 +22,7 @@ from tests.oob_helpers import code_in, post_form, press_send, reset_code_in, use
 from tests.support import alerts, csrf_of, login_password, make_user, prove_mailbox, sign_out, submit_code
 from twostep.delivery.mail import MailSender, SmtpMailSender, build_mail_sender
 from twostep.domain.clock import FrozenClock
-from twostep.services.context import Context
+from twostep.services.core.context import Context
 from twostep.settings import Settings, load_settings
 from twostep.storage.models import AuditEvent
 

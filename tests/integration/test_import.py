@@ -23,8 +23,9 @@ from tests.support import PASSWORD, alerts, code_for, login_password, make_user,
 from twostep import cli
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
-from twostep.services import accounts, importer
-from twostep.services.context import Context
+from twostep.services.admin import importer
+from twostep.services.core import accounts
+from twostep.services.core.context import Context
 from twostep.storage.models import AuditEvent, Factor, User, UserRole
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # 160 bits

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from twostep.services import importer
-from twostep.services.context import Context
+from twostep.services.admin import importer
+from twostep.services.core.context import Context
 from twostep.storage.models import User
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"

@@ -20,9 +20,11 @@ from twostep.app import build_context, create_app
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
 from twostep.domain.sealing import Sealer
-from twostep.services import apikeys, audit, secret_keys
-from twostep.services.accounts import find_user_by_email
-from twostep.services.context import Context, RequestInfo
+from twostep.services.api import apikeys
+from twostep.services.core import audit
+from twostep.services.core.accounts import find_user_by_email
+from twostep.services.core.context import Context, RequestInfo
+from twostep.services.operations import secret_keys
 from twostep.settings import Settings, load_settings
 from twostep.storage import backup as backups
 from twostep.storage.database import Database
@@ -128,7 +130,7 @@ def test_the_server_and_the_cli_refuse_to_start_with_a_key_that_does_not_open_th
 
 
 def test_policy_reset_keeps_the_canary(settings: Settings, ctx: Context) -> None:
-    from twostep.services import policy
+    from twostep.services.rollout import policy
     from twostep.storage.models import PolicySetting
 
     secret_keys.check(ctx)
@@ -264,7 +266,7 @@ def test_restore_works_end_to_end_and_sign_in_with_totp_follows(
     secret = totp_user(ctx)
     key = apikeys.create(ctx, "Payroll").key
     assert twostep("backup", str(tmp_path / "copy.db")).returncode == 0
-    from twostep.services import admin
+    from twostep.services.admin import admin
 
     user_id = admin.find_user_id(ctx, EMAIL)
     assert user_id is not None
@@ -356,7 +358,8 @@ def test_upgrade_is_idempotent_on_a_restored_copy(tmp_path: Path) -> None:
 def test_recovery_codes_devices_and_setup_links_from_before_a_rotation_still_work(
     settings: Settings, ctx: Context, twostep: Callable[..., Ran], reopen: Callable[[Settings], Context]
 ) -> None:
-    from twostep.services import accounts, devices, recovery
+    from twostep.services.core import accounts, devices
+    from twostep.services.factors import recovery
 
     user_id = make_user(ctx)
     with ctx.db.transaction() as db:

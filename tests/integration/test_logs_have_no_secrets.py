@@ -18,7 +18,8 @@ from tests.support import PASSWORD
 from twostep.app import build_context
 from twostep.domain import totp
 from twostep.domain.clock import SystemClock
-from twostep.services import accounts, apikeys
+from twostep.services.api import apikeys
+from twostep.services.core import accounts
 from twostep.settings import load_settings
 from twostep.storage.migrate import upgrade
 from twostep.storage.models import Factor

@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 from tests.oob_helpers import press_send, user_with
 from tests.support import alerts, login_password
 from twostep.domain.clock import FrozenClock
-from twostep.services import rate_limits
-from twostep.services.context import Context
+from twostep.services.core import rate_limits
+from twostep.services.core.context import Context
 from twostep.settings import Settings, load_settings
 from twostep.storage.models import RateCounter
 
@@ -114,7 +114,7 @@ def test_a_limit_spent_by_another_process_holds_here(
     epoch = int(clock.now().timestamp())
     script = (
         "import sys, datetime, redis\n"
-        "from twostep.services.rate_limits import RedisRateStore\n"
+        "from twostep.services.core.rate_limits import RedisRateStore\n"
         "store = RedisRateStore(redis.Redis.from_url(sys.argv[1]), sys.argv[2])\n"
         "now = datetime.datetime.fromtimestamp(int(sys.argv[4]), datetime.UTC)\n"
         "for _ in range(5):\n"

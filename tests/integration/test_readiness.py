@@ -14,7 +14,7 @@ from sqlalchemy import event
 
 from tests.real_servers import RedisServer, redis_server
 from twostep.app import create_app
-from twostep.services.context import Context
+from twostep.services.core.context import Context
 from twostep.settings import load_settings
 from twostep.storage import database
 

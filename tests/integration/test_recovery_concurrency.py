@@ -10,8 +10,10 @@ from sqlalchemy import func, select
 from tests.support import make_user
 from twostep.domain.clock import FrozenClock
 from twostep.domain.login_flow import Stage
-from twostep.services import recovery, recovery_login, sessions
-from twostep.services.context import Context, RequestInfo
+from twostep.services.core import sessions
+from twostep.services.core.context import Context, RequestInfo
+from twostep.services.factors import recovery
+from twostep.services.recovery import recovery_login
 from twostep.storage.models import RecoveryCode, User, WebSession
 
 THREADS = 20

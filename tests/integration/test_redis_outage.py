@@ -23,8 +23,9 @@ from tests.real_servers import RedisServer, redis_server, wait_for
 from tests.support import RecordingMail, alerts, code_for, login_password
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
-from twostep.services import accounts, apikeys, rate_limits
-from twostep.services.context import Context
+from twostep.services.api import apikeys
+from twostep.services.core import accounts, rate_limits
+from twostep.services.core.context import Context
 from twostep.settings import Settings, load_settings
 from twostep.storage.models import Factor, RateCounter
 

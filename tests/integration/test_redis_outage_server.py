@@ -19,7 +19,8 @@ from tests.real_servers import redis_server
 from twostep.app import build_context
 from twostep.domain import totp
 from twostep.domain.clock import SystemClock
-from twostep.services import accounts, apikeys
+from twostep.services.api import apikeys
+from twostep.services.core import accounts
 from twostep.settings import load_settings
 from twostep.storage.database import Database
 from twostep.storage.migrate import upgrade

@@ -23,7 +23,7 @@ from tests.support import RecordingMail, alerts, code_for, login_password, make_
 from twostep.app import build_context
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
-from twostep.services.context import Context
+from twostep.services.core.context import Context
 from twostep.settings import Settings, load_settings
 from twostep.storage.database import Database
 from twostep.storage.models import AuditEvent, Factor

@@ -10,7 +10,7 @@ import pytest
 from tests.support import RecordingMail
 from twostep.app import build_context
 from twostep.delivery.sms import SmsDeliveryError, SmsMessage
-from twostep.services.views import enrollment_choices
+from twostep.services.signin.views import enrollment_choices
 from twostep.settings import Settings
 
 NUMBER = "+48601234567"

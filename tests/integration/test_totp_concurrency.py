@@ -11,7 +11,7 @@ from tests.support import make_user
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
 from twostep.domain.factors import FactorKind
-from twostep.services.context import Context
+from twostep.services.core.context import Context
 from twostep.services.factors import totp as totp_factor
 from twostep.storage.models import Factor
 

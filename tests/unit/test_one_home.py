@@ -48,9 +48,11 @@ def test_a_cell_a_spreadsheet_would_run_is_written_as_text(cell: str) -> None:
 
 
 def test_user_facing_message_tables_live_in_web_messages() -> None:
-    """Pages take their texts from ``web/messages.py`` (one home, one place to translate)."""
+    """Pages take their texts from ``web/core/messages.py`` (one home, one place to translate)."""
     offenders = [
-        f"{module}:{number}" for module, number, code in _lines("web") if "N_(" in code and module != "web/messages.py"
+        f"{module}:{number}"
+        for module, number, code in _lines("web")
+        if "N_(" in code and module != "web/core/messages.py"
     ]
     assert offenders == []
 

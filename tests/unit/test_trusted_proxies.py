@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from twostep.settings import Settings
-from twostep.web.security import TrustedProxies, peer_ip
+from twostep.web.core.security import TrustedProxies, peer_ip
 
 
 def test_by_default_only_loopback_proxies_are_believed() -> None:

@@ -18,8 +18,8 @@ from twostep.domain import authz
 from twostep.domain.amr import amr_for
 from twostep.domain.clock import as_utc
 from twostep.domain.login_flow import IDLE_TIMEOUT, Stage
-from twostep.services.context import Context
-from twostep.services.sessions import TOUCH_EVERY_SECONDS
+from twostep.services.core.context import Context
+from twostep.services.core.sessions import TOUCH_EVERY_SECONDS
 from twostep.storage.database import FastStatement, as_datetime
 from twostep.storage.models import User, UserRole, WebSession
 

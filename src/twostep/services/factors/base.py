@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from twostep.domain.codes import CodePurpose
 from twostep.domain.factors import FactorSpec, Verdict
-from twostep.services.context import Context, RequestInfo
-from twostep.services.sent_codes import Prepared, SendResult
+from twostep.services.core.context import Context, RequestInfo
+from twostep.services.factors.sent_codes import Prepared, SendResult
 from twostep.storage.models import Factor as FactorRow
 from twostep.storage.models import User
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from twostep.domain.factors import RECOVERY_CODE, FactorSpec, Verdict
-from twostep.services import recovery
-from twostep.services.context import Context, RequestInfo
+from twostep.services.core.context import Context, RequestInfo
+from twostep.services.factors import recovery
 from twostep.services.factors.base import Challenge, Proof
 from twostep.storage.models import Factor, User
 

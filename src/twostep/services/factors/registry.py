@@ -11,8 +11,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from twostep.domain.factors import Verdict
-from twostep.services import accounts
-from twostep.services.context import Context, RequestInfo
+from twostep.services.core import accounts
+from twostep.services.core.context import Context, RequestInfo
 from twostep.services.factors import recovery_code, sent_code, totp
 from twostep.services.factors.base import Challenge, Factor, Proof
 from twostep.storage.models import Factor as FactorRow

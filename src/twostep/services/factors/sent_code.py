@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from twostep.domain.codes import CodePurpose
 from twostep.domain.factors import REGISTRY as SPECS
 from twostep.domain.factors import FactorKind, FactorSpec, Verdict
-from twostep.services import sent_codes
-from twostep.services.context import Context, RequestInfo
+from twostep.services.core.context import Context, RequestInfo
+from twostep.services.factors import sent_codes
 from twostep.services.factors.base import Challenge, Proof
 from twostep.storage.models import Factor, User
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from twostep.domain.factors import REGISTRY as SPECS
 from twostep.domain.factors import FactorKind, FactorSpec, Verdict
 from twostep.domain.factors import totp as totp_factor
-from twostep.services.context import Context, RequestInfo
+from twostep.services.core.context import Context, RequestInfo
 from twostep.services.factors.base import Challenge, Proof
 from twostep.storage.database import Executor, FastStatement, expire_loaded
 from twostep.storage.models import Factor, User

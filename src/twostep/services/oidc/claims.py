@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from twostep.services import accounts
+from twostep.services.core import accounts
 from twostep.storage.models import User
 
 

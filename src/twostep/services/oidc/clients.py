@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from twostep.domain.text_input import is_clean
-from twostep.services import audit
-from twostep.services.context import Context, RequestInfo
+from twostep.services.core import audit
+from twostep.services.core.context import Context, RequestInfo
 from twostep.storage.models import OidcClient, OidcToken, User
 
 SCOPES = ("openid", "profile", "email", "groups", "offline_access")

@@ -23,8 +23,8 @@ from twostep.domain.amr import acr_for, amr_for
 from twostep.domain.clock import as_utc
 from twostep.domain.codes import CodePurpose
 from twostep.domain.login_flow import Stage
-from twostep.services import accounts, sessions
-from twostep.services.context import Context, RequestInfo
+from twostep.services.core import accounts, sessions
+from twostep.services.core.context import Context, RequestInfo
 from twostep.services.oidc import claims, clients, keys
 from twostep.services.oidc.provider import (
     ACCESS_TOKEN_LIFETIME,

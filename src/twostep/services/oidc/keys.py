@@ -18,7 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from twostep.domain.clock import as_utc
-from twostep.services.context import Context
+from twostep.services.core.context import Context
 from twostep.storage.models import OidcSigningKey
 
 ID_TOKEN_LIFETIME = timedelta(hours=1)

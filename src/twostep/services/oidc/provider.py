@@ -36,8 +36,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from twostep.domain.clock import as_utc
-from twostep.services import audit, sessions
-from twostep.services.context import Context, RequestInfo
+from twostep.services.core import audit, sessions
+from twostep.services.core.context import Context, RequestInfo
 from twostep.services.oidc import claims, clients, keys
 from twostep.storage.models import OidcAuthorizationCode, OidcToken, User
 

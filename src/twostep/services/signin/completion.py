@@ -39,8 +39,8 @@ from sqlalchemy.orm import Session
 from twostep.domain.links import MAX_LENGTH, same_origin_path
 from twostep.domain.login_flow import Stage
 from twostep.domain.text_input import is_clean
-from twostep.services import audit, devices, notify, sessions
-from twostep.services.context import Context, RequestInfo
+from twostep.services.core import audit, devices, notify, sessions
+from twostep.services.core.context import Context, RequestInfo
 from twostep.storage.models import RememberedDevice, User, WebSession
 
 DEFAULT_TARGET = "/account"

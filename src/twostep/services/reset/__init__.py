@@ -1,0 +1,1 @@
+"""Password reset by an emailed code, which never bypasses the second step."""

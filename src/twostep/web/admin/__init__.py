@@ -1,0 +1,1 @@
+"""The administration console under /admin and the one gate in front of every route of it."""

@@ -1,0 +1,2 @@
+"""Endpoints for other applications: the verification API, OpenID Connect, and forward-auth (plain-ASGI
+fast routes)."""
