@@ -3,25 +3,40 @@
 (b) with twostep's auth_request check and a valid signed-in session, on SQLite and PostgreSQL, at 16
 and 32 connections.
 
-    apt-get install -y wrk                                      # once
-    .venv/bin/python bench/forward_auth.py                    # everything, 10 s per run (about 2 min)
-    .venv/bin/python bench/forward_auth.py --duration 20 --only sqlite
+    apt-get install -y wrk                                   # once
+    .venv/bin/python bench/forward_auth.py                   # 3 interleaved rounds, 8 s per run (about 7 min)
+    .venv/bin/python bench/forward_auth.py --rounds 5 --only sqlite --empty --cache
+    .venv/bin/python bench/forward_auth.py --only sqlite --profile   # + py-spy flame data of twostep
 
 nginx (1 worker) uses the documented snippet (docs/forward-auth/nginx.conf) with the upstream
-replaced by a second nginx server that answers "ok"; twostep runs ``serve --workers 2``; wrk -t1
-shares the same 2 cores. Every answer must be 200 (a refused check would count as non200).
-Results: one JSON line per run in bench/results/forward-auth.jsonl and a table on stdout.
+replaced by a second nginx server that answers "ok"; twostep runs ``serve --workers 2`` with its log
+(one access line per check) written to a file; wrk -t1 shares the same 2 cores. The setups of one
+round run back to back (floor, then forward-auth, …) and the rounds repeat, so a shared machine's
+slow minutes hit every setup alike; the table gives medians, and the share is the median of each
+round's forward-auth / floor. Every answer must be 200 (a refused check would count as non200).
+
+Optional rows: ``--empty``: the same snippet in front of bench/empty_check.py (a plain ASGI app on the
+same uvicorn that answers 200 and reads nothing): the ceiling of any Python check one HTTP hop away.
+``--cache``: the documented opt-in nginx cache of allowed checks (docs/forward-auth/nginx-cache.conf),
+which is not a check per request: sign-out reaches that proxy only when the cached answer expires.
+
+Per run it records CPU ms per request of twostep's processes and of nginx, the rest of the machine's
+load and the hypervisor's steal. Results: one JSON line per run in bench/results/forward-auth.jsonl
+and a table on stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import csv
 import json
 import os
 import re
+import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -33,11 +48,16 @@ from argon2 import PasswordHasher
 
 REPO = Path(__file__).resolve().parents[1]
 HERE = REPO / "bench"
+sys.path.insert(0, str(HERE))
+
+from run import TCK, cpu_stat, proc_table, tree_ticks  # noqa: E402
+
 WORK = Path(os.environ.get("BENCH_WORK", "/tmp/twostep-bench-forward-auth"))
 PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "violet staple meadow 42"
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 RULES = '[[access_rules]]\nhosts = ["app.example.test"]\nlevel = "two_factor"\n'
+FLOOR, CHECK, EMPTY, CACHED = "no auth", "forward-auth", "empty check", "nginx cache (opt-in)"
 
 
 def free_port() -> int:
@@ -70,14 +90,35 @@ def database(kind: str) -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + "/twostep_bench_fa"
 
 
-def nginx_conf(prefix: Path, plain: int, guarded: int, static: int, twostep: int) -> str:
-    site = (REPO / "docs" / "forward-auth" / "nginx.conf").read_text()
-    site = site.replace("server 127.0.0.1:9091;", f"server 127.0.0.1:{twostep};")
-    site = site.replace("listen 80;", f"listen 127.0.0.1:{guarded};")
-    site = site.replace("server_name app.example.com;", "server_name app.example.test;")
-    site = site.replace("server_name auth.example.com;", "server_name auth.example.test;")
-    site = site.replace("proxy_pass http://127.0.0.1:8080;", "proxy_pass http://static;")
+def site(snippet: str, listen: int, auth: int, name: str) -> str:
+    """A documented snippet listening on ``listen``, its checks going to ``auth``, the application
+    being the static upstream; ``name`` keeps each copy's ``upstream`` block apart."""
+    text = (REPO / "docs" / "forward-auth" / snippet).read_text()
+    replacements = {
+        "server 127.0.0.1:9091;": f"server 127.0.0.1:{auth};",
+        "listen 80;": f"listen 127.0.0.1:{listen};",
+        "server_name app.example.com;": "server_name app.example.test;",
+        "server_name auth.example.com;": "server_name auth.example.test;",
+        "proxy_pass http://127.0.0.1:8080;": "proxy_pass http://static;",
+        "upstream twostep {": f"upstream {name} {{",
+        "http://twostep": f"http://{name}",
+    }
+    for old, new in replacements.items():
+        if old not in text and old != "http://twostep":
+            raise SystemExit(f"docs/forward-auth/{snippet} no longer has {old!r}")
+        text = text.replace(old, new)
+    return text
+
+
+def nginx_conf(prefix: Path, ports: dict[str, int], static: int, twostep: int, empty: int) -> str:
     temp = " ".join(f"{n}_temp_path {prefix}/{n};" for n in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    sites = [site("nginx.conf", ports[CHECK], twostep, "twostep")]
+    if EMPTY in ports:
+        sites.append(site("nginx.conf", ports[EMPTY], empty, "empty"))
+    if CACHED in ports:
+        cache = site("nginx-cache.conf", ports[CACHED], twostep, "twostep_cached")
+        sites.append(cache.replace("/var/cache/nginx/twostep", f"{prefix}/cache"))
+    joined = "\n".join(sites)
     return f"""worker_processes 1;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log;
@@ -88,10 +129,10 @@ http {{
   upstream static {{ server 127.0.0.1:{static}; keepalive 16; }}
   server {{ listen 127.0.0.1:{static}; location / {{ return 200 "ok\\n"; }} }}
   server {{
-    listen 127.0.0.1:{plain};
+    listen 127.0.0.1:{ports[FLOOR]};
     location / {{ proxy_pass http://static; proxy_http_version 1.1; proxy_set_header Connection ""; }}
   }}
-{site}
+{joined}
 }}
 """
 
@@ -122,7 +163,67 @@ def wrk(port: int, connections: int, duration: int, cookie: str) -> dict[str, fl
     return {k: float(v) for k, v in (item.split("=") for item in line.split()[1:])}
 
 
-def run(kind: str, duration: int) -> list[dict[str, object]]:
+def measured(port: int, connections: int, duration: int, cookie: str, roots: dict[str, list[int]]) -> dict[str, float]:
+    """One wrk run with CPU accounting: ms of CPU per answered request for each process tree in
+    ``roots``, wrk's own share, the rest of the machine (% of one core) and steal."""
+    t0, c0 = proc_table(), cpu_stat()
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    result = wrk(port, connections, duration, cookie)
+    wall = time.monotonic() - started
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t1, c1 = proc_table(), cpu_stat()
+    answered = max(1.0, result["answered"])
+    ours = 0.0
+    for name, pids in roots.items():
+        seconds = (tree_ticks(pids, t1) - tree_ticks(pids, t0)) / TCK
+        ours += seconds
+        result[f"{name}_cpu_ms_per_req"] = round(seconds / answered * 1000, 4)
+    wrk_seconds = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+    delta = [b - a for a, b in zip(c0, c1, strict=True)]
+    total = max(1, sum(delta))
+    busy = (total - delta[3] - delta[4]) / total * 200
+    result["wrk_cpu_pct"] = round(wrk_seconds / wall * 100, 1)
+    result["other_cpu_pct"] = round(busy - (ours + wrk_seconds) / wall * 100, 1)
+    result["steal_pct"] = round(delta[7] / total * 200, 1)
+    return result
+
+
+def profile(pid: int, port: int, duration: int, cookie: str, out: Path) -> None:
+    """py-spy's samples of every twostep process during one forward-auth run, and the functions that
+    took most of them (own samples, and samples with the function anywhere on the stack)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
+    recorder = subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--subprocesses", "--rate", "250", "--duration", str(duration),
+         "--format", "raw", "-o", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1)
+    wrk(port, 16, duration, cookie)
+    recorder.wait(60)
+    own: collections.Counter[str] = collections.Counter()
+    anywhere: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [re.sub(r" \((?:.*/)?(?:site-packages|src)/(.*?):\d+\)$", r" (\1)", f) for f in stack.split(";")
+                  if not f.startswith(("process ", "thread "))]
+        if not frames or "Condition.wait" in frames[-1]:  # the idle thread pool, not work
+            continue
+        total += int(count)
+        own[frames[-1]] += int(count)
+        for frame in set(frames):
+            anywhere[frame] += int(count)
+    print(f"\nprofile: {out} ({total} samples of busy twostep threads)")
+    for title, counter in (("own", own), ("anywhere on the stack", anywhere)):
+        print(f"-- {title}")
+        for frame, count in counter.most_common(25):
+            print(f"{count / max(1, total) * 100:5.1f} %  {frame}")
+
+
+def run(kind: str, args: argparse.Namespace) -> list[dict[str, object]]:
     work = WORK / kind
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -142,54 +243,102 @@ def run(kind: str, duration: int) -> list[dict[str, object]]:
         )
     subprocess.run([*twostep, "migrate"], env=env, check=True, capture_output=True)
     subprocess.run([*twostep, "user", "import", str(users)], env=env, check=True, capture_output=True)
+    log = (work / "twostep.log").open("w")
     server = subprocess.Popen([*twostep, "serve", "--no-migrate", "--workers", "2", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=log, stderr=log)
+    processes = [server]
+    empty = free_port()
+    if args.empty:
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--workers", "2", "--no-access-log", "--log-level", "warning",
+             "--port", str(empty), "--app-dir", str(HERE), "empty_check:app"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    setups = [FLOOR, CHECK] + ([EMPTY] if args.empty else []) + ([CACHED] if args.cache else [])
+    ports = {setup: free_port() for setup in setups}
+    static = free_port()
     prefix = work / "nginx"
     prefix.mkdir()
-    plain, guarded, static = free_port(), free_port(), free_port()
-    (prefix / "nginx.conf").write_text(nginx_conf(prefix, plain, guarded, static, port))
+    (prefix / "nginx.conf").write_text(nginx_conf(prefix, ports, static, port, empty))
     nginx = subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"])
+    roots = {"twostep": [server.pid], "nginx": [nginx.pid]}
+    if args.empty:
+        roots["empty"] = [processes[1].pid]
     results: list[dict[str, object]] = []
     try:
         wait(f"http://127.0.0.1:{port}/healthz")
-        wait(f"http://127.0.0.1:{plain}/")
+        wait(f"http://127.0.0.1:{ports[FLOOR]}/")
+        if args.empty:
+            wait(f"http://127.0.0.1:{empty}/")
         cookie = sign_in(f"http://127.0.0.1:{port}")
-        wrk(guarded, 16, 2, cookie)  # warm-up: connections, prepared statements
+        for setup in setups[1:]:
+            wrk(ports[setup], 16, 2, cookie)  # warm-up: connections, prepared statements
         for connections in (16, 32):
-            for label, target in (("no auth", plain), ("forward-auth", guarded)):
-                result = wrk(target, connections, duration, cookie)
-                row = {"database": kind, "setup": label, "connections": connections, **result}
-                results.append(row)
-                print(json.dumps(row), flush=True)
+            for round_ in range(1, args.rounds + 1):
+                for setup in setups:
+                    result = measured(ports[setup], connections, args.duration, cookie, roots)
+                    row = {"database": kind, "setup": setup, "connections": connections, "round": round_, **result,
+                           "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                    results.append(row)
+                    print(json.dumps(row), flush=True)
+        if args.profile:
+            profile(server.pid, ports[CHECK], args.duration, cookie, work / "profile.txt")
     finally:
         nginx.terminate()
-        server.terminate()
+        for process in processes:
+            process.terminate()
         nginx.wait(10)
-        server.wait(10)
+        for process in processes:
+            process.wait(10)
+        log.close()
     return results
 
 
+def summary(rows: list[dict[str, object]]) -> list[str]:
+    """Medians per (database, connections, setup); share = median over rounds of setup / floor."""
+    lines = [
+        "| database | conns | setup | req/s | share of no auth | p50 ms | p99 ms | twostep CPU ms/req "
+        "| nginx CPU ms/req | other load % | steal % | non-200 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    groups: dict[tuple[object, object, object], list[dict[str, object]]] = {}
+    for row in rows:
+        groups.setdefault((row["database"], row["connections"], row["setup"]), []).append(row)
+
+    def median(items: list[dict[str, object]], key: str) -> float:
+        return statistics.median(float(item.get(key, 0.0)) for item in items)  # type: ignore[arg-type]
+
+    for (kind, connections, setup), items in groups.items():
+        floors = {r["round"]: float(r["rps"]) for r in groups[(kind, connections, FLOOR)]}  # type: ignore[arg-type]
+        share = statistics.median(float(r["rps"]) / floors[r["round"]] for r in items)  # type: ignore[arg-type]
+        non200 = sum(int(float(r["non200"])) for r in items)  # type: ignore[arg-type]
+        twostep = f"{median(items, 'twostep_cpu_ms_per_req'):.3f}" if setup in (CHECK, CACHED) else "–"
+        lines.append(
+            f"| {kind} | {connections} | {setup} | {median(items, 'rps'):,.0f} | {share * 100:.0f} % "
+            f"| {median(items, 'p50_ms'):.2f} | {median(items, 'p99_ms'):.2f} | {twostep} "
+            f"| {median(items, 'nginx_cpu_ms_per_req'):.3f} | {median(items, 'other_cpu_pct'):.0f} "
+            f"| {median(items, 'steal_pct'):.0f} | {non200} |"
+        )
+    return lines
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--duration", type=int, default=10)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=8, help="seconds per run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per connection count")
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
+    parser.add_argument("--empty", action="store_true", help="add the empty-check ceiling row")
+    parser.add_argument("--cache", action="store_true", help="add the opt-in nginx cache row")
+    parser.add_argument("--profile", action="store_true", help="py-spy profile of one more forward-auth run")
     args = parser.parse_args()
     rows: list[dict[str, object]] = []
     for kind in ("sqlite", "postgresql"):
         if args.only in (None, kind):
-            rows += run(kind, args.duration)
+            rows += run(kind, args)
     (HERE / "results").mkdir(exist_ok=True)
     with (HERE / "results" / "forward-auth.jsonl").open("w") as handle:
         for row in rows:
             handle.write(json.dumps(row) + "\n")
-    print("\n| database | connections | setup | req/s | p50 ms | p99 ms | non-200 | share of no-auth |")
-    print("|---|---|---|---|---|---|---|---|")
-    for row in rows:
-        floor = next(r for r in rows if r["database"] == row["database"] and r["connections"] == row["connections"]
-                     and r["setup"] == "no auth")
-        share = float(row["rps"]) / float(floor["rps"]) * 100  # type: ignore[arg-type]
-        print(f"| {row['database']} | {row['connections']} | {row['setup']} | {float(row['rps']):.0f} | "  # type: ignore[arg-type]
-              f"{row['p50_ms']} | {row['p99_ms']} | {int(float(row['non200']))} | {share:.0f} % |")  # type: ignore[arg-type]
+    print("\n" + "\n".join(summary(rows)))
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ def create_app(
     context: Context | None = None,
 ) -> FastAPI:
     ctx = context or build_context(settings, clock=clock, mail=mail, sms=sms, warn=True)
-    app = FastAPI(
+    app = metrics.FastApp(
         title=f"{settings.service_name} API",
         docs_url=None,
         redoc_url=None,
@@ -158,8 +158,8 @@ def create_app(
     app.include_router(oidc_pages.router)
     app.include_router(oidc_admin_pages.router)
     app.state.verify_endpoint = api.VerifyEndpoint(app.state.web, hsts=settings.uses_https)
-    fast: dict[tuple[str, str], Any] = {("POST", "/api/v1/verify"): app.state.verify_endpoint}
-    fast.update(forward_auth_routes(app.state.web, hsts=settings.uses_https))  # docs/forward-auth.md
+    fast = [metrics.FastRoute(app.state.verify_endpoint, "POST", "/api/v1/verify")]
+    fast += forward_auth_routes(app.state.web, hsts=settings.uses_https)  # docs/forward-auth.md
     metrics.install(app, ctx, fast_routes=fast)
 
     @app.get("/healthz")

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, Literal, NewType
 from urllib.parse import unquote
 
@@ -63,6 +64,11 @@ class Rule:
     allow_remembered_device: bool = True
 
     def describe(self) -> str:
+        return self.description
+
+    @cached_property
+    def description(self) -> str:
+        """``rule 2 hosts=admin.example.com roles=admin level=two_factor …`` (made once per rule)."""
         parts = [f"rule {self.index + 1}"]
         for name, values in (("hosts", self.hosts), ("paths", self.paths), ("methods", sorted(self.methods)),
                              ("roles", sorted(self.roles))):
@@ -230,12 +236,22 @@ def _matches_request(rule: Rule, target: Target) -> bool:
 
 def decide(rules: Sequence[Rule], target: Target, subject: Subject | None, now: datetime) -> Decision:
     """First match wins; no match: deny. ``target.path`` must be normalised (``normalize_path``)."""
-    for rule in rules:
-        if not _matches_request(rule, target):
-            continue
+    return decide_among(matching(rules, target), subject, now)
+
+
+def matching(rules: Sequence[Rule], target: Target) -> tuple[Rule, ...]:
+    """The rules whose hosts, paths and methods match ``target``, in order: all ``decide`` needs of
+    the target, so a hot path may keep it per target."""
+    return tuple(rule for rule in rules if _matches_request(rule, target))
+
+
+def decide_among(candidates: Sequence[Rule], subject: Subject | None, now: datetime) -> Decision:
+    """``decide`` for the rules ``matching`` gave. Without a subject the answer never depends on
+    ``now`` (freshness is a signed-in session's)."""
+    for rule in candidates:
         if rule.roles:
             if subject is None:
-                return Decision("sign_in", rule, f"{rule.describe()} needs a signed-in user with a role")
+                return Decision("sign_in", rule, f"{rule.description} needs a signed-in user with a role")
             if not rule.roles & subject.roles:
                 continue
         return _apply(rule, subject, now)
@@ -243,7 +259,7 @@ def decide(rules: Sequence[Rule], target: Target, subject: Subject | None, now: 
 
 
 def _apply(rule: Rule, subject: Subject | None, now: datetime) -> Decision:
-    described = rule.describe()
+    described = rule.description
     if rule.level is Level.BYPASS:
         return Decision("allow", rule, f"{described}: no sign-in needed")
     if rule.level is Level.DENY:

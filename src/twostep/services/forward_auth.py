@@ -1,15 +1,17 @@
 """Forward-auth's use case: who is behind this session cookie, and may they reach this address?
 
 The check runs on every request a reverse proxy forwards to a protected application, so it reads the
-session, its account and its roles with one prebuilt statement (``FastStatement``, no ORM) and caches
-nothing: a sign-out on any instance deletes the session row, and the next check on every instance
-finds no row (issue 17: "sign-out ends access everywhere at the next request").
+session, its account and its roles with one prebuilt statement (``FastStatement``, no ORM) on every
+check and caches no answer: a sign-out on any instance deletes the session row, and the next check on
+every instance finds no row (issue 17: "sign-out ends access everywhere at the next request").
+``RowMemo`` only spares re-parsing rows identical to the last ones read for that session.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import cast
 
 from sqlalchemy import Table, bindparam, select, update
@@ -68,8 +70,45 @@ class Identity:
     auth_time: datetime
     subject: authz.Subject
 
+    @cached_property
+    def remote_values(self) -> tuple[str, str, str, str, str, str]:
+        """``Remote-User``, ``-Groups``, ``-Name``, ``-Email``, ``-Auth-Methods``, ``-Auth-Time``."""
+        return (self.email, ",".join(self.roles), self.name, self.email, ",".join(self.methods),
+                str(int(self.auth_time.timestamp())))
 
-def find_identity(ctx: Context, token: str | None) -> Identity | None:
+
+@dataclass(frozen=True)
+class _Session:
+    """What a session's rows say, before the clock is looked at."""
+
+    expires_at: datetime
+    last_seen_at: datetime
+    identity: Identity
+
+
+class RowMemo:
+    """The last rows read for each session and what they were parsed into, so that a session checked
+    again and again (every request of a page goes through the proxy's check) is parsed once per change
+    of its rows instead of once per check. Every check still reads the rows: this remembers nothing
+    the database has not just confirmed (a deleted session reads no row, a removed role a different
+    row set). Bounded: emptied when it holds ``limit`` sessions."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._parsed: dict[str, tuple[list[tuple[object, ...]], _Session | None]] = {}
+
+    def parse(self, session_id: str, rows: list[tuple[object, ...]]) -> _Session | None:
+        found = self._parsed.get(session_id)
+        if found is not None and found[0] == rows:
+            return found[1]
+        parsed = _parse(rows)
+        if len(self._parsed) >= self.limit:
+            self._parsed.clear()
+        self._parsed[session_id] = (rows, parsed)
+        return parsed
+
+
+def find_identity(ctx: Context, token: str | None, memo: RowMemo | None = None) -> Identity | None:
     """The fully signed-in session for this cookie value, or None (unknown, expired, idle, not
     signed in yet, malformed): every doubt answers "not signed in"."""
     if not token or len(token) > 100:
@@ -82,29 +121,33 @@ def find_identity(ctx: Context, token: str | None) -> Identity | None:
                 break
         else:
             return None
-        identity, touch = _identity(ctx, rows)
-    if identity is not None and touch:  # the idle clock, as sessions.load keeps it (every 30 s at most)
-        now = ctx.clock.now()
+    session = memo.parse(session_id, rows) if memo is not None else _parse(rows)
+    if session is None:
+        return None
+    now = ctx.clock.now()
+    if now >= session.expires_at or now >= session.last_seen_at + IDLE_TIMEOUT:
+        return None
+    if now - session.last_seen_at >= TOUCH_EVERY:  # the idle clock, as sessions.load keeps it
         with ctx.db.raw_transaction() as tx:
             _TOUCH.execute(tx, {"id": session_id, "now": now, "before": now - TOUCH_EVERY})
-    return identity
+    return session.identity
 
 
-def _identity(ctx: Context, rows: list[tuple[object, ...]]) -> tuple[Identity | None, bool]:
+def _utc(value: object) -> datetime | None:
+    moment = as_datetime(value)
+    return as_utc(moment) if moment is not None else None
+
+
+def _parse(rows: list[tuple[object, ...]]) -> _Session | None:
+    """A signed-in session's rows (one per role, or one with no role), or None for any other stage."""
     first = rows[0]
     stage, expires_raw, seen_raw, password_raw, second_raw, remembered, method, user_id, email, name = first[:10]
     if stage != Stage.SIGNED_IN.value:
-        return None, False
-    now = ctx.clock.now()
-    expires_at, last_seen_at = as_datetime(expires_raw), as_datetime(seen_raw)
+        return None
+    expires_at, last_seen_at = _utc(expires_raw), _utc(seen_raw)
     if expires_at is None or last_seen_at is None:
-        return None, False
-    if now >= as_utc(expires_at) or now >= as_utc(last_seen_at) + IDLE_TIMEOUT:
-        return None, False
-    password_at = as_datetime(password_raw)
-    second_step_at = as_datetime(second_raw)
-    password_at = as_utc(password_at) if password_at is not None else None
-    second_step_at = as_utc(second_step_at) if second_step_at is not None else None
+        return None
+    password_at, second_step_at = _utc(password_raw), _utc(second_raw)
     roles = tuple(sorted({str(row[10]) for row in rows if row[10] is not None}))
     methods = amr_for(  # the same RFC 8176 values as the OpenID Connect ``amr`` claim
         password=password_at is not None,
@@ -112,7 +155,7 @@ def _identity(ctx: Context, rows: list[tuple[object, ...]]) -> tuple[Identity | 
         remembered_device=bool(remembered),
     )
     auth_time = max((moment for moment in (password_at, second_step_at) if moment is not None),
-                    default=as_utc(last_seen_at))
+                    default=last_seen_at)
     subject = authz.Subject(
         user=str(email),
         roles=frozenset(roles),
@@ -121,8 +164,7 @@ def _identity(ctx: Context, rows: list[tuple[object, ...]]) -> tuple[Identity | 
         via_remembered_device=bool(remembered),
     )
     identity = Identity(int(cast(int, user_id)), str(email), str(name or ""), roles, tuple(methods), auth_time, subject)
-    touch = (now - as_utc(last_seen_at)).total_seconds() >= TOUCH_EVERY_SECONDS
-    return identity, touch
+    return _Session(expires_at, last_seen_at, identity)
 
 
 def decide(

@@ -267,7 +267,7 @@ COMMON = (
 )
 async def verify(request: Request) -> Response:
     """Declared here for routing (405 for other verbs) and the OpenAPI document; the answer comes from
-    ``VerifyEndpoint``, which the outermost middleware calls before FastAPI for ``POST /api/v1/verify``."""
+    ``VerifyEndpoint``, which ``metrics.FastApp`` calls before FastAPI for ``POST /api/v1/verify``."""
     endpoint: VerifyEndpoint = request.app.state.verify_endpoint
     return _Delegate(endpoint)
 
@@ -289,7 +289,8 @@ class VerifyEndpoint:
     Measured (bench/README.md): FastAPI's request, dependency and response machinery cost about a
     quarter of a check. This reads the headers and body straight from ASGI, checks them with the same
     functions as the other endpoints, and sends the JSON with the site's security headers. Metrics,
-    the request id and the access log come from ``metrics.MetricsMiddleware`` around it.
+    the request id and the access log come from ``metrics.FastRoute``, which ``metrics.FastApp`` answers
+    before FastAPI's middleware stack.
     """
 
     def __init__(self, web: WebState, *, hsts: bool) -> None:

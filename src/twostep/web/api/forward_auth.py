@@ -21,7 +21,9 @@ define (``X-Forwarded-Prefix``) are never read; any parse error fails closed.
 
 from __future__ import annotations
 
+import functools
 import logging
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -33,6 +35,7 @@ from twostep.services import forward_auth
 from twostep.services.operations import health
 from twostep.storage.database import is_unavailable
 from twostep.web.core import input_guard
+from twostep.web.core.metrics import FastRoute
 from twostep.web.core.pages import WebState
 from twostep.web.core.security import security_headers
 
@@ -42,7 +45,6 @@ FORWARD_AUTH_PATH = "/api/authz/forward-auth"
 AUTH_REQUEST_PATH = "/api/authz/auth-request"
 #: Methods a proxy may use for the subrequest (nginx repeats the original method).
 SUBREQUEST_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-IDENTITY_HEADERS = ("remote-user", "remote-groups", "remote-name", "remote-email")
 _FORWARDED = (b"x-forwarded-method", b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-uri")
 _ORIGINAL = (b"x-original-method", b"x-original-url")
 
@@ -87,11 +89,12 @@ def _target(method: str, proto: str, netloc: str, uri: str) -> tuple[authz.Targe
     return authz.Target(method, found[0], path), f"{proto.lower()}://{netloc.strip().lower()}{uri}"
 
 
-def read_target(headers: dict[bytes, list[bytes]], *, nginx: bool) -> tuple[authz.Target, str]:
-    """The protected request from the proxy's metadata headers, and its URL (for ``rd``)."""
+def read_target(values: tuple[str, ...], *, nginx: bool) -> tuple[authz.Target, str]:
+    """The protected request from the proxy's metadata header values (``_ORIGINAL`` or ``_FORWARDED``,
+    in that order, each read by ``_one``), and its URL (for ``rd``)."""
     if nginx:
-        method = _method(_one(headers, b"x-original-method"))
-        url = _one(headers, b"x-original-url")
+        method_value, url = values
+        method = _method(method_value)
         try:
             parts = urlsplit(url)
         except ValueError:
@@ -100,13 +103,8 @@ def read_target(headers: dict[bytes, list[bytes]], *, nginx: bool) -> tuple[auth
         if parts.fragment or "@" in parts.netloc:
             raise BadMetadata("X-Original-URL is malformed")
         return _target(method, parts.scheme, parts.netloc, uri)
-    method = _method(_one(headers, b"x-forwarded-method"))
-    return _target(
-        method,
-        _one(headers, b"x-forwarded-proto"),
-        _one(headers, b"x-forwarded-host"),
-        _one(headers, b"x-forwarded-uri"),
-    )
+    method_value, proto, host, uri = values
+    return _target(_method(method_value), proto, host, uri)
 
 
 def wants_html(headers: dict[bytes, list[bytes]]) -> bool:
@@ -118,17 +116,38 @@ def wants_html(headers: dict[bytes, list[bytes]]) -> bool:
     return not accept or b"text/html" in accept or b"*/*" in accept or b"application/xhtml+xml" in accept
 
 
+@dataclass(frozen=True)
+class _Parsed:
+    """One proxy's metadata, read: the target, its URL (for ``rd``), the rules that match it and the
+    answer for an anonymous request (which never depends on the clock)."""
+
+    target: authz.Target
+    url: str
+    rules: tuple[authz.Rule, ...]
+    anonymous: authz.Decision
+
+
 class ForwardAuthEndpoint:
-    """One of the two endpoints (``nginx``: the auth-request flavour)."""
+    """One of the two endpoints (``nginx``: the auth-request flavour).
+
+    The hot path, kept lean (bench/forward_auth.py): only the headers it reads are collected; the
+    parsing of the metadata and the matching of the rules, pure functions of the header values, are
+    kept per distinct value (``functools.lru_cache``, bounded); the session is read from the database
+    on every check (``forward_auth.find_identity``), its rows parsed again only when they change; an
+    allowed check writes no access line (it is counted; the proxy logs the request)."""
 
     def __init__(self, web: WebState, rules: tuple[authz.Rule, ...], *, nginx: bool, hsts: bool) -> None:
         self.web = web
         self.ctx = web.ctx
         self.rules = rules
         self.nginx = nginx
-        self.cookie = web.cookies.session.encode()
+        self.cookie = web.cookies.session
         self.login_url = f"{web.ctx.settings.base_url}/login"
         self.headers = security_headers(hsts=hsts)
+        self.metadata = _ORIGINAL if nginx else _FORWARDED
+        self.read = {*self.metadata, b"cookie", b"accept", b"x-requested-with"}
+        self.memo = forward_auth.RowMemo()
+        self.parse = functools.lru_cache(maxsize=1024)(self._parse)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.setdefault("state", {})
@@ -147,55 +166,51 @@ class ForwardAuthEndpoint:
 
     async def _answer(self, scope: Scope, state: dict[str, Any], send: Send) -> None:
         headers: dict[bytes, list[bytes]] = {}
+        read = self.read
         for name, value in scope["headers"]:
-            headers.setdefault(name, []).append(value)
+            if name in read:
+                headers.setdefault(name, []).append(value)
         client = scope.get("client")
-        trusted = client is not None and client[0] in self.web.trusted_proxies
-        if not trusted:  # forwarded metadata from anyone else is ignored, whatever it says
-            for name in (*_FORWARDED, *_ORIGINAL, b"x-forwarded-for"):
+        if client is None or client[0] not in self.web.trusted_proxies:
+            # Forwarded metadata from anyone else is ignored, whatever it says.
+            for name in self.metadata:
                 headers.pop(name, None)
         try:
             input_guard.check_head(scope)
-            target, url = read_target(headers, nginx=self.nginx)
+            parsed = self.parse(tuple(_one(headers, name) for name in self.metadata))
         except (BadMetadata, input_guard.Refusal) as error:
             detail = error.detail if isinstance(error, input_guard.Refusal) else str(error)
             await self._send(send, 400, f"bad forward-auth metadata: {detail}\n".encode(), [])
             return
-        decision = forward_auth.decide(self.ctx, self.rules, target, None)
+        decision = parsed.anonymous
         identity = None
         if decision.verdict != "allow":
-            identity = forward_auth.find_identity(self.ctx, self._session_token(headers))
+            identity = forward_auth.find_identity(self.ctx, self._session_token(headers), self.memo)
             if identity is not None:
                 state["user_id"] = identity.user_id
-                decision = forward_auth.decide(self.ctx, self.rules, target, identity)
+                decision = authz.decide_among(parsed.rules, identity.subject, self.ctx.clock.now())
         if decision.verdict == "allow":
-            await self._send(send, 200, b"", self._identity_headers(identity))
+            values = identity.remote_values if identity is not None else _ANONYMOUS
+            allowed = [(b"content-type", _TEXT), (b"content-length", b"0"), (b"cache-control", b"no-store")]
+            allowed += [(name, value.encode()) for name, value in zip(_REMOTE, values, strict=True)]
+            await send({"type": "http.response.start", "status": 200, "headers": allowed})
+            await send(_EMPTY_BODY)
         elif decision.verdict == "forbidden":
             await self._send(send, 403, b"forbidden\n", [])
         else:
-            await self._unauthenticated(send, headers, target, url)
+            await self._unauthenticated(send, headers, parsed.target, parsed.url)
+
+    def _parse(self, values: tuple[str, ...]) -> _Parsed:
+        target, url = read_target(values, nginx=self.nginx)
+        rules = authz.matching(self.rules, target)
+        return _Parsed(target, url, rules, authz.decide_among(rules, None, self.ctx.clock.now()))
 
     def _session_token(self, headers: dict[bytes, list[bytes]]) -> str | None:
         values = headers.get(b"cookie", [])
         if not values:
             return None
         cookies = cookie_parser(b"; ".join(values).decode("latin-1"))
-        return cookies.get(self.cookie.decode())
-
-    def _identity_headers(self, identity: forward_auth.Identity | None) -> list[tuple[bytes, bytes]]:
-        if identity is None:  # bypass: every identity header present and empty
-            values = ["", "", "", "", "", ""]
-        else:
-            values = [
-                identity.email,
-                ",".join(identity.roles),
-                identity.name,
-                identity.email,
-                ",".join(identity.methods),
-                str(int(identity.auth_time.timestamp())),
-            ]
-        names = (*IDENTITY_HEADERS, "remote-auth-methods", "remote-auth-time")
-        return [(name.encode(), value.encode()) for name, value in zip(names, values, strict=True)]
+        return cookies.get(self.cookie)
 
     async def _unauthenticated(
         self, send: Send, headers: dict[bytes, list[bytes]], target: authz.Target, url: str
@@ -211,14 +226,23 @@ class ForwardAuthEndpoint:
             await self._send(send, status, b"", [(b"location", location)])
 
     async def _send(self, send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+        """Every answer but an allowed check's: with the site's security headers, as the proxy may pass
+        it on to the browser (Traefik and Caddy do for anything but a 2xx)."""
         headers = [
-            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-type", _TEXT),
             (b"content-length", str(len(body)).encode()),
             *self.headers,
             *extra,
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+_TEXT = b"text/plain; charset=utf-8"
+_REMOTE = (b"remote-user", b"remote-groups", b"remote-name", b"remote-email", b"remote-auth-methods",
+           b"remote-auth-time")
+_ANONYMOUS = ("", "", "", "", "", "")  # bypass: every identity header present and empty
+_EMPTY_BODY = {"type": "http.response.body", "body": b""}
 
 
 def _without_body(send: Send) -> Send:
@@ -230,13 +254,14 @@ def _without_body(send: Send) -> Send:
     return sender
 
 
-def fast_routes(web: WebState, *, hsts: bool) -> dict[tuple[str, str], ForwardAuthEndpoint]:
-    """Both endpoints for every subrequest method, for ``metrics.install``'s fast-route table."""
+def fast_routes(web: WebState, *, hsts: bool) -> list[FastRoute]:
+    """Both endpoints for every subrequest method; an allowed check (200) writes no access line."""
     rules = authz.parse_rules(list(web.ctx.settings.access_rules))
     forward = ForwardAuthEndpoint(web, rules, nginx=False, hsts=hsts)
     nginx = ForwardAuthEndpoint(web, rules, nginx=True, hsts=hsts)
-    routes: dict[tuple[str, str], ForwardAuthEndpoint] = {}
+    quiet = frozenset({200})
+    routes: list[FastRoute] = []
     for method in SUBREQUEST_METHODS:
-        routes[(method, FORWARD_AUTH_PATH)] = forward
-        routes[(method, AUTH_REQUEST_PATH)] = nginx
+        routes.append(FastRoute(forward, method, FORWARD_AUTH_PATH, quiet_statuses=quiet))
+        routes.append(FastRoute(nginx, method, AUTH_REQUEST_PATH, quiet_statuses=quiet))
     return routes
