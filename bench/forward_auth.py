@@ -208,7 +208,7 @@ def profile(pid: int, port: int, duration: int, cookie: str, out: Path) -> None:
     total = 0
     for line in out.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        frames = [re.sub(r" \((?:.*/)?(?:site-packages|src)/(.*?):\d+\)$", r" (\1)", f) for f in stack.split(";")
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")
                   if not f.startswith(("process ", "thread "))]
         if not frames or "Condition.wait" in frames[-1]:  # the idle thread pool, not work
             continue

@@ -1,7 +1,9 @@
 """Forward-auth through real proxies: nginx (auth_request), Caddy (forward_auth) and Traefik (ForwardAuth),
 each configured with the documented snippet (docs/forward-auth/) with only names and addresses changed,
 in front of an upstream that echoes the headers it receives, and two twostep instances sharing one
-database. The browser here is httpx using the proxy as its HTTP proxy, so real host names and the
+database. Traefik runs twice: with traefik.yml (ForwardAuth's one address: the first instance) and as
+"traefik-lb" with traefik-instances.yml (the checks balanced over both instances through an entry
+point of Traefik's own). The browser here is httpx using the proxy as its HTTP proxy, so real host names and the
 parent-domain cookie work as in a browser; tests/browser/test_forward_auth_journey.py runs Chromium.
 """
 
@@ -54,7 +56,7 @@ two_factor_within = "2s"
 hosts = ["app.example.test"]
 level = "two_factor"
 """
-PROXIES = ("nginx", "caddy", "traefik")
+PROXIES = ("nginx", "caddy", "traefik", "traefik-lb")
 
 
 @dataclass
@@ -113,6 +115,35 @@ def traefik_yml(instances: list[int], upstream: int) -> str:
         assert old in text, f"docs/forward-auth/traefik.yml no longer has {old!r}"
         text = text.replace(old, new)
     return text
+
+
+def traefik_instances_yml(instances: list[int], upstream: int, authz: int) -> str:
+    text = (DOCS / "traefik-instances.yml").read_text()
+    replacements = {
+        "http://127.0.0.1:9092/api/authz/forward-auth": f"http://127.0.0.1:{authz}/api/authz/forward-auth",
+        "Host(`auth.example.com`)": "Host(`auth.example.test`)",
+        "Host(`app.example.com`)": " || ".join(f"Host(`{host}`)" for host in PROTECTED),
+        'servers: [{url: "http://127.0.0.1:9091"}, {url: "http://127.0.0.1:9093"}]': "servers: ["
+        + ", ".join(f'{{url: "http://127.0.0.1:{p}"}}' for p in instances)
+        + "]",
+        'servers: [{url: "http://127.0.0.1:8080"}]': f'servers: [{{url: "http://127.0.0.1:{upstream}"}}]',
+    }
+    for old, new in replacements.items():
+        assert old in text, f"docs/forward-auth/traefik-instances.yml no longer has {old!r}"
+        text = text.replace(old, new)
+    return text
+
+
+def traefik_command(config: Path, port: int, authz: int | None = None) -> list[str]:
+    """Traefik with the file provider; with ``authz``, also the entry point traefik-instances.yml's
+    comment asks for (trusting forwarded headers from this machine only)."""
+    command = [_binary("traefik"), f"--entryPoints.web.address=127.0.0.1:{port}",
+               f"--providers.file.filename={config}", "--log.level=ERROR",
+               "--global.checkNewVersion=false", "--global.sendAnonymousUsage=false"]
+    if authz is not None:
+        command += [f"--entryPoints.twostep-authz.address=127.0.0.1:{authz}",
+                    "--entryPoints.twostep-authz.forwardedHeaders.trustedIPs=127.0.0.1/32"]
+    return command
 
 
 def _users_csv(path: Path, count: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -182,13 +213,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         caddy_file.write_text(caddyfile(proxies["caddy"], instances, upstream))
         traefik_file = tmp / "traefik.yml"
         traefik_file.write_text(traefik_yml(instances, upstream))
+        traefik_lb_file = tmp / "traefik-instances.yml"
+        traefik_lb_authz = free_port()
+        traefik_lb_file.write_text(traefik_instances_yml(instances, upstream, traefik_lb_authz))
         started = {
             "nginx": start([_binary("nginx"), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
                             "-g", "daemon off;"]),
             "caddy": start([_binary("caddy"), "run", "--config", str(caddy_file), "--adapter", "caddyfile"]),
-            "traefik": start([_binary("traefik"), f"--entryPoints.web.address=127.0.0.1:{proxies['traefik']}",
-                              f"--providers.file.filename={traefik_file}", "--log.level=ERROR",
-                              "--global.checkNewVersion=false", "--global.sendAnonymousUsage=false"]),
+            "traefik": start(traefik_command(traefik_file, proxies["traefik"])),
+            "traefik-lb": start(traefik_command(traefik_lb_file, proxies["traefik-lb"], traefik_lb_authz)),
         }
         for name, process in started.items():
             with httpx.Client(proxy=f"http://127.0.0.1:{proxies[name]}", timeout=2) as probe:
@@ -336,15 +369,28 @@ def test_step_up_after_the_freshness_window(stack: Stack, proxy: str) -> None:
         assert again.status_code == 303 and again.headers["location"].startswith("/account/reauth?next=/login/continue")
 
 
-@pytest.mark.parametrize("proxy", ["nginx", "caddy"])
+def checks_answered(port: int) -> float:
+    """Forward-auth checks this instance has answered (its /metrics, scraped from loopback)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("twostep_http_requests_total{") and "/api/authz/" in line)
+
+
+@pytest.mark.parametrize("proxy", ["nginx", "caddy", "traefik-lb"])
 def test_two_instances_alternate_without_a_loop_and_sign_out_on_one_ends_access_on_both(
     stack: Stack, proxy: str
 ) -> None:
     with browser(stack, proxy) as client:
         sign_in(client, next(stack.users), f"{APP}/wiki")  # the steps land on both instances in turn
+        before = [checks_answered(port) for port in stack.instances]
         assert [client.get(f"{APP}/wiki").status_code for _ in range(4)] == [200] * 4
+        allowed = [checks_answered(port) for port in stack.instances]
         sign_out(client)
         assert [client.get(f"{APP}/wiki").status_code for _ in range(4)] == [302] * 4
+        refused = [checks_answered(port) for port in stack.instances]
+    # Both instances answered checks, while signed in and after the sign-out (made on one of them).
+    assert all(after > first for after, first in zip(allowed, before, strict=True)), (before, allowed)
+    assert all(after > first for after, first in zip(refused, allowed, strict=True)), (allowed, refused)
 
 
 def test_each_instance_ends_access_after_a_sign_out_on_the_other(stack: Stack) -> None:
