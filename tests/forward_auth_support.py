@@ -43,8 +43,18 @@ def echo_server() -> Iterator[int]:
         server.server_close()
 
 
-def nginx_conf(prefix: Path, port: int, instances: list[int], upstream: int) -> str:
-    site = (DOCS / "nginx.conf").read_text()
+def nginx_conf(prefix: Path, port: int, instances: list[int], upstream: int, *, snippet: str = "nginx.conf",
+               cache: Path | None = None, cache_seconds: int = 10) -> str:
+    """``docs/forward-auth/<snippet>`` in a whole nginx configuration; for nginx-cache.conf, the cache
+    in ``cache`` (a directory nginx's workers can reach: they run as nobody when the tests run as
+    root) and a shorter revocation delay than the documented 10 s."""
+    site = (DOCS / snippet).read_text()
+    if snippet == "nginx-cache.conf":
+        assert cache is not None, "nginx-cache.conf needs a cache directory"
+        for old, new in {"/run/twostep-authz-cache": str(cache),
+                         "proxy_cache_valid 200 10s;": f"proxy_cache_valid 200 {cache_seconds}s;"}.items():
+            assert old in site, f"docs/forward-auth/{snippet} no longer has {old!r}"
+            site = site.replace(old, new)
     replacements = {
         "server 127.0.0.1:9091;": " ".join(f"server 127.0.0.1:{p};" for p in instances),
         "listen 80;": f"listen 127.0.0.1:{port};",
@@ -53,7 +63,7 @@ def nginx_conf(prefix: Path, port: int, instances: list[int], upstream: int) -> 
         "proxy_pass http://127.0.0.1:8080;": f"proxy_pass http://127.0.0.1:{upstream};",
     }
     for old, new in replacements.items():
-        assert old in site, f"docs/forward-auth/nginx.conf no longer has {old!r}"
+        assert old in site, f"docs/forward-auth/{snippet} no longer has {old!r}"
         site = site.replace(old, new)
     kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     temp = " ".join(f"{name}_temp_path {prefix}/{name};" for name in kinds)

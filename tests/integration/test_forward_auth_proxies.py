@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -57,6 +58,7 @@ hosts = ["app.example.test"]
 level = "two_factor"
 """
 PROXIES = ("nginx", "caddy", "traefik", "traefik-lb")
+CACHE_SECONDS = 3  # nginx-cache.conf's revocation delay here (documented: 10 s)
 
 
 @dataclass
@@ -192,7 +194,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     cleanup = ExitStack()
     upstream = cleanup.enter_context(echo_server())
     instances = [free_port(), free_port()]
-    proxies = {name: free_port() for name in PROXIES}
+    proxies = {name: free_port() for name in (*PROXIES, "nginx-cache")}
     processes: list[subprocess.Popen[bytes]] = []
 
     def start(command: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
@@ -209,6 +211,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         prefix = tmp / "nginx"
         prefix.mkdir()
         (prefix / "nginx.conf").write_text(nginx_conf(prefix, proxies["nginx"], instances, upstream))
+        cache_prefix = tmp / "nginx-cache"
+        cache_prefix.mkdir()
+        reachable = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="twostep-nginx-cache-")))
+        reachable.chmod(0o755)  # pytest's directories are private to the user; nginx's workers may be nobody
+        (cache_prefix / "nginx.conf").write_text(nginx_conf(
+            cache_prefix, proxies["nginx-cache"], instances, upstream, snippet="nginx-cache.conf",
+            cache=reachable / "cache", cache_seconds=CACHE_SECONDS))
         caddy_file = tmp / "Caddyfile"
         caddy_file.write_text(caddyfile(proxies["caddy"], instances, upstream))
         traefik_file = tmp / "traefik.yml"
@@ -219,6 +228,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         started = {
             "nginx": start([_binary("nginx"), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
                             "-g", "daemon off;"]),
+            "nginx-cache": start([_binary("nginx"), "-p", str(cache_prefix), "-c", str(cache_prefix / "nginx.conf"),
+                                  "-g", "daemon off;"]),
             "caddy": start([_binary("caddy"), "run", "--config", str(caddy_file), "--adapter", "caddyfile"]),
             "traefik": start(traefik_command(traefik_file, proxies["traefik"])),
             "traefik-lb": start(traefik_command(traefik_lb_file, proxies["traefik-lb"], traefik_lb_authz)),
@@ -407,3 +418,28 @@ def test_each_instance_ends_access_after_a_sign_out_on_the_other(stack: Stack) -
         assert response.status_code == 302, port
 
 
+
+
+def test_nginx_cache_opt_in_keeps_allowed_answers_only_for_its_delay_and_per_cookie(stack: Stack) -> None:
+    """docs/forward-auth/nginx-cache.conf: an allowed answer is kept per session cookie for the
+    configured delay, so a sign-out reaches that proxy within it, not at the next request; refusals
+    are never kept; another browser (another cookie) on the same URL is asked about itself."""
+    user, other = next(stack.users), next(stack.users)
+    with browser(stack, "nginx-cache") as client, browser(stack, "nginx-cache") as second:
+        sign_in(client, user, f"{APP}/wiki")
+        sign_in(second, other, f"{APP}/wiki")
+        assert client.get(f"{APP}/wiki").json()["remote-user"] == user[0]  # now kept
+        asked = sum(checks_answered(port) for port in stack.instances)
+        assert all(client.get(f"{APP}/wiki").json()["remote-user"] == user[0] for _ in range(5))
+        assert sum(checks_answered(port) for port in stack.instances) == asked  # answered by nginx alone
+        assert second.get(f"{APP}/wiki").json()["remote-user"] == other[0]
+        with browser(stack, "nginx-cache") as anonymous:
+            assert anonymous.get(f"{APP}/wiki").status_code == 302
+        forged = client.get(f"{APP}/wiki", headers={"Remote-User": "admin"}).json()
+        assert forged["remote-user"] == user[0]  # a kept answer still overwrites client-sent identity
+        sign_out(client)
+        signed_out = time.monotonic()
+        wait_until(lambda: client.get(f"{APP}/wiki").status_code == 302, "the sign-out", timeout=CACHE_SECONDS + 5)
+        assert time.monotonic() - signed_out <= CACHE_SECONDS + 1
+        assert client.get(f"{APP}/wiki").status_code == 302  # the refusal is not kept either way
+        assert second.get(f"{APP}/wiki").json()["remote-user"] == other[0]
