@@ -222,7 +222,7 @@ def test_every_second_step_code_goes_through_the_one_check() -> None:
     } == checks
     assert _calls("second_step_failed") == {
         ("services/signin/second_step_check", "check"),
-        ("services/recovery/recovery_login", "codes_for_download"),  # recovery codes shown for download (never disabled)
+        ("services/recovery/recovery_login", "codes_for_download"),  # codes shown for download (never disabled)
     }
     assert _calls("record_failure") == {
         ("services/signin/guesses", "second_step_failed"),  # the helper itself
