@@ -3,6 +3,7 @@ parsing, the return address (rd) through the sign-in, step-up, sign-out (docs/fo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
@@ -231,6 +232,28 @@ def test_sign_out_ends_access_at_the_next_request(
     assert ask(proxy, "http://app.example.test/", cookie=cookie).status_code == 200
     browser.post("/logout", data={"csrf_token": csrf_of(browser.get("/account").text)})
     assert ask(proxy, "http://app.example.test/", cookie=cookie).status_code == 302
+
+
+def test_allowed_checks_write_no_access_line_but_refusals_do(
+    proxy: TestClient, browser: TestClient, secret: str, clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An allowed check comes with every request of every protected page and the proxy logs that
+    request: twostep writes no access line for it (docs/operations.md, Logs). Refusals are logged."""
+    location = ask(proxy, "http://app.example.test/").headers["location"]
+    sign_in_from(browser, location, secret, clock)
+    cookie = session_cookie(browser)
+    caplog.clear()  # the sign-in's own lines
+    with caplog.at_level(logging.INFO, logger="twostep.access"):
+        for endpoint in (FA, AR):
+            assert ask(proxy, "http://app.example.test/", cookie=cookie, endpoint=endpoint).status_code == 200
+        allowed = [r for r in caplog.records if r.name == "twostep.access"]
+        assert ask(proxy, "http://app.example.test/").status_code == 302
+        assert ask(proxy, "http://admin.example.test/", cookie=cookie).status_code == 403
+        assert ask(proxy, "http://app.example.test/", headers={"X-Forwarded-Uri": "x"}).status_code == 400
+    refused = [r for r in caplog.records if r.name == "twostep.access"]
+    assert allowed == []
+    assert [(r.status, r.route) for r in refused] == [(302, FA), (403, FA), (400, FA)]  # type: ignore[attr-defined]
+    assert refused[1].user_id is not None  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
