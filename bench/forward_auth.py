@@ -19,6 +19,8 @@ Optional rows: ``--empty``: the same snippet in front of bench/empty_check.py (a
 same uvicorn that answers 200 and reads nothing): the ceiling of any Python check one HTTP hop away.
 ``--cache``: the documented opt-in nginx cache of allowed checks (docs/forward-auth/nginx-cache.conf),
 which is not a check per request: sign-out reaches that proxy only when the cached answer expires.
+``--before SRC``: the same check served by another source tree on the same database (before/after in
+one run: ``git archive COMMIT src | tar -x -C /tmp/before``, then ``--before /tmp/before/src``).
 
 Per run it records CPU ms per request of twostep's processes and of nginx, the rest of the machine's
 load and the hypervisor's steal. Results: one JSON line per run in bench/results/forward-auth.jsonl
@@ -58,6 +60,7 @@ PASSWORD = "violet staple meadow 42"
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 RULES = '[[access_rules]]\nhosts = ["app.example.test"]\nlevel = "two_factor"\n'
 FLOOR, CHECK, EMPTY, CACHED = "no auth", "forward-auth", "empty check", "nginx cache (opt-in)"
+BEFORE = "forward-auth, before"
 
 
 def free_port() -> int:
@@ -90,7 +93,7 @@ def database(kind: str) -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + "/twostep_bench_fa"
 
 
-def site(snippet: str, listen: int, auth: int, name: str) -> str:
+def site(snippet: str, listen: int, auth: int, name: str, static: int) -> str:
     """A documented snippet listening on ``listen``, its checks going to ``auth``, the application
     being the static upstream; ``name`` keeps each copy's ``upstream`` block apart."""
     text = (REPO / "docs" / "forward-auth" / snippet).read_text()
@@ -99,24 +102,28 @@ def site(snippet: str, listen: int, auth: int, name: str) -> str:
         "listen 80;": f"listen 127.0.0.1:{listen};",
         "server_name app.example.com;": "server_name app.example.test;",
         "server_name auth.example.com;": "server_name auth.example.test;",
-        "proxy_pass http://127.0.0.1:8080;": "proxy_pass http://static;",
+        "server 127.0.0.1:8080;": f"server 127.0.0.1:{static};",
         "upstream twostep {": f"upstream {name} {{",
         "http://twostep": f"http://{name}",
+        "upstream protected_app {": f"upstream {name}_app {{",
+        "http://protected_app": f"http://{name}_app",
     }
     for old, new in replacements.items():
-        if old not in text and old != "http://twostep":
+        if old not in text:
             raise SystemExit(f"docs/forward-auth/{snippet} no longer has {old!r}")
         text = text.replace(old, new)
     return text
 
 
-def nginx_conf(prefix: Path, ports: dict[str, int], static: int, twostep: int, empty: int) -> str:
+def nginx_conf(prefix: Path, ports: dict[str, int], static: int, twostep: int, empty: int, before: int = 0) -> str:
     temp = " ".join(f"{n}_temp_path {prefix}/{n};" for n in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    sites = [site("nginx.conf", ports[CHECK], twostep, "twostep")]
+    sites = [site("nginx.conf", ports[CHECK], twostep, "twostep", static)]
     if EMPTY in ports:
-        sites.append(site("nginx.conf", ports[EMPTY], empty, "empty"))
+        sites.append(site("nginx.conf", ports[EMPTY], empty, "empty", static))
+    if BEFORE in ports:
+        sites.append(site("nginx.conf", ports[BEFORE], before, "before", static))
     if CACHED in ports:
-        cache = site("nginx-cache.conf", ports[CACHED], twostep, "twostep_cached")
+        cache = site("nginx-cache.conf", ports[CACHED], twostep, "twostep_cached", static)
         sites.append(cache.replace("/run/twostep-authz-cache", f"{prefix}/cache"))
     joined = "\n".join(sites)
     return f"""worker_processes 1;
@@ -258,28 +265,39 @@ def run(kind: str, args: argparse.Namespace) -> list[dict[str, object]]:
     server = subprocess.Popen([*twostep, "serve", "--no-migrate", "--workers", str(args.workers), "--port", str(port)],
                               env=env, stdout=log, stderr=log)
     processes = [server]
+    before = free_port()
+    if args.before:  # the same database and secret key, served by another source tree
+        processes.append(subprocess.Popen(
+            [*twostep, "serve", "--no-migrate", "--workers", str(args.workers), "--port", str(before)],
+            env=env | {"PYTHONPATH": os.pathsep.join([args.before, env.get("PYTHONPATH", "")])},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     empty = free_port()
     if args.empty:
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--workers", str(args.workers), "--no-access-log",
              "--log-level", "warning", "--port", str(empty), "--app-dir", str(HERE), "empty_check:app"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    setups = [FLOOR, CHECK] + ([EMPTY] if args.empty else []) + ([CACHED] if args.cache else [])
+    setups = [FLOOR, CHECK] + ([BEFORE] if args.before else []) + ([EMPTY] if args.empty else []) + (
+        [CACHED] if args.cache else [])
     ports = {setup: free_port() for setup in setups}
     static = free_port()
     prefix = work / "nginx"
     prefix.mkdir()
-    (prefix / "nginx.conf").write_text(nginx_conf(prefix, ports, static, port, empty))
+    (prefix / "nginx.conf").write_text(nginx_conf(prefix, ports, static, port, empty, before))
     nginx = subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"])
     roots = {"twostep": [server.pid], "nginx": [nginx.pid]}
+    if args.before:
+        roots["before"] = [processes[1].pid]
     if args.empty:
-        roots["empty"] = [processes[1].pid]
+        roots["empty"] = [processes[-1].pid]
     results: list[dict[str, object]] = []
     try:
         wait(f"http://127.0.0.1:{port}/healthz")
         wait(f"http://127.0.0.1:{ports[FLOOR]}/")
         if args.empty:
             wait(f"http://127.0.0.1:{empty}/")
+        if args.before:
+            wait(f"http://127.0.0.1:{before}/healthz")
         cookie = sign_in(f"http://127.0.0.1:{port}")
         for setup in setups[1:]:
             wrk(ports[setup], 16, 2, cookie)  # warm-up: connections, prepared statements
@@ -324,7 +342,7 @@ def summary(rows: list[dict[str, object]]) -> list[str]:
         floors = {r["round"]: float(r["rps"]) for r in groups[(kind, connections, FLOOR)]}  # type: ignore[arg-type]
         share = statistics.median(float(r["rps"]) / floors[r["round"]] for r in items)  # type: ignore[arg-type]
         non200 = sum(int(float(r["non200"])) for r in items)  # type: ignore[arg-type]
-        server = {CHECK: "twostep", CACHED: "twostep", EMPTY: "empty"}.get(str(setup))
+        server = {CHECK: "twostep", CACHED: "twostep", EMPTY: "empty", BEFORE: "before"}.get(str(setup))
         check = f"{median(items, server + '_cpu_ms_per_req'):.3f}" if server else "–"
         postgres = f"{median(items, 'postgres_cpu_ms_per_req'):.3f}" if kind == "postgresql" and server else "–"
         lines.append(
@@ -345,6 +363,8 @@ def main() -> None:
     parser.add_argument("--cache", action="store_true", help="add the opt-in nginx cache row")
     parser.add_argument("--profile", action="store_true", help="py-spy profile of one more forward-auth run")
     parser.add_argument("--workers", type=int, default=2, help="twostep serve --workers")
+    parser.add_argument("--before", metavar="SRC", help="add a row served by another source tree (its src/), "
+                        "e.g. an earlier commit's: git archive COMMIT src | tar -x -C /tmp/before")
     args = parser.parse_args()
     rows: list[dict[str, object]] = []
     for kind in ("sqlite", "postgresql"):

@@ -60,7 +60,7 @@ def nginx_conf(prefix: Path, port: int, instances: list[int], upstream: int, *, 
         "listen 80;": f"listen 127.0.0.1:{port};",
         "server_name auth.example.com;": "server_name auth.example.test;",
         "server_name app.example.com;": f"server_name {' '.join(PROTECTED)};",
-        "proxy_pass http://127.0.0.1:8080;": f"proxy_pass http://127.0.0.1:{upstream};",
+        "server 127.0.0.1:8080;": f"server 127.0.0.1:{upstream};",
     }
     for old, new in replacements.items():
         assert old in site, f"docs/forward-auth/{snippet} no longer has {old!r}"
