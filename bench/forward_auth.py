@@ -314,12 +314,14 @@ def run(kind: str, args: argparse.Namespace) -> list[dict[str, object]]:
         if args.profile:
             profile(server.pid, ports[CHECK], args.duration, cookie, work / "profile.txt")
     finally:
-        nginx.terminate()
-        for process in processes:
+        for process in (nginx, *processes):
             process.terminate()
-        nginx.wait(10)
-        for process in processes:
-            process.wait(10)
+        for process in (nginx, *processes):
+            try:
+                process.wait(60)  # a loaded machine can take a while
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         log.close()
     return results
 
@@ -363,9 +365,14 @@ def main() -> None:
     parser.add_argument("--cache", action="store_true", help="add the opt-in nginx cache row")
     parser.add_argument("--profile", action="store_true", help="py-spy profile of one more forward-auth run")
     parser.add_argument("--workers", type=int, default=2, help="twostep serve --workers")
+    parser.add_argument("--summarize", metavar="FILE", help="print the table of a run's saved output and stop")
     parser.add_argument("--before", metavar="SRC", help="add a row served by another source tree (its src/), "
                         "e.g. an earlier commit's: git archive COMMIT src | tar -x -C /tmp/before")
     args = parser.parse_args()
+    if args.summarize:  # the table again, from the JSON lines a run printed
+        rows = [json.loads(line) for line in Path(args.summarize).read_text().splitlines() if line.startswith("{")]
+        print("\n".join(summary(rows)))
+        return
     rows: list[dict[str, object]] = []
     for kind in ("sqlite", "postgresql"):
         if args.only in (None, kind):
