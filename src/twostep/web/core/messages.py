@@ -205,3 +205,48 @@ OIDC_TEXT: dict[str, str] = {
     ),
     "logout_error": N_("The application's sign-out request was not accepted, but you are signed out here."),
 }
+
+#: Adding and inviting users, bulk actions (web/admin/admin_users.py).
+USERS_TEXT: dict[str, str] = {
+    "email_invalid": N_("Enter a valid email address, like name@example.com."),
+    "email_taken": N_("An account with this email address already exists."),
+    "name_too_long": N_("Use at most 200 characters for the name."),
+    "control_character": N_("The name contains a character that is not allowed."),
+    "language_unknown": N_("Choose one of the languages."),
+    "role_invalid": N_(
+        "Role names use lower-case letters, digits, dots, hyphens and underscores. Not valid: %(roles)s"
+    ),
+    "admin_elsewhere": N_(
+        "Administrator rights are granted and revoked on the user's page, which also tells the user."
+    ),
+    "people_missing": N_("Paste at least one email address, or choose a file."),
+    "file_unreadable": N_("This file is not text in UTF-8. Save it as CSV (UTF-8) and choose it again."),
+    "nobody": N_("Nobody on the list can be invited. The reasons are below."),
+    "invitation_accepted": N_("This user has already chosen a password: there is no invitation to send."),
+    "bulk_none": N_("Choose at least one user in the list first."),
+    "bulk_action": N_("Choose what to do with the chosen users."),
+    "bulk_confirm": N_("Type %(count)s to confirm."),
+    "self_sign_out": N_("You can't sign yourself out from here."),
+}
+
+#: Why a line of an invitation list was not taken (web/admin/admin_users.py; domain.invitations).
+INVITE_LINE_TEXT: dict[str, str] = {
+    "email_invalid": N_("not a valid email address"),
+    "duplicate": N_("the same address as line %(line)s"),
+    "name_too_long": N_("the name is longer than 200 characters"),
+    "control_character": N_("contains a character that is not allowed"),
+    "language_unknown": N_("unknown language %(detail)s (use en, pl, nl or sv)"),
+    "role_invalid": N_("not a role name: %(detail)s"),
+    "too_many": N_("more than 1,000 people at once: invite the others in a second round"),
+    "column_unknown": N_("unknown column(s): %(detail)s (use email, name, language, roles)"),
+    "admin_elsewhere": N_("the administrator role is given on the user's page"),
+}
+
+#: Confirmations after adding or inviting (web/admin/admin_users.py).
+USERS_NOTICES: dict[str, str] = {
+    "invited": N_("The account was created and the invitation sent."),
+    "invite_failed": N_(
+        "The account was created, but the invitation could not be sent. Check the mail settings, then send it again."
+    ),
+    "invitation_resent": N_("A new invitation was sent. The code in the earlier one no longer works."),
+}
