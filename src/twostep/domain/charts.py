@@ -19,8 +19,8 @@ power of ten), so the gridlines fall on round numbers. Pure: no I/O.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 WIDTH = 640
 HEIGHT = 220
@@ -104,9 +104,7 @@ def _frame(width: int, height: int) -> tuple[float, float, float, float]:
 
 
 def _ticks(maximum: int, top: float, bottom: float, count: int = 2) -> list[Tick]:
-    return [
-        Tick(value=round(maximum * i / count), y=bottom - (bottom - top) * i / count) for i in range(count + 1)
-    ]
+    return [Tick(value=round(maximum * i / count), y=bottom - (bottom - top) * i / count) for i in range(count + 1)]
 
 
 def _every(count: int, wanted: int) -> int:

@@ -128,9 +128,7 @@ def enrollment(ctx: Context) -> Enrollment:
                 func.count(), *(func.sum(case((first_method.c.first < limit, 1), else_=0)) for limit in limits)
             ).select_from(first_method)
         ).one()
-    trend = [
-        TrendPoint(day, int(users_row[i + 1] or 0), int(enrolled_row[i + 1] or 0)) for i, day in enumerate(ends)
-    ]
+    trend = [TrendPoint(day, int(users_row[i + 1] or 0), int(enrolled_row[i + 1] or 0)) for i, day in enumerate(ends)]
     return Enrollment(users=int(users_row[0] or 0), enrolled=int(enrolled_row[0] or 0), trend=trend)
 
 
@@ -154,7 +152,11 @@ def sign_ins(ctx: Context) -> SignIns:
     since = now - timedelta(days=DAYS)
     day_since = now - timedelta(hours=24)
     buckets: list[Any] = [
-        func.sum(case((and_(AuditEvent.at >= _midnight(day), AuditEvent.at < _midnight(day + timedelta(days=1))), 1), else_=0))
+        func.sum(
+            case(
+                (and_(AuditEvent.at >= _midnight(day), AuditEvent.at < _midnight(day + timedelta(days=1))), 1), else_=0
+            )
+        )
         for day in days
     ]
     with ctx.db.transaction() as db:
@@ -180,7 +182,10 @@ def sign_ins(ctx: Context) -> SignIns:
         failures_24h=value("authn_login_fail", 2),
         successes_30d=sum(value("authn_login_success", 3 + i) for i in range(DAYS)),
         failures_30d=sum(value("authn_login_fail", 3 + i) for i in range(DAYS)),
-        days=[DayCount(day, value("authn_login_success", 3 + i), value("authn_login_fail", 3 + i)) for i, day in enumerate(days)],
+        days=[
+            DayCount(day, value("authn_login_success", 3 + i), value("authn_login_fail", 3 + i))
+            for i, day in enumerate(days)
+        ],
     )
 
 
@@ -191,8 +196,10 @@ def attention(ctx: Context) -> Attention:
     with ctx.db.transaction() as db:
         two_step = rollout_policy.two_step_policy(rollout_policy.current(ctx, db))
         has_method = select(Factor.id).where(Factor.user_id == User.id, Factor.confirmed_at.is_not(None)).exists()
-        grace = select(func.count()).select_from(User).where(
-            ~has_method, User.must_enroll.is_(False), User.grace_started_at.is_not(None)
+        grace = (
+            select(func.count())
+            .select_from(User)
+            .where(~has_method, User.must_enroll.is_(False), User.grace_started_at.is_not(None))
         )
         if two_step.grace_days:
             grace = grace.where(User.grace_started_at > now - timedelta(days=two_step.grace_days))
@@ -228,7 +235,9 @@ def _failures(ctx: Context, method: str) -> int:
     since = ctx.clock.now() - timedelta(hours=24)
     with ctx.db.transaction() as db:
         rows = db.scalars(
-            select(AuditEvent.detail).where(AuditEvent.event == "authn_code_send_fail", AuditEvent.at >= since).limit(10_000)
+            select(AuditEvent.detail)
+            .where(AuditEvent.event == "authn_code_send_fail", AuditEvent.at >= since)
+            .limit(10_000)
         )
         return sum(1 for detail in rows if f'"method": "{method}"' in (detail or ""))
 
@@ -252,7 +261,9 @@ def health(ctx: Context) -> Health:
 
 def _public_base_url(url: str) -> bool:
     host = (urlsplit(url).hostname or "").lower()
-    return url.startswith("https://") and host not in ("localhost", "127.0.0.1", "::1") and not host.endswith(".localhost")
+    return (
+        url.startswith("https://") and host not in ("localhost", "127.0.0.1", "::1") and not host.endswith(".localhost")
+    )
 
 
 def checklist(ctx: Context, health_now: Health) -> list[ChecklistItem]:

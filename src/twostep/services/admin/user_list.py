@@ -88,7 +88,7 @@ class ListedUser:
 
     @property
     def invitation(self) -> str:
-        """"" (none or accepted), "pending" or "expired"."""
+        """ "" (none or accepted), "pending" or "expired"."""
         if self.has_password or self.invited_at is None:
             return ""
         if self.invitation_expires_at is not None and self.invitation_expires_at <= self.now:
@@ -113,9 +113,7 @@ def locked_user_ids(ctx: Context, db: Session, now: datetime) -> set[int]:
     back into an address, so the candidates are the accounts whose throttle started within the
     longest delay (their ``authn_login_lock`` events, by the event+time index), checked digest by
     digest. At most ``LOCKED_CAP`` accounts."""
-    blocked = list(
-        db.scalars(select(Throttle.key).where(Throttle.blocked_until > now).limit(LOCKED_CAP * 2))
-    )
+    blocked = list(db.scalars(select(Throttle.key).where(Throttle.blocked_until > now).limit(LOCKED_CAP * 2)))
     ids = {int(key[4:]) for key in blocked if key.startswith("2fa:") and key[4:].isdigit()}
     password_keys = {key for key in blocked if key.startswith("pw:")}
     if password_keys:
@@ -141,7 +139,7 @@ def _confirmed(kind: str | None = None) -> Any:
 
 
 def _filtered(ctx: Context, db: Session, query: UserQuery, now: datetime) -> Select[Any]:
-    statement = select(
+    statement: Any = select(
         User.id,
         User.email,
         User.name,
@@ -167,7 +165,7 @@ def _filtered(ctx: Context, db: Session, query: UserQuery, now: datetime) -> Sel
         statement = statement.where(User.invited_at.is_not(None), User.password_hash.is_(None))
     elif query.status == "locked":
         statement = statement.where(User.id.in_(sorted(locked_user_ids(ctx, db, now)) or [-1]))
-    return statement
+    return statement  # type: ignore[no-any-return]
 
 
 def _any(db: Session, statement: Select[Any]) -> bool:
@@ -199,7 +197,9 @@ def list_users(ctx: Context, raw: UserQuery, limit: int = PAGE_SIZE) -> UserPage
             or 0
         )
         ids = [row.id for row in found]
-        admins = set(db.scalars(select(UserRole.user_id).where(UserRole.role == accounts.ADMIN, UserRole.user_id.in_(ids))))
+        admins = set(
+            db.scalars(select(UserRole.user_id).where(UserRole.role == accounts.ADMIN, UserRole.user_id.in_(ids)))
+        )
         factors: dict[int, list[tuple[str, datetime | None]]] = {}
         for user_id, kind, confirmed in db.execute(
             select(Factor.user_id, Factor.kind, Factor.confirmed_at)

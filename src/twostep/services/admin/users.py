@@ -114,9 +114,7 @@ def _create_one(
         mail = invitation.issue(ctx, db, user)
         by = admin._actor_user(db, actor)
         audit.record(ctx, db, "user_created", request=request, user=user, actor=by, roles=list(person.roles), via=via)
-        audit.record(
-            ctx, db, "user_invited", request=request, user=user, actor=by, expires=mail.expires_at.isoformat()
-        )
+        audit.record(ctx, db, "user_invited", request=request, user=user, actor=by, expires=mail.expires_at.isoformat())
         admin._record_admin(ctx, db, actor, user, "invite_user", request)
         return user.id, mail
 
@@ -202,7 +200,9 @@ def existing_emails(ctx: Context, emails: Sequence[str]) -> dict[str, int]:
     with ctx.db.transaction() as db:
         for start in range(0, len(emails), 500):
             chunk = list(emails[start : start + 500])
-            found.update({row.email: row.id for row in db.execute(select(User.id, User.email).where(User.email.in_(chunk)))})
+            found.update(
+                {row.email: row.id for row in db.execute(select(User.id, User.email).where(User.email.in_(chunk)))}
+            )
     return found
 
 
@@ -224,7 +224,9 @@ def targets(ctx: Context, ids: Sequence[int]) -> list[Target]:
     if not ids:
         return []
     with ctx.db.transaction() as db:
-        admins = set(db.scalars(select(UserRole.user_id).where(UserRole.role == accounts.ADMIN, UserRole.user_id.in_(ids))))
+        admins = set(
+            db.scalars(select(UserRole.user_id).where(UserRole.role == accounts.ADMIN, UserRole.user_id.in_(ids)))
+        )
         rows = db.execute(select(User.id, User.email, User.name).where(User.id.in_(list(ids))).order_by(User.email))
         return [Target(row.id, row.email, row.name or "", row.id in admins) for row in rows]
 
@@ -273,7 +275,5 @@ def apply_bulk(
             report.done.append(target.email)
     details: dict[str, Any] = {"done": len(report.done), "refused": len(report.refused)}
     with ctx.db.transaction() as db:
-        admin._record_admin(
-            ctx, db, actor, None, f"bulk_{action.replace('-', '_')}", request, reason=reason, **details
-        )
+        admin._record_admin(ctx, db, actor, None, f"bulk_{action.replace('-', '_')}", request, reason=reason, **details)
     return report

@@ -64,7 +64,9 @@ def user_list_page(
     after: str = "",
     before: str = "",
 ) -> Response:
-    listing = user_list.list_users(page.ctx, UserQuery(q=q, role=role, method=method, status=status, after=after, before=before))
+    listing = user_list.list_users(
+        page.ctx, UserQuery(q=q, role=role, method=method, status=status, after=after, before=before)
+    )
     query = listing.query
     notice = NOTICES.get(page.request.query_params.get("notice", "")) or messages.ADMIN_NOTICES.get(
         page.request.query_params.get("notice", ""), ""
@@ -122,13 +124,19 @@ def add_user(
 # --- invite many -------------------------------------------------------------------------------
 
 
-def _invite_form(page: Page, *, status_code: int = 200, errors: dict[str, str] | None = None, people: str = "") -> Response:
+def _invite_form(
+    page: Page, *, status_code: int = 200, errors: dict[str, str] | None = None, people: str = ""
+) -> Response:
     return render(page, "admin/invite.html", status_code=status_code, errors=errors or {}, people=people)
 
 
 @router.get("/users/invite", response_class=HTMLResponse)
 def invite_form(page: AdminPageDep) -> Response:
     return _invite_form(page)
+
+
+def _line_text(page: Page, code: str) -> str:
+    return page.gettext(LINE_TEXT.get(code) or code)
 
 
 def _refusal_text(page: Page, refused: invitations.Refused) -> str:
@@ -191,10 +199,12 @@ async def invite(
         if not chosen:
             return _invite_form(page, status_code=422, errors={"people": page.message(TEXT["people_missing"])})
         report = users.invite(page.ctx, actor, chosen, page.info)
-        return render(page, "admin/invite_done.html", report=report, refusal=lambda code: page.gettext(LINE_TEXT.get(code, code)))
+        return render(page, "admin/invite_done.html", report=report, refusal=lambda code: _line_text(page, code))
     uploaded = await _upload_text(file)
     if uploaded is None:
-        return _invite_form(page, status_code=422, errors={"file": page.message(TEXT["file_unreadable"])}, people=people)
+        return _invite_form(
+            page, status_code=422, errors={"file": page.message(TEXT["file_unreadable"])}, people=people
+        )
     text = "\n".join(part for part in (people, uploaded) if part.strip())
     if not text.strip():
         return _invite_form(page, status_code=422, errors={"people": page.message(TEXT["people_missing"])})
@@ -257,7 +267,10 @@ def _bulk_page(
 @router.post("/users/bulk", response_class=HTMLResponse)
 @returns_to("/admin/users")
 def bulk_confirm(
-    page: AdminPageDep, ids: Many = [], action: Text = "", csrf_token: Text = ""  # noqa: B006
+    page: AdminPageDep,
+    ids: Many = [],  # noqa: B006
+    action: Text = "",
+    csrf_token: Text = "",
 ) -> Response:
     """The confirmation page: which accounts, what will happen; nothing is changed yet."""
     if not page.csrf_ok(csrf_token):

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-
 from typing import Any
 
 from babel.dates import format_skeleton, format_time
@@ -120,7 +119,7 @@ class Readable:
         return gettext_for(self.language)(message)
 
     def when(self, moment: datetime | None) -> str:
-        """"2 mar 2026 09:05 UTC" in the administrator's language (times are shown in UTC)."""
+        """ "2 mar 2026 09:05 UTC" in the administrator's language (times are shown in UTC)."""
         if moment is None:
             return "—"
         moment = moment.astimezone(UTC)
@@ -128,7 +127,7 @@ class Readable:
         return f"{day} {format_time(moment, 'short', locale=self.language, tzinfo=UTC)} UTC"
 
     def day(self, value: date) -> str:
-        """"2 mar": a chart's category label."""
+        """ "2 mar": a chart's category label."""
         return format_skeleton("MMMd", value, locale=self.language)
 
     def number(self, value: int) -> str:
@@ -148,7 +147,7 @@ class Readable:
         return self._(known) if known else value
 
     def agent(self, user_agent: str) -> str:
-        """"Chrome on Linux" (words translated), the browser alone, or "" for an empty string."""
+        """ "Chrome on Linux" (words translated), the browser alone, or "" for an empty string."""
         found = summarize(user_agent)
         if found.browser and found.system:
             # Translators: a browser and an operating system, like "Chrome on Linux".
