@@ -15,7 +15,6 @@ from fastapi.responses import HTMLResponse, Response
 from twostep.domain import invitations
 from twostep.domain.invitations import Invitee
 from twostep.domain.rollout import METHODS
-from twostep.i18n import LANGUAGES
 from twostep.services.admin import user_list, users
 from twostep.services.admin.admin import AdminError
 from twostep.services.admin.user_list import UserQuery
@@ -91,7 +90,7 @@ def user_list_page(
 def _add_form(page: Page, *, status_code: int = 200, errors: dict[str, str] | None = None, **values: str) -> Response:
     form = {"email": "", "name": "", "language": "", "roles": "", **values}
     return render(
-        page, "admin/user_new.html", status_code=status_code, errors=errors or {}, form=form, languages=LANGUAGES
+        page, "admin/user_new.html", status_code=status_code, errors=errors or {}, form=form
     )
 
 
@@ -236,7 +235,7 @@ def resend_invitation(page: AdminPageDep, actor: ActorDep, user_id: str, csrf_to
         mailed = users.resend_invitation(page.ctx, actor, int(user_id), page.info)
     except AdminError as error:
         status = 404 if error.code == "not_found" else 422
-        return render_user(page, actor, user_id, status_code=status, errors={"invite": _say(page, error)})
+        return render_user(page, actor, user_id, status_code=status, errors={"form": _say(page, error)})
     return page.redirect(f"{back}?notice={'invitation_resent' if mailed else 'invite_failed'}")
 
 
@@ -278,7 +277,7 @@ def bulk_confirm(
     chosen = users.parse_ids(ids)
     if action not in users.BULK_ACTIONS:
         return _bulk_error(page, "bulk_action")
-    if not chosen:
+    if not users.targets(page.ctx, chosen):
         return _bulk_error(page, "bulk_none")
     return _bulk_page(page, action, chosen)
 
