@@ -55,7 +55,12 @@ def set_password(client: TestClient, link: str, code: str) -> object:
     page = client.get("/password/reset")
     return client.post(
         "/password/reset",
-        data={"code": code, "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD, "csrf_token": csrf_of(page.text)},
+        data={
+            "code": code,
+            "password": NEW_PASSWORD,
+            "password_confirm": NEW_PASSWORD,
+            "csrf_token": csrf_of(page.text),
+        },
         follow_redirects=False,
     )
 
@@ -121,7 +126,9 @@ def test_add_user_shows_each_problem_next_to_its_field_and_creates_nothing(
         body = refused.text  # type: ignore[attr-defined]
         [alert] = alerts(body)
         assert text in alert, (data, alert)
-        assert f'id="{field}-error" role="alert"' in body and f'href="#{field}"' in body  # next to it, and summed up on top
+        assert (
+            f'id="{field}-error" role="alert"' in body and f'href="#{field}"' in body
+        )  # next to it, and summed up on top
         assert 'aria-invalid="true"' in body
     assert count(ctx, User) == 2 and not [m for m in mail.sent if "invited" in m.subject.lower()]
     forged = client.post("/admin/users/new", data={"email": "b@example.com", "csrf_token": "forged"})
@@ -172,7 +179,9 @@ def test_resending_an_invitation_voids_the_first_code_and_an_expired_one_stops_w
     tampered = person.get(second_link[:-3] + "AAA", follow_redirects=False)
     assert tampered.status_code in (400, 410) and "Forgot your password?" in tampered.text
     with ctx.db.transaction() as db:
-        live = db.scalars(select(OneTimeCode).where(OneTimeCode.user_id == int(user_id), OneTimeCode.voided_at.is_(None)))
+        live = db.scalars(
+            select(OneTimeCode).where(OneTimeCode.user_id == int(user_id), OneTimeCode.voided_at.is_(None))
+        )
         assert all(row.expires_at.replace(tzinfo=None) <= clock.now().replace(tzinfo=None) for row in live)
 
 
@@ -223,7 +232,11 @@ def test_inviting_a_pasted_list_shows_it_first_then_invites_only_the_new_people(
         data={"step": "send", "csrf_token": token, **{k: [v for n, v in fields if n == k] for k, _ in fields}},
     )
     assert sent.status_code == 200 and "3 invitations sent." in sent.text
-    assert {m.to for m in mail.sent if "invited" in m.subject} == {"ada@example.com", "bo@example.com", "cy@example.com"}
+    assert {m.to for m in mail.sent if "invited" in m.subject} == {
+        "ada@example.com",
+        "bo@example.com",
+        "cy@example.com",
+    }
     with ctx.db.transaction() as db:
         names = dict(db.execute(select(User.email, User.name).where(User.invited_at.is_not(None))).all())
     assert names == {"ada@example.com": "", "bo@example.com": "Bo Berg", "cy@example.com": "Cy Young"}
@@ -363,7 +376,9 @@ def test_bulk_actions_ask_for_confirmation_first_and_then_act_on_each_user(
     no_reason = post(client, "/admin/users/bulk/apply", {"ids": ids, "action": "reset-2fa", "reason": " "})
     assert no_reason.status_code == 422  # type: ignore[attr-defined]
     assert alerts(no_reason.text) == ["Write down why you reset two-step verification for this user."]  # type: ignore[attr-defined]
-    done = post(client, "/admin/users/bulk/apply", {"ids": ids, "action": "reset-2fa", "reason": "phones lost in a flood"})
+    done = post(
+        client, "/admin/users/bulk/apply", {"ids": ids, "action": "reset-2fa", "reason": "phones lost in a flood"}
+    )
     assert done.status_code == 200 and "2 users done." in done.text  # type: ignore[attr-defined]
     assert "You can't reset your own two-step verification here." in unescape(done.text)  # type: ignore[attr-defined]
     assert count(ctx, Factor, user_id=ada_id) == 0 and count(ctx, Factor, user_id=bob_id) == 0
@@ -410,7 +425,9 @@ def test_bulk_refusals_without_users_or_with_an_unknown_action_change_nothing(
         refused = post(client, url, data)
         assert refused.status_code == 422, (url, data)  # type: ignore[attr-defined]
         assert alert in alerts(refused.text)[0], (url, data)  # type: ignore[attr-defined]
-    forged = client.post("/admin/users/bulk/apply", data={"ids": [str(ada_id)], "action": "delete", "confirm": "1", "csrf_token": "x"})
+    forged = client.post(
+        "/admin/users/bulk/apply", data={"ids": [str(ada_id)], "action": "delete", "confirm": "1", "csrf_token": "x"}
+    )
     assert forged.status_code == 400 and count(ctx, User, id=ada_id) == 1
 
 
@@ -420,7 +437,14 @@ def test_the_new_pages_answer_in_every_language_and_keep_the_password_out(
     console(client, ctx, clock)
     user_id = make_user(ctx, "ada@example.com")
     for lang in ("en", "pl", "nl", "sv"):
-        for path in ["/admin", "/admin/users", "/admin/users/new", "/admin/users/invite", f"/admin/users/{user_id}", "/admin/audit"]:
+        for path in [
+            "/admin",
+            "/admin/users",
+            "/admin/users/new",
+            "/admin/users/invite",
+            f"/admin/users/{user_id}",
+            "/admin/audit",
+        ]:
             page = client.get(f"{path}{'&' if '?' in path else '?'}lang={lang}")
             assert page.status_code == 200, (lang, path)
             assert f'<html lang="{lang}">' in page.text and PASSWORD not in page.text
