@@ -588,6 +588,11 @@ T: dict[object, Entry] = {
         "Er is een nieuwe uitnodiging verstuurd. De code in de eerdere werkt niet meer.",
         "En ny inbjudan skickades. Koden i den tidigare fungerar inte längre.",
     ),
+    "Some figures are from %(when)s: counting them takes a while with this many accounts, so they are refreshed once a minute.": (
+        "Niektóre liczby pochodzą z %(when)s: przy tylu kontach ich liczenie trwa, więc są odświeżane raz na minutę.",
+        "Sommige cijfers zijn van %(when)s: met zoveel accounts duurt het tellen even, dus ze worden eens per minuut vernieuwd.",
+        "Vissa siffror är från %(when)s: med så många konton tar det en stund att räkna dem, så de uppdateras en gång i minuten.",
+    ),
 }
 
 

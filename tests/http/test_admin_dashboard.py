@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 from html import unescape
 
+import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -173,3 +174,23 @@ def test_audit_filters_refuse_a_bad_date_next_to_its_field(
     assert bad.status_code == 422
     assert alerts(bad.text) == ["Enter a date like 2026-03-01."]
     assert 'id="until-error" role="alert"' in bad.text and "<script>" not in bad.text
+
+
+def test_slow_figures_are_kept_for_a_minute_and_the_page_says_how_old_they_are(
+    client: TestClient, ctx: Context, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signed_in(client, ctx, clock, ROOT, is_admin=True)
+    monkeypatch.setattr(dashboard, "SLOW_SECONDS", -1.0)  # every read counts as slow
+    first = client.get("/admin").text
+    assert 'id="figures-as-of"' not in first and figure(first, "user") == "1"
+    make_user(ctx, "ada@example.com")
+    kept = client.get("/admin").text
+    assert figure(kept, "user") == "1" and "Some figures are from Mar 2, 2026" in kept
+    clock.advance(seconds=61)
+    fresh = client.get("/admin").text
+    assert figure(fresh, "users") == "2"
+    monkeypatch.setattr(dashboard, "SLOW_SECONDS", 60.0)  # fast again: never kept
+    clock.advance(seconds=61)
+    assert figure(client.get("/admin").text, "users") == "2"
+    make_user(ctx, "bob@example.com")
+    assert figure(client.get("/admin").text, "users") == "3"
