@@ -32,6 +32,13 @@ def test_columns_stand_on_the_axis_and_are_as_long_as_their_value() -> None:
     assert [t.value for t in chart.ticks] == [0, 5, 10]
 
 
+@pytest.mark.parametrize(
+    ("largest", "ticks"), [(0, [0, 1]), (1, [0, 1]), (2, [0, 1, 2]), (4, [0, 1, 2, 3, 4, 5]), (40, [0, 25, 50])]
+)
+def test_gridlines_fall_on_whole_numbers(largest: int, ticks: list[int]) -> None:
+    assert [t.value for t in charts.column_chart([[largest]], ["a"]).ticks] == ticks
+
+
 def test_a_thirty_day_chart_labels_only_some_days() -> None:
     labels = [f"d{i}" for i in range(30)]
     chart = charts.column_chart([[1] * 30, [0] * 30], labels, max_labels=6)

@@ -103,8 +103,11 @@ def _frame(width: int, height: int) -> tuple[float, float, float, float]:
     return LEFT_GUTTER, width - RIGHT_GUTTER, TOP_GUTTER, height - BOTTOM_GUTTER
 
 
-def _ticks(maximum: int, top: float, bottom: float, count: int = 2) -> list[Tick]:
-    return [Tick(value=round(maximum * i / count), y=bottom - (bottom - top) * i / count) for i in range(count + 1)]
+def _ticks(maximum: int, top: float, bottom: float) -> list[Tick]:
+    """Gridlines on whole numbers: halves of an even maximum (0, 5, 10), every unit up to 5 (0…5),
+    or just 0 and 1."""
+    count = 2 if maximum % 2 == 0 else (5 if maximum == 5 else 1)
+    return [Tick(value=maximum * i // count, y=bottom - (bottom - top) * i / count) for i in range(count + 1)]
 
 
 def _every(count: int, wanted: int) -> int:
