@@ -50,8 +50,9 @@ def fill(db: Database, accounts: int) -> None:
         )
         session.execute(
             text(
-                "INSERT INTO recovery_codes (user_id, code_digest, created_at) SELECT u.id, md5(u.id::text || '-' || g), "
-                "now() FROM users u, generate_series(1, 10) g WHERE u.id % 30 = 0"
+                "INSERT INTO recovery_codes (user_id, code_digest, created_at) "
+                "SELECT u.id, md5(u.id::text || '-' || g), now() "
+                "FROM users u, generate_series(1, 10) g WHERE u.id % 30 = 0"
             )
         )
     db.refresh_statistics(["users", "factors", "user_roles", "recovery_codes"])

@@ -21,6 +21,7 @@ from twostep.domain.clock import Clock, SystemClock
 from twostep.domain.passwords import PasswordHashing
 from twostep.domain.sealing import Digester, Sealer
 from twostep.i18n import PACKAGE_DIR
+from twostep.services import forward_auth
 from twostep.services.core.context import Context
 from twostep.services.operations import health
 from twostep.services.rollout.policy import password_rules
@@ -39,8 +40,10 @@ from twostep.web.core.http_methods import HeadAsGet, allowed_methods
 from twostep.web.core.input_guard import InputGuard
 from twostep.web.core.pages import WebState, build_offline_page, build_page
 from twostep.web.core.security import CookieNames, Csrf, SecurityHeaders, TrustedProxies
-from twostep.web.enrollment import help, invitation, oob
-from twostep.web.signin import recover, reminder, ui
+from twostep.web.enrollment import authenticator_app, email_and_phone, help, mailbox
+from twostep.web.reset import invitation
+from twostep.web.reset import password_reset as password_reset_pages
+from twostep.web.signin import recover, reminder, sign_in
 from twostep.web.signin.return_address import router as return_address_router
 
 log = logging.getLogger("twostep")
@@ -61,7 +64,7 @@ def build_context(
             log.warning(warning)
     if sms is None:
         settings, sms = sms_without_gateway(settings, build_sms_sender(settings), warn=warn)
-    return Context(
+    ctx = Context(
         settings=settings,
         db=database or Database(settings.resolved_database_url),
         clock=clock or SystemClock(),
@@ -76,6 +79,8 @@ def build_context(
         sms=sms,
         password_policy=password_rules(settings),
     )
+    forward_auth.allow_return_addresses(ctx)  # a sign-in may continue to a protected application
+    return ctx
 
 
 def sms_without_gateway(
@@ -144,9 +149,12 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(PACKAGE_DIR / "static")), name="static")
     app.include_router(api.router)  # first: routes are matched in order, and this is the hot path
     app.include_router(api.docs_router)
-    app.include_router(ui.router)
+    app.include_router(sign_in.router)
+    app.include_router(authenticator_app.router)
+    app.include_router(mailbox.router)
     app.include_router(return_address_router)
-    app.include_router(oob.router)
+    app.include_router(email_and_phone.router)
+    app.include_router(password_reset_pages.router)
     app.include_router(account.router)
     app.include_router(reauth.router)
     app.include_router(recover.router)

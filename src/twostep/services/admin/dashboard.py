@@ -94,7 +94,7 @@ class Health:
     mail_failures_24h: int
     sms: str  # "gateway", "log" or "off"
     sms_failures_24h: int
-    database: str  # "sqlite" or "postgresql"
+    database: str  # "SQLite" or "PostgreSQL"
     database_problem: str | None
     redis: str | None  # None when not configured, "ok", "unreachable"
 
@@ -268,7 +268,7 @@ def health(ctx: Context) -> Health:
         mail_failures_24h=_failures(ctx, "email"),
         sms=sms,
         sms_failures_24h=_failures(ctx, "sms"),
-        database="sqlite" if ctx.db.is_sqlite else "postgresql",
+        database=ctx.db.product,
         database_problem=ctx.db.write_problem(),
         redis=rate_limits.redis_status(ctx),
     )

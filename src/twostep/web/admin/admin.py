@@ -17,8 +17,9 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from twostep.services.admin import admin
 from twostep.services.admin.admin import Actor, AdminError, AuditFilter
 from twostep.web.admin.admin_gate import ActorDep, AdminPageDep, AdminRoute, returns_to
-from twostep.web.admin.readable import EVENT_NAMES, Readable, render
+from twostep.web.admin.readable import Readable, render
 from twostep.web.core import messages
+from twostep.web.core.messages import EVENT_NAMES
 from twostep.web.core.pages import Page
 
 router = APIRouter(prefix="/admin", route_class=AdminRoute)
