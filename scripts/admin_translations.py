@@ -593,6 +593,17 @@ T: dict[object, Entry] = {
         "Sommige cijfers zijn van %(when)s: met zoveel accounts duurt het tellen even, dus ze worden eens per minuut vernieuwd.",
         "Vissa siffror är från %(when)s: med så många konton tar det en stund att räkna dem, så de uppdateras en gång i minuten.",
     ),
+    "Roles of %(email)s": ("Role użytkownika %(email)s", "Rollen van %(email)s", "Roller för %(email)s"),
+    ("%(num)s account", "%(num)s accounts"): (
+        ("%(num)s konto", "%(num)s konta", "%(num)s kont"),
+        ("%(num)s account", "%(num)s accounts"),
+        ("%(num)s konto", "%(num)s konton"),
+    ),
+    ("%(num)s sign-in left", "%(num)s sign-ins left"): (
+        ("zostało %(num)s logowanie", "zostały %(num)s logowania", "zostało %(num)s logowań"),
+        ("nog %(num)s aanmelding", "nog %(num)s aanmeldingen"),
+        ("%(num)s inloggning kvar", "%(num)s inloggningar kvar"),
+    ),
 }
 
 

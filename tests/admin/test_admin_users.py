@@ -448,3 +448,11 @@ def test_the_new_pages_answer_in_every_language_and_keep_the_password_out(
             page = client.get(f"{path}{'&' if '?' in path else '?'}lang={lang}")
             assert page.status_code == 200, (lang, path)
             assert f'<html lang="{lang}">' in page.text and PASSWORD not in page.text
+
+
+def test_reloading_the_bulk_confirmation_address_goes_back_to_the_list(
+    client: TestClient, ctx: Context, clock: FrozenClock
+) -> None:
+    console(client, ctx, clock)
+    back = client.get("/admin/users/bulk", follow_redirects=False)
+    assert back.status_code == 303 and back.headers["location"] == "/admin/users"

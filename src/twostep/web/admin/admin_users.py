@@ -263,6 +263,13 @@ def _bulk_page(
     )
 
 
+@router.get("/users/bulk", response_class=HTMLResponse)
+def bulk_reloaded(page: AdminPageDep) -> Response:
+    """The confirmation page is a POST's answer; reloading its address goes back to the list (and
+    keeps ``/admin/users/{user_id}`` from reading "bulk" as a user)."""
+    return page.redirect("/admin/users")
+
+
 @router.post("/users/bulk", response_class=HTMLResponse)
 @returns_to("/admin/users")
 def bulk_confirm(
