@@ -604,6 +604,11 @@ T: dict[object, Entry] = {
         ("nog %(num)s aanmelding", "nog %(num)s aanmeldingen"),
         ("%(num)s inloggning kvar", "%(num)s inloggningar kvar"),
     ),
+    "Welcome! Choose the password for %(email)s: enter the 8-character code from your invitation email, then the new password.": (
+        "Witamy! Ustaw hasło dla %(email)s: wpisz 8-znakowy kod z e-maila z zaproszeniem, a potem nowe hasło.",
+        "Welkom! Kies het wachtwoord voor %(email)s: voer de code van 8 tekens uit je uitnodigingsmail in, en dan het nieuwe wachtwoord.",
+        "Välkommen! Välj lösenordet för %(email)s: ange koden på 8 tecken från inbjudan i e-posten och sedan det nya lösenordet.",
+    ),
 }
 
 

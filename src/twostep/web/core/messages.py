@@ -227,6 +227,10 @@ USERS_TEXT: dict[str, str] = {
     "bulk_action": N_("Choose what to do with the chosen users."),
     "bulk_confirm": N_("Type %(count)s to confirm."),
     "self_sign_out": N_("You can't sign yourself out from here."),
+    "invitation_page": N_(
+        "Welcome! Choose the password for %(email)s: enter the 8-character code from your invitation email, "
+        "then the new password."
+    ),
 }
 
 #: Why a line of an invitation list was not taken (web/admin/admin_users.py; domain.invitations).
