@@ -15,8 +15,8 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 
 from twostep.services.reset import invitation, password_reset
-from twostep.web.core.pages import Page, build_page
 from twostep.web.core import messages
+from twostep.web.core.pages import Page, build_page
 from twostep.web.reset.password_reset import render_reset_code_page, ticket_cookie
 
 router = APIRouter()
