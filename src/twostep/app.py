@@ -40,7 +40,9 @@ from twostep.web.core.input_guard import InputGuard
 from twostep.web.core.pages import WebState, build_offline_page, build_page
 from twostep.web.core.security import CookieNames, Csrf, SecurityHeaders, TrustedProxies
 from twostep.web.enrollment import authenticator_app, email_and_phone, help, mailbox
+from twostep.web.enrollment import passkey as passkey_enrollment_pages
 from twostep.web.reset import password_reset as password_reset_pages
+from twostep.web.signin import passkey as passkey_ceremonies
 from twostep.web.signin import recover, reminder, sign_in
 from twostep.web.signin.return_address import router as return_address_router
 
@@ -147,6 +149,8 @@ def create_app(
     app.include_router(api.docs_router)
     app.include_router(sign_in.router)
     app.include_router(authenticator_app.router)
+    app.include_router(passkey_enrollment_pages.router)
+    app.include_router(passkey_ceremonies.router)
     app.include_router(mailbox.router)
     app.include_router(return_address_router)
     app.include_router(email_and_phone.router)

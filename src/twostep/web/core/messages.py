@@ -205,3 +205,21 @@ OIDC_TEXT: dict[str, str] = {
     ),
     "logout_error": N_("The application's sign-out request was not accepted, but you are signed out here."),
 }
+
+
+#: Passkeys: the ceremony endpoints' problem details (shown by static/passkey.js in the page's
+#: alert) and the passkey pages (web/signin/passkey.py, web/enrollment/passkey.py).
+PASSKEY_TEXT: dict[str, str] = {
+    "invalid": N_("That passkey didn't work. Try again, or use another method."),
+    "expired": N_("This took too long. Try again."),
+    "not_allowed": N_("This kind of security key is not allowed here. Use another passkey or method."),
+    "duplicate": N_("This passkey is already registered."),
+    "unavailable": N_("Passkeys are not available on this site."),
+    "passwordless_off": N_("Signing in with a passkey alone is turned off. Enter your email address and password."),
+    "malformed": N_("The request was not understood."),
+    "csrf": N_("The page expired. Reload it and try again."),
+    "no_session": N_("Your sign-in took too long. Please sign in again."),
+    "reauth": N_("For your security, confirm it's you first."),
+    "mailbox": N_("First confirm your email address."),
+    "none_pending": N_("Create the passkey first with the button above."),
+}

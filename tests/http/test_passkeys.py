@@ -1,0 +1,346 @@
+"""Passkeys over HTTP, with real WebAuthn responses from a software authenticator
+(``tests.passkey_support``): registration, the second step, passwordless sign-in, and every way an
+assertion must be refused — another origin, another RP ID, no user verification, a replay, a counter
+that goes backwards, an expired challenge, a challenge of another session or purpose — on SQLite
+and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from tests.passkey_support import (
+    BASE_URL,
+    GOOGLE_PASSWORD_MANAGER,
+    SoftAuthenticator,
+    ceremony,
+    options_for,
+    register_passkey,
+    sign_in_with_passkey,
+)
+from tests.support import (
+    PASSWORD,
+    code_for,
+    csrf_of,
+    enroll_totp,
+    login_password,
+    make_user,
+    sign_out,
+    submit_code,
+)
+from twostep.domain.clock import FrozenClock
+from twostep.services.core.context import Context
+from twostep.settings import Settings, load_settings
+from twostep.storage.models import AuditEvent, Factor, PasskeyChallenge, PasskeyCredential, WebSession
+
+EMAIL = "ada@example.com"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Passkeys need a domain name (never an IP address): the base URL is http://localhost:8000."""
+    return load_settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        service_name="Acme",
+        support_email="help@acme.test",
+        base_url=BASE_URL,
+    )
+
+
+def events(ctx: Context, name: str) -> list[AuditEvent]:
+    with ctx.db.transaction() as db:
+        rows = list(db.scalars(select(AuditEvent).where(AuditEvent.event == name).order_by(AuditEvent.id)))
+        db.expunge_all()
+    return rows
+
+
+def detail(event: AuditEvent) -> dict[str, object]:
+    value = json.loads(event.detail or "{}")
+    assert isinstance(value, dict)
+    return value
+
+
+def passkey_user(client: TestClient, ctx: Context, authenticator: SoftAuthenticator, name: str = "") -> None:
+    """A new account whose first method is this passkey, signed out again."""
+    make_user(ctx, EMAIL)
+    login_password(client, EMAIL)
+    enrolled = register_passkey(client, authenticator, name)
+    assert enrolled.status_code == 200 and "recovery-codes" in enrolled.text, enrolled.text
+    sign_out(client)
+
+
+def signed_in_method(ctx: Context) -> tuple[str | None, object, object]:
+    with ctx.db.transaction() as db:
+        row = db.scalars(select(WebSession).where(WebSession.stage == "signed_in")).one()
+        return row.method, row.password_at, row.second_step_at
+
+
+def test_a_passkey_is_registered_named_and_listed_first(client: TestClient, ctx: Context) -> None:
+    authenticator = SoftAuthenticator(aaguid=GOOGLE_PASSWORD_MANAGER, synced=True)
+    make_user(ctx, EMAIL)
+    login_password(client, EMAIL)
+    choice = client.get("/enroll")
+    assert choice.text.index("/enroll/passkey") < choice.text.index("/enroll/totp")
+    assert register_passkey(client, authenticator, "  My   phone ").status_code == 200
+    with ctx.db.transaction() as db:
+        factor = db.scalars(select(Factor)).one()
+        credential = db.scalars(select(PasskeyCredential)).one()
+        assert (factor.kind, factor.label, factor.confirmed_at is not None) == ("passkey", "My phone", True)
+        assert credential.aaguid == GOOGLE_PASSWORD_MANAGER and credential.backed_up and credential.backup_eligible
+        assert credential.transports == "internal"
+    assert [detail(e)["method"] for e in events(ctx, "authn_token_created")] == ["passkey"]
+
+
+def test_an_unnamed_passkey_is_named_after_its_provider(client: TestClient, ctx: Context) -> None:
+    passkey_user(client, ctx, SoftAuthenticator(aaguid=GOOGLE_PASSWORD_MANAGER))
+    with ctx.db.transaction() as db:
+        assert db.scalar(select(Factor.label)) == "Google Password Manager"
+
+
+def test_a_passkey_is_the_second_step_after_the_password(client: TestClient, ctx: Context) -> None:
+    authenticator = SoftAuthenticator()
+    passkey_user(client, ctx, authenticator)
+    assert login_password(client, EMAIL).headers["location"] == "/login/code"
+    page = client.get("/login/code")
+    assert "Use your passkey" in page.text and 'data-passkey="second_step"' in page.text
+    done = sign_in_with_passkey(client, authenticator, purpose="second_step", page_path="/login/code")
+    assert done.status_code == 200 and done.json() == {"status": "signed_in", "redirect": "/account"}
+    assert client.get("/account").status_code == 200
+    method, password_at, second_step_at = signed_in_method(ctx)
+    assert method == "passkey" and password_at is not None and second_step_at is not None
+    [success] = events(ctx, "authn_login_success")
+    assert detail(success)["method"] == "passkey" and detail(success)["phishing_resistant"] is True
+
+
+def test_a_passkey_alone_signs_in_without_password_or_code(client: TestClient, ctx: Context) -> None:
+    authenticator = SoftAuthenticator(synced=True)
+    passkey_user(client, ctx, authenticator)
+    login = client.get("/login")
+    assert 'autocomplete="username webauthn"' in login.text and "Sign in with a passkey" in login.text
+    done = sign_in_with_passkey(client, authenticator)
+    assert done.status_code == 200 and done.json()["redirect"] == "/account"
+    assert client.get("/account").status_code == 200
+    method, password_at, second_step_at = signed_in_method(ctx)
+    assert (method, password_at) == ("passkey_synced", None) and second_step_at is not None
+    [success] = events(ctx, "authn_login_success")
+    assert detail(success)["via"] == "passkey" and detail(success)["phishing_resistant"] is True
+
+
+def test_a_password_and_code_sign_in_is_marked_not_phishing_resistant(
+    client: TestClient, ctx: Context, clock: FrozenClock
+) -> None:
+    make_user(ctx, EMAIL)
+    login_password(client, EMAIL)
+    secret = enroll_totp(client, clock)
+    sign_out(client)
+    clock.advance(seconds=30)
+    login_password(client, EMAIL)
+    assert submit_code(client, code_for(secret, clock)).status_code == 303
+    [success] = events(ctx, "authn_login_success")
+    assert detail(success)["phishing_resistant"] is False
+
+
+def test_passwordless_sign_in_follows_the_policy(client: TestClient, ctx: Context) -> None:
+    authenticator = SoftAuthenticator()
+    passkey_user(client, ctx, authenticator)
+    ctx.settings = ctx.settings.model_copy(update={"passkey_sign_in": False})
+    login = client.get("/login")
+    assert "Sign in with a passkey" not in login.text and 'autocomplete="username"' in login.text
+    refused = ceremony(client, "/webauthn/authenticate/options", {"purpose": "sign_in"}, csrf_of(login.text))
+    assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
+    # ... and a passkey is still the second step.
+    login_password(client, EMAIL)
+    done = sign_in_with_passkey(client, authenticator, purpose="second_step", page_path="/login/code")
+    assert done.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("knobs", "reason"),
+    [
+        ({"origin": "https://login.acme-secure.example"}, "origin"),
+        ({"rp_id": "acme-secure.example"}, "RP ID"),
+        ({"uv": False}, "verif"),
+    ],
+    ids=["wrong-origin", "wrong-rp-id", "no-user-verification"],
+)
+def test_an_assertion_for_another_site_or_without_user_verification_is_refused(
+    client: TestClient, ctx: Context, knobs: dict[str, object], reason: str
+) -> None:
+    authenticator = SoftAuthenticator()
+    passkey_user(client, ctx, authenticator)
+    refused = sign_in_with_passkey(client, authenticator, **knobs)
+    assert refused.status_code == 401 and refused.headers["content-type"] == "application/problem+json"
+    assert set(refused.json()) >= {"type", "title", "status", "detail"}
+    assert client.get("/account", follow_redirects=False).status_code == 303
+    [failure] = events(ctx, "authn_login_fail")
+    assert reason in failure.reason and detail(failure)["step"] == "passkey"
+
+
+def test_a_replayed_assertion_is_refused(client: TestClient, ctx: Context) -> None:
+    authenticator = SoftAuthenticator()
+    passkey_user(client, ctx, authenticator)
+    page = client.get("/login")
+    csrf = csrf_of(page.text)
+    credential = authenticator.get(options_for(client, "sign_in", csrf))
+    body = {"purpose": "sign_in", "credential": credential}
+    assert ceremony(client, "/webauthn/authenticate/verify", body, csrf).status_code == 200
+    sign_out(client)
+    again = client.get("/login")
+    replayed = ceremony(client, "/webauthn/authenticate/verify", body, csrf_of(again.text))
+    assert replayed.status_code == 401
+    assert len(events(ctx, "authn_token_reuse")) == 1
+
+
+def test_a_counter_that_goes_backwards_is_refused_and_audited_as_a_possible_clone(
+    client: TestClient, ctx: Context
+) -> None:
+    authenticator = SoftAuthenticator()
+    passkey_user(client, ctx, authenticator)
+    authenticator.sign_count = 10
+    assert sign_in_with_passkey(client, authenticator).status_code == 200
+    sign_out(client)
+    refused = sign_in_with_passkey(client, authenticator, count=7)  # a copy that counted less
+    assert refused.status_code == 401
+    [clone] = events(ctx, "authn_passkey_counter_regressed")
+    assert clone.outcome == "failure" and clone.reason == "possible_clone"
+    assert (detail(clone)["stored"], detail(clone)["presented"]) == (11, 7)
+    with ctx.db.transaction() as db:
+        assert db.scalar(select(PasskeyCredential.sign_count)) == 11
+
+
+def test_a_synced_passkey_without_a_counter_signs_in_every_time(client: TestClient, ctx: Context) -> None:
+    authenticator = SoftAuthenticator(synced=True)
+    passkey_user(client, ctx, authenticator)
+    for _ in range(3):
+        assert sign_in_with_passkey(client, authenticator).status_code == 200
+        sign_out(client)
+    assert events(ctx, "authn_passkey_counter_regressed") == []
+
+
+def test_a_challenge_expires_after_five_minutes(client: TestClient, ctx: Context, clock: FrozenClock) -> None:
+    authenticator = SoftAuthenticator()
+    passkey_user(client, ctx, authenticator)
+    page = client.get("/login")
+    csrf = csrf_of(page.text)
+    options = options_for(client, "sign_in", csrf)
+    clock.advance(minutes=5, seconds=1)
+    credential = authenticator.get(options)
+    late = ceremony(client, "/webauthn/authenticate/verify", {"purpose": "sign_in", "credential": credential}, csrf)
+    assert late.status_code == 401
+    with ctx.db.transaction() as db:
+        assert db.scalar(select(func.count()).select_from(PasskeyChallenge)) == 0
+
+
+def test_a_challenge_answers_only_its_own_session_and_purpose(client: TestClient, ctx: Context) -> None:
+    authenticator = SoftAuthenticator()
+    passkey_user(client, ctx, authenticator)
+    # Issued for a passwordless sign-in in this browser ...
+    page = client.get("/login")
+    csrf = csrf_of(page.text)
+    credential = authenticator.get(options_for(client, "sign_in", csrf))
+    # ... not usable as this browser's second step,
+    login_password(client, EMAIL)
+    code_page = client.get("/login/code")
+    as_second = ceremony(
+        client, "/webauthn/authenticate/verify", {"purpose": "second_step", "credential": credential},
+        csrf_of(code_page.text),
+    )  # fmt: skip
+    assert as_second.status_code == 401
+    # ... nor in another browser.
+    with TestClient(client.app, base_url="http://127.0.0.1:8000") as other:
+        other_page = other.get("/login")
+        elsewhere = ceremony(
+            other, "/webauthn/authenticate/verify", {"purpose": "sign_in", "credential": credential},
+            csrf_of(other_page.text),
+        )  # fmt: skip
+        assert elsewhere.status_code == 401
+
+
+def test_the_ceremony_endpoints_need_the_csrf_token_and_answer_problems(client: TestClient, ctx: Context) -> None:
+    make_user(ctx, EMAIL)
+    client.get("/login")
+    for path in ("/webauthn/register/options", "/webauthn/authenticate/options", "/webauthn/authenticate/verify"):
+        refused = client.post(path, json={"purpose": "sign_in"})
+        assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["type"] == "urn:twostep:webauthn:csrf"
+    csrf = csrf_of(client.get("/login").text)
+    for body in (b"not json", b"[1, 2]", json.dumps({"purpose": "sign_in", "credential": "x"}).encode()):
+        answer = client.post(
+            "/webauthn/authenticate/verify", content=body,
+            headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+        )  # fmt: skip
+        assert answer.status_code == 400 and answer.json()["status"] == 400
+    garbage = {"purpose": "sign_in", "credential": {"id": "AAAA", "rawId": "AAAA", "type": "public-key",
+                                                    "response": {"clientDataJSON": "!!", "authenticatorData": "",
+                                                                 "signature": ""}}}  # fmt: skip
+    assert ceremony(client, "/webauthn/authenticate/verify", garbage, csrf).status_code == 401
+
+
+def test_registration_from_another_origin_is_refused(client: TestClient, ctx: Context) -> None:
+    make_user(ctx, EMAIL)
+    login_password(client, EMAIL)
+    page = client.get("/enroll/passkey")
+    csrf = csrf_of(page.text)
+    options = ceremony(client, "/webauthn/register/options", {}, csrf).json()
+    assert options["authenticatorSelection"]["residentKey"] == "required"
+    assert options["authenticatorSelection"]["userVerification"] == "required"
+    assert options["attestation"] == "none" and options["rp"]["id"] == "localhost"
+    credential = SoftAuthenticator().create(options, origin="https://acme-secure.example")
+    refused = ceremony(client, "/webauthn/register/verify", {"credential": credential}, csrf)
+    assert refused.status_code == 401
+    confirmed = client.post("/enroll/passkey", data={"name": "x", "csrf_token": csrf})
+    assert confirmed.status_code == 409
+    with ctx.db.transaction() as db:
+        assert db.scalar(select(func.count()).select_from(Factor)) == 0
+    assert len(events(ctx, "authn_token_enroll_fail")) == 1
+
+
+def test_an_aaguid_allow_list_refuses_other_authenticators(client: TestClient, ctx: Context) -> None:
+    ctx.settings = ctx.settings.model_copy(update={"webauthn_allowed_aaguids": GOOGLE_PASSWORD_MANAGER})
+    make_user(ctx, EMAIL)
+    login_password(client, EMAIL)
+    page = client.get("/enroll/passkey")
+    csrf = csrf_of(page.text)
+    options = ceremony(client, "/webauthn/register/options", {}, csrf).json()
+    assert options["attestation"] == "direct"
+    refused = ceremony(client, "/webauthn/register/verify", {"credential": SoftAuthenticator().create(options)}, csrf)
+    assert refused.status_code == 403
+    options = ceremony(client, "/webauthn/register/options", {}, csrf).json()
+    allowed = SoftAuthenticator(aaguid=GOOGLE_PASSWORD_MANAGER).create(options)
+    assert ceremony(client, "/webauthn/register/verify", {"credential": allowed}, csrf).status_code == 200
+
+
+def test_the_enrollment_page_works_without_javascript_by_offering_other_methods(
+    client: TestClient, ctx: Context
+) -> None:
+    make_user(ctx, EMAIL)
+    login_password(client, EMAIL)
+    page = client.get("/enroll/passkey")
+    assert "needs JavaScript" in page.text and 'href="/enroll/totp"' in page.text
+    assert '<script src="/static/passkey.js"></script>' in page.text
+    assert client.get("/static/passkey.js").status_code == 200
+
+
+def test_passkeys_are_not_offered_where_they_cannot_work(client: TestClient, ctx: Context) -> None:
+    """An IP address as the host: browsers refuse passkeys there."""
+    ctx.settings = ctx.settings.model_copy(update={"base_url": "http://127.0.0.1:8000"})
+    make_user(ctx, EMAIL)
+    assert "Sign in with a passkey" not in client.get("/login").text
+    login_password(client, EMAIL)
+    assert "/enroll/passkey" not in client.get("/enroll").text
+    assert client.get("/enroll/passkey", follow_redirects=False).headers["location"] == "/enroll"
+
+
+def test_the_passkey_password_is_never_needed_again_after_passwordless(client: TestClient, ctx: Context) -> None:
+    """A passwordless session is fresh for changes for five minutes: the passkey was both factors."""
+    authenticator = SoftAuthenticator()
+    passkey_user(client, ctx, authenticator)
+    assert sign_in_with_passkey(client, authenticator).status_code == 200
+    page = client.get("/account")
+    assert "you can change your sign-in settings until" in page.text
+    assert PASSWORD not in page.text
