@@ -1,0 +1,183 @@
+"""Passkeys in Chromium with the DevTools virtual authenticator (``WebAuthn.addVirtualAuthenticator``:
+CTAP2, resident keys, user verification, presence simulated): register, the second step, sign-in
+with a passkey alone (button and autofill), user verification refused, a replayed assertion, a
+counter that goes backwards, lost key → recovery code → new key, removal behind re-authentication,
+and a USB security key as another passkey.
+
+The RP ID can't be an IP address, so these pages are served as http://localhost:<port>.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from playwright.sync_api import Browser, CDPSession, Page, expect
+from sqlalchemy import select
+
+from tests.browser.conftest import free_port, serve
+from tests.browser.flows import password_step, prove_mailbox
+from tests.support import PASSWORD
+from twostep.domain.clock import FrozenClock
+from twostep.services.core import accounts
+from twostep.services.core.context import Context
+from twostep.settings import Settings, load_settings
+from twostep.storage.models import AuditEvent, PasskeyCredential
+
+pytestmark = pytest.mark.browser
+
+EMAIL = "ada@example.com"
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, port: int) -> Settings:
+    return load_settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        service_name="Acme",
+        support_email="help@acme.test",
+        base_url=f"http://localhost:{port}",
+    )
+
+
+@pytest.fixture
+def live_server(app: FastAPI, port: int) -> Iterator[str]:
+    with serve(app, port, host_name="localhost") as base:
+        yield base
+
+
+class Authenticators:
+    """The tab's virtual authenticators (one DevTools session)."""
+
+    def __init__(self, page: Page) -> None:
+        self.cdp: CDPSession = page.context.new_cdp_session(page)
+        self.cdp.send("WebAuthn.enable", {"enableUI": False})
+
+    def add(self, transport: str = "internal", *, verified: bool = True) -> str:
+        options = {
+            "protocol": "ctap2",
+            "transport": transport,
+            "hasResidentKey": True,
+            "hasUserVerification": True,
+            "isUserVerified": verified,
+            "automaticPresenceSimulation": True,
+        }
+        answer = self.cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})
+        return str(answer["authenticatorId"])
+
+    def remove(self, authenticator_id: str) -> None:
+        self.cdp.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": authenticator_id})
+
+    def verified(self, authenticator_id: str, value: bool) -> None:
+        self.cdp.send("WebAuthn.setUserVerified", {"authenticatorId": authenticator_id, "isUserVerified": value})
+
+    def credentials(self, authenticator_id: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator_id})[
+            "credentials"
+        ]
+        return found
+
+
+@pytest.fixture
+def keys(page: Page) -> Authenticators:
+    return Authenticators(page)
+
+
+def without_autofill(page: Page) -> None:
+    """A browser without passkey autofill (conditional mediation): the virtual authenticator would
+    otherwise answer /login's autofill request at once, before any password or button."""
+    page.add_init_script(
+        "PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);"
+    )
+
+
+def add_passkey(page: Page, name: str = "") -> list[str]:
+    """On /enroll/passkey: name it, create it (the virtual authenticator answers), land on "Done!".
+    Returns the recovery codes shown (none when the account had some already)."""
+    expect(page.get_by_role("heading", name="Add a passkey")).to_be_visible()
+    if name:
+        page.get_by_label("Name for this passkey (optional)").fill(name)
+    page.get_by_role("button", name="Create a passkey").click()
+    expect(page.get_by_role("status")).to_contain_text("Done!")
+    return [text.strip() for text in page.locator("#recovery-codes li").all_inner_texts()]
+
+
+def sign_up_with_passkey(page: Page, live_server: str, ctx: Context, name: str = "") -> list[str]:
+    accounts.create_user(ctx, EMAIL, PASSWORD)
+    password_step(page, live_server, EMAIL)
+    page.get_by_role("link", name="Passkey").click()
+    prove_mailbox(page, ctx)
+    codes = add_passkey(page, name)
+    page.get_by_role("link", name="Continue").click()
+    expect(page.get_by_role("heading", name="My account")).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+    return codes
+
+
+def signed_in(page: Page) -> None:
+    expect(page.get_by_role("heading", name="My account")).to_be_visible()
+
+
+def events(ctx: Context, name: str) -> list[AuditEvent]:
+    with ctx.db.transaction() as db:
+        found = list(db.scalars(select(AuditEvent).where(AuditEvent.event == name)))
+        db.expunge_all()
+    return found
+
+
+def test_register_then_sign_in_with_the_passkey_as_the_second_step(
+    page: Page, live_server: str, ctx: Context, keys: Authenticators
+) -> None:
+    platform = keys.add()
+    without_autofill(page)
+    codes = sign_up_with_passkey(page, live_server, ctx, "This laptop")
+    assert len(codes) == 10 and len(keys.credentials(platform)) == 1
+    password_step(page, live_server, EMAIL)
+    expect(page).to_have_url(re.compile(r"/login/code$"))
+    page.get_by_role("button", name="Use your passkey").click()
+    signed_in(page)
+    expect(page.locator("tr.method[data-kind=passkey]")).to_contain_text("This laptop")
+
+
+def test_sign_in_with_a_passkey_alone_by_the_button(
+    page: Page, live_server: str, ctx: Context, keys: Authenticators
+) -> None:
+    keys.add()
+    without_autofill(page)
+    sign_up_with_passkey(page, live_server, ctx)
+    page.goto(live_server + "/login")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    signed_in(page)
+    [success] = [e for e in events(ctx, "authn_login_success") if '"via": "passkey"' in e.detail]
+    assert '"phishing_resistant": true' in success.detail
+
+
+def test_sign_in_with_a_passkey_alone_by_autofill(
+    page: Page, browser: Browser, live_server: str, ctx: Context, keys: Authenticators
+) -> None:
+    """Conditional mediation starts when /login loads; the virtual authenticator answers it (as a
+    person picks the passkey in the email field's autofill), and the browser is signed in with
+    nothing typed and no button clicked. The passkey is created in one browser and used in another
+    (copied between virtual authenticators), so nothing else could have signed it in."""
+    platform = keys.add()
+    without_autofill(page)
+    sign_up_with_passkey(page, live_server, ctx)
+    [passkey] = keys.credentials(platform)
+    other = browser.new_context(locale="en-US").new_page()
+    try:
+        other_keys = Authenticators(other)
+        other_keys.cdp.send("WebAuthn.addCredential", {"authenticatorId": other_keys.add(), "credential": passkey})
+        other.goto(live_server + "/login")
+        signed_in(other)
+    finally:
+        other.context.close()
+    assert len([e for e in events(ctx, "authn_login_success") if '"via": "passkey"' in e.detail]) == 1
