@@ -181,3 +181,156 @@ def test_sign_in_with_a_passkey_alone_by_autofill(
     finally:
         other.context.close()
     assert len([e for e in events(ctx, "authn_login_success") if '"via": "passkey"' in e.detail]) == 1
+
+
+def test_a_passkey_whose_user_is_not_verified_is_refused(
+    page: Page, live_server: str, ctx: Context, keys: Authenticators
+) -> None:
+    platform = keys.add()
+    without_autofill(page)
+    sign_up_with_passkey(page, live_server, ctx)
+    keys.verified(platform, False)  # the fingerprint or PIN check failed
+    page.goto(live_server + "/login")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page.get_by_role("alert")).to_contain_text("didn't work")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    keys.verified(platform, True)
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    signed_in(page)
+
+
+def test_a_replayed_assertion_is_refused(page: Page, live_server: str, ctx: Context, keys: Authenticators) -> None:
+    """The browser's own answer, captured on its way to the server and sent again after sign-out."""
+    keys.add()
+    without_autofill(page)
+    sign_up_with_passkey(page, live_server, ctx)
+    captured: list[str] = []
+    page.route(
+        "**/webauthn/authenticate/verify",
+        lambda route: (captured.append(route.request.post_data or ""), route.continue_()),
+    )
+    page.goto(live_server + "/login")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    signed_in(page)
+    page.unroute("**/webauthn/authenticate/verify")
+    page.get_by_role("button", name="Sign out").click()
+    [body] = captured
+    status = page.evaluate(
+        """async (body) => {
+            const token = document.querySelector("[data-passkey]").getAttribute("data-csrf");
+            const answer = await fetch("/webauthn/authenticate/verify", {method: "POST", body,
+                headers: {"Content-Type": "application/json", "X-CSRF-Token": token}});
+            return answer.status;
+        }""",
+        body,
+    )
+    assert status == 401
+    assert len(events(ctx, "authn_token_reuse")) == 1
+    page.goto(live_server + "/account")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_a_counter_that_goes_backwards_is_refused_and_audited(
+    page: Page, live_server: str, ctx: Context, keys: Authenticators
+) -> None:
+    """A copy of the passkey that counted less than the original: a possible clone."""
+    platform = keys.add()
+    without_autofill(page)
+    sign_up_with_passkey(page, live_server, ctx)
+    for _ in range(2):
+        page.goto(live_server + "/login")
+        page.get_by_role("button", name="Sign in with a passkey").click()
+        signed_in(page)
+        page.get_by_role("button", name="Sign out").click()
+    [original] = keys.credentials(platform)
+    assert original["signCount"] >= 2
+    keys.remove(platform)
+    clone = keys.add()
+    keys.cdp.send("WebAuthn.addCredential", {"authenticatorId": clone, "credential": {**original, "signCount": 0}})
+    page.goto(live_server + "/login")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page.get_by_role("alert")).to_contain_text("didn't work")
+    [regressed] = events(ctx, "authn_passkey_counter_regressed")
+    assert regressed.reason == "possible_clone"
+
+
+def test_lost_key_then_recovery_code_then_a_new_key(
+    page: Page, live_server: str, ctx: Context, keys: Authenticators, clock: FrozenClock
+) -> None:
+    old = keys.add()
+    without_autofill(page)
+    codes = sign_up_with_passkey(page, live_server, ctx)
+    [old_passkey] = keys.credentials(old)
+    keys.remove(old)  # the laptop is gone
+
+    password_step(page, live_server, EMAIL)
+    page.get_by_role("link", name="Can't get a code?").click()
+    page.get_by_label("Recovery code", exact=True).fill(codes[0])
+    page.get_by_role("button", name="Sign in with the recovery code").click()
+    expect(page.get_by_role("status")).to_contain_text("You signed in with a recovery code")
+    page.get_by_label("Passkey").check()
+    page.get_by_role("button", name="I lost my phone: remove it and set up a new one").click()
+    expect(page.get_by_role("heading", name="Set up two-step verification")).to_be_visible()
+    page.get_by_role("link", name="Passkey").click()
+    new = keys.add()
+    new_codes = add_passkey(page, "New laptop")
+    assert len(new_codes) == 10 and not set(new_codes) & set(codes)
+    page.get_by_role("link", name="Continue").click()
+    page.get_by_role("button", name="Sign out").click()
+
+    # The new key signs in; the old one (found again) no longer does.
+    page.goto(live_server + "/login")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    signed_in(page)
+    page.get_by_role("button", name="Sign out").click()
+    keys.remove(new)
+    found_again = keys.add()
+    keys.cdp.send("WebAuthn.addCredential", {"authenticatorId": found_again, "credential": old_passkey})
+    page.goto(live_server + "/login")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page.get_by_role("alert")).to_contain_text("didn't work")
+    with ctx.db.transaction() as db:
+        assert [row.aaguid for row in db.scalars(select(PasskeyCredential))] != []
+        assert db.scalar(select(PasskeyCredential.credential_id)) != old_passkey["credentialId"]
+
+
+def test_a_usb_security_key_as_another_passkey_and_removal_needs_reauthentication(
+    page: Page, live_server: str, ctx: Context, keys: Authenticators, clock: FrozenClock
+) -> None:
+    platform = keys.add()
+    without_autofill(page)
+    sign_up_with_passkey(page, live_server, ctx, "Laptop")
+    [laptop] = keys.credentials(platform)
+
+    # Signed in with the laptop's passkey, then the USB key is added from My account.
+    page.goto(live_server + "/login")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    signed_in(page)
+    keys.remove(platform)
+    usb = keys.add("usb")
+    page.get_by_role("link", name="Add a passkey").click()
+    add_passkey(page, "Blue key")
+    page.get_by_role("link", name="Continue").click()
+    expect(page.locator("tr.method[data-kind=passkey]")).to_have_count(2)
+    page.get_by_role("button", name="Sign out").click()
+
+    # The USB key alone signs in.
+    page.goto(live_server + "/login")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    signed_in(page)
+    assert len(keys.credentials(usb)) == 1
+
+    # Six minutes later, removing the laptop's passkey asks to confirm it's you first.
+    clock.advance(minutes=6)
+    page.locator("tr.method", has_text="Laptop").get_by_role("link", name="Remove").click()
+    expect(page.get_by_role("heading", name="Confirm it's you")).to_be_visible()
+    page.get_by_role("button", name="Use your passkey").click()
+    expect(page.get_by_role("heading", name="Remove a method")).to_be_visible()
+    page.get_by_role("button", name="Remove this method").click()
+    expect(page.locator("tr.method[data-kind=passkey]")).to_have_count(1)
+    expect(page.locator("tr.method[data-kind=passkey]")).to_contain_text("Blue key")
+    [removed] = events(ctx, "authn_token_delete")
+    assert '"method": "passkey"' in removed.detail
+    assert any(message.subject.endswith("A passkey was removed") for message in ctx.mail.sent)  # type: ignore[attr-defined]
+    with ctx.db.transaction() as db:
+        assert db.scalars(select(PasskeyCredential.credential_id)).all() != [laptop["credentialId"]]

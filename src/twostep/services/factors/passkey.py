@@ -193,6 +193,13 @@ def usable_credentials(db: Session, user_id: int) -> list[PasskeyCredential]:
     )
 
 
+def credentials_of(db: Session, factor_ids: list[int]) -> list[PasskeyCredential]:
+    """The credentials behind these passkey methods (My account, the admin's user page)."""
+    if not factor_ids:
+        return []
+    return list(db.scalars(select(PasskeyCredential).where(PasskeyCredential.factor_id.in_(factor_ids))))
+
+
 def _descriptor(row: PasskeyCredential) -> PublicKeyCredentialDescriptor:
     transports = []
     for name in row.transports.split(","):

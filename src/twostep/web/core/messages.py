@@ -39,6 +39,7 @@ MESSAGES: dict[str, str] = {
     "password_wrong": N_("That is not your current password."),
     "current_password_missing": N_("Enter your current password."),
     "password_unchanged": N_("Choose a password different from your current one."),
+    "passkey_name_empty": N_("Give the passkey a name."),
     "last_method": N_(
         "This is your only second-step method. Add another method first, then you can remove this one."
     ),
@@ -102,6 +103,7 @@ ACCOUNT_NOTICES: dict[str, str] = {
     ),
     "nothing_to_end": N_("There was nothing to sign out."),
     "not_found": N_("That item no longer exists; the list below is up to date."),
+    "passkey_renamed": N_("The passkey's new name is saved."),
 }
 
 #: Sign-in with a recovery code, "I lost my phone" (web/signin/recover.py).
