@@ -28,7 +28,7 @@ from twostep.settings import Settings, startup_warnings
 from twostep.storage.database import DATABASE_ERRORS, Database, is_unavailable
 from twostep.web.account import account, reauth
 from twostep.web.admin import admin as admin_pages
-from twostep.web.admin import admin_apikeys, admin_policy
+from twostep.web.admin import admin_apikeys, admin_passkeys, admin_policy
 from twostep.web.admin import admin_oidc as oidc_admin_pages
 from twostep.web.api import api
 from twostep.web.api import oidc as oidc_pages
@@ -162,6 +162,7 @@ def create_app(
     app.include_router(help.router)
     app.include_router(admin_apikeys.router)
     app.include_router(admin_policy.router)
+    app.include_router(admin_passkeys.router)
     app.include_router(reminder.router)
     app.include_router(oidc_pages.router)
     app.include_router(oidc_admin_pages.router)

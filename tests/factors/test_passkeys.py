@@ -33,9 +33,10 @@ from tests.support import (
     submit_code,
 )
 from twostep.domain.clock import FrozenClock
-from twostep.services.core.context import Context
+from twostep.services.api import apikeys
+from twostep.services.core.context import Context, RequestInfo
 from twostep.settings import Settings, load_settings
-from twostep.storage.models import AuditEvent, Factor, PasskeyChallenge, PasskeyCredential, WebSession
+from twostep.storage.models import AuditEvent, Factor, PasskeyChallenge, PasskeyCredential, User, WebSession
 
 EMAIL = "ada@example.com"
 
@@ -344,3 +345,126 @@ def test_the_passkey_password_is_never_needed_again_after_passwordless(client: T
     page = client.get("/account")
     assert "you can change your sign-in settings until" in page.text
     assert PASSWORD not in page.text
+
+
+def two_passkeys(client: TestClient, ctx: Context) -> tuple[SoftAuthenticator, SoftAuthenticator]:
+    """Ada with a laptop passkey and a USB key, signed in with the laptop's (fresh for changes)."""
+    laptop, usb = SoftAuthenticator(), SoftAuthenticator()
+    passkey_user(client, ctx, laptop, "Laptop")
+    assert sign_in_with_passkey(client, laptop).status_code == 200
+    assert 'href="/enroll/passkey"' in client.get("/account").text  # "Add a passkey"
+    assert register_passkey(client, usb, "USB key").status_code == 200
+    return laptop, usb
+
+
+def passkey_ids(ctx: Context) -> dict[str, int]:
+    with ctx.db.transaction() as db:
+        return {f.label: f.id for f in db.scalars(select(Factor).where(Factor.kind == "passkey"))}
+
+
+def test_several_passkeys_each_sign_in_and_one_is_removed_after_reauthentication(
+    client: TestClient, ctx: Context, clock: FrozenClock
+) -> None:
+    laptop, usb = two_passkeys(client, ctx)
+    account = client.get("/account")
+    assert account.text.count('data-kind="passkey"') == 2 and "Add a passkey" in account.text
+    ids = passkey_ids(ctx)
+    clock.advance(minutes=6)  # the sign-in is no longer fresh enough for a change
+    asked = client.get(f"/account/methods/{ids['Laptop']}/remove", follow_redirects=False)
+    assert asked.headers["location"].startswith("/account/reauth?next=")
+    reauth_page = client.get(asked.headers["location"])
+    assert "With your passkey" in reauth_page.text and 'data-passkey="reauth"' in reauth_page.text
+    csrf = csrf_of(reauth_page.text)
+    options = options_for(client, "reauth", csrf)
+    assert [c["id"] for c in options["allowCredentials"]] != []
+    answer = ceremony(
+        client, "/webauthn/authenticate/verify",
+        {"purpose": "reauth", "credential": usb.get(options), "next": f"/account/methods/{ids['Laptop']}/remove"},
+        csrf,
+    )  # fmt: skip
+    assert answer.status_code == 200 and answer.json()["redirect"] == f"/account/methods/{ids['Laptop']}/remove"
+    form = client.get(answer.json()["redirect"])
+    removed = client.post(
+        f"/account/methods/{ids['Laptop']}/remove", data={"csrf_token": csrf_of(form.text)}, follow_redirects=False
+    )
+    assert removed.headers["location"] == "/account?notice=method_removed"
+    assert list(passkey_ids(ctx)) == ["USB key"]
+    mail = ctx.mail.sent[-1]  # type: ignore[attr-defined]
+    assert mail.subject.endswith("A passkey was removed") and "Laptop" in mail.text
+    sign_out(client)
+    assert sign_in_with_passkey(client, laptop).status_code == 401
+    assert sign_in_with_passkey(client, usb).status_code == 200
+
+
+def test_a_passkey_is_renamed_from_my_account(client: TestClient, ctx: Context) -> None:
+    laptop = SoftAuthenticator(aaguid=GOOGLE_PASSWORD_MANAGER, synced=True)
+    passkey_user(client, ctx, laptop)
+    assert sign_in_with_passkey(client, laptop).status_code == 200
+    page = client.get("/account")
+    assert "Saved in Google Password Manager." in page.text and "Synced" in page.text
+    [factor_id] = passkey_ids(ctx).values()
+    renamed = client.post(
+        f"/account/passkeys/{factor_id}/name", data={"name": "Work phone", "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert renamed.status_code == 303
+    assert list(passkey_ids(ctx)) == ["Work phone"]
+    empty = client.post(f"/account/passkeys/{factor_id}/name", data={"name": "  ", "csrf_token": csrf_of(page.text)})
+    assert empty.status_code == 409 and list(passkey_ids(ctx)) == ["Work phone"]
+
+
+def test_the_last_passkey_cannot_be_removed_while_two_step_is_required(client: TestClient, ctx: Context) -> None:
+    laptop = SoftAuthenticator()
+    passkey_user(client, ctx, laptop)
+    assert sign_in_with_passkey(client, laptop).status_code == 200
+    [factor_id] = passkey_ids(ctx).values()
+    form = client.get(f"/account/methods/{factor_id}/remove")
+    refused = client.post(f"/account/methods/{factor_id}/remove", data={"csrf_token": csrf_of(form.text)})
+    assert refused.status_code == 409 and len(passkey_ids(ctx)) == 1
+
+
+def test_an_administrator_sees_and_removes_a_users_passkey_audited(
+    client: TestClient, ctx: Context, clock: FrozenClock
+) -> None:
+    laptop, _usb = two_passkeys(client, ctx)
+    sign_out(client)
+    with TestClient(client.app, base_url="http://127.0.0.1:8000") as admin_client:
+        make_user(ctx, "root@example.com", admin=True)
+        login_password(admin_client, "root@example.com")
+        enroll_totp(admin_client, clock)
+        user_id = make_user_id(ctx, EMAIL)
+        page = admin_client.get(f"/admin/users/{user_id}")
+        assert page.text.count("Remove this passkey") == 2
+        ids = passkey_ids(ctx)
+        removed = admin_client.post(
+            f"/admin/users/{user_id}/passkeys/{ids['Laptop']}/remove", data={"csrf_token": csrf_of(page.text)},
+            follow_redirects=False,
+        )  # fmt: skip
+        assert removed.headers["location"] == f"/admin/users/{user_id}?notice=passkey_removed"
+        assert list(passkey_ids(ctx)) == ["USB key"]
+        [event] = [e for e in events(ctx, "user_updated") if detail(e).get("action") == "remove_passkey"]
+        assert event.actor_id is not None and detail(event)["factor_id"] == ids["Laptop"]
+        assert [detail(e)["action"] for e in events(ctx, "authz_admin")][-1] == "remove_passkey"
+        last = admin_client.post(
+            f"/admin/users/{user_id}/passkeys/{ids['USB key']}/remove", data={"csrf_token": csrf_of(page.text)}
+        )
+        assert last.status_code == 422 and list(passkey_ids(ctx)) == ["USB key"]
+    assert sign_in_with_passkey(client, laptop).status_code == 401
+
+
+def make_user_id(ctx: Context, email: str) -> int:
+    with ctx.db.transaction() as db:
+        found = db.scalar(select(User.id).where(User.email == email))
+    assert found is not None
+    return found
+
+
+def test_the_api_lists_a_passkey_first_among_the_methods(client: TestClient, ctx: Context, clock: FrozenClock) -> None:
+    passkey_user(client, ctx, SoftAuthenticator())
+    with ctx.db.transaction() as db:
+        totp_row = Factor(user_id=make_user_id(ctx, EMAIL), kind="totp", label="", created_at=clock.now(),
+                          confirmed_at=clock.now(), secret_sealed=b"")  # fmt: skip
+        db.add(totp_row)
+    key = apikeys.create(ctx, "portal", request=RequestInfo())
+    answer = client.get(f"/api/v1/users/{EMAIL}/methods", headers={"Authorization": f"Bearer {key.key}"})
+    assert answer.status_code == 200 and answer.json()["methods"] == ["passkey", "totp"]

@@ -128,6 +128,10 @@ ADMIN_TEXT: dict[str, str] = {
     ),
     "confirm_mismatch": N_("Type the user's email address exactly to confirm the deletion."),
     "date_invalid": N_("Enter a date like 2026-03-01."),
+    "passkey_not_found": N_("This user has no such passkey."),
+    "passkey_last_method": N_(
+        "This passkey is the user's only method. To remove it, reset two-step verification instead."
+    ),
 }
 
 #: Confirmations after a console action (web/admin/admin.py).
@@ -139,6 +143,7 @@ ADMIN_NOTICES: dict[str, str] = {
     "revoked": N_("The user is no longer an administrator."),
     "unchanged": N_("Nothing changed."),
     "deleted": N_("The account was deleted."),
+    "passkey_removed": N_("The passkey was removed. The user was told by email."),
 }
 
 #: API keys in the console (web/admin/admin_apikeys.py).
