@@ -16,6 +16,7 @@ from twostep.domain.clock import FrozenClock
 from twostep.domain.passkeys import Purpose
 from twostep.services.core.context import Context, RequestInfo
 from twostep.services.factors import passkey
+from twostep.services.operations import purge
 from twostep.settings import Settings, load_settings
 from twostep.storage.models import Factor, PasskeyChallenge, PasskeyCredential, User
 
@@ -99,3 +100,15 @@ def test_a_challenge_is_deleted_by_the_one_answer_that_uses_it(ctx: Context, clo
     assert [other_purpose.state, other_session.state, first.state, second.state] == [
         "gone", "gone", "consumed", "gone"
     ]  # fmt: skip
+
+
+def test_unanswered_challenges_are_purged_after_they_expire(ctx: Context, clock: FrozenClock) -> None:
+    with ctx.db.transaction() as db:
+        passkey.issue_challenge(ctx, db, bound_to="a", purpose=Purpose.SIGN_IN, user_id=None)
+    clock.advance(minutes=4)
+    with ctx.db.transaction() as db:
+        passkey.issue_challenge(ctx, db, bound_to="b", purpose=Purpose.SIGN_IN, user_id=None)
+    clock.advance(minutes=2)
+    assert purge.purge(ctx)["passkey_challenges"] == 1
+    with ctx.db.transaction() as db:
+        assert db.scalar(select(PasskeyChallenge.bound_to)) == "b"
