@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, CDPSession, Page, expect
 from sqlalchemy import select
 
 from tests.browser.conftest import free_port, serve
-from tests.browser.flows import password_step, prove_mailbox
+from tests.browser.flows import Auditor, password_step, prove_mailbox
 from tests.support import PASSWORD
 from twostep.domain.clock import FrozenClock
 from twostep.services.core import accounts
@@ -334,3 +334,67 @@ def test_a_usb_security_key_as_another_passkey_and_removal_needs_reauthenticatio
     assert any(message.subject.endswith("A passkey was removed") for message in ctx.mail.sent)  # type: ignore[attr-defined]
     with ctx.db.transaction() as db:
         assert db.scalars(select(PasskeyCredential.credential_id)).all() != [laptop["credentialId"]]
+
+
+def test_the_passkey_pages_pass_axe_in_their_states(
+    browser: Browser, live_server: str, ctx: Context, clock: FrozenClock
+) -> None:
+    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    keys = Authenticators(page)
+    platform = keys.add()
+    without_autofill(page)
+    auditor = Auditor(page)
+    accounts.create_user(ctx, EMAIL, PASSWORD)
+    password_step(page, live_server, EMAIL)
+    auditor.check("/enroll (passkey first)")
+    page.get_by_role("link", name="Passkey").click()
+    prove_mailbox(page, ctx)
+    auditor.check("/enroll/passkey")
+    add_passkey(page, "Laptop")
+    auditor.check("enrolled with a passkey")
+    page.get_by_role("link", name="Continue").click()
+    auditor.check("/account with a passkey")
+    clock.advance(minutes=6)
+    page.goto(live_server + "/account/reauth?next=/account")
+    expect(page.get_by_role("button", name="Use your passkey")).to_be_visible()
+    auditor.check("/account/reauth with a passkey")
+    page.get_by_role("button", name="Sign out").click()
+    auditor.check("/login with a passkey button")
+    keys.verified(platform, False)
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    auditor.check("/login, the passkey refused")
+    keys.verified(platform, True)
+    password_step(page, live_server, EMAIL)
+    auditor.check("/login/code with a passkey")
+    page.goto(live_server + "/login/code?lang=pl")
+    expect(page.get_by_role("button", name="Użyj klucza dostępu")).to_be_visible()
+    auditor.check("/login/code with a passkey (pl)")
+    context.close()
+    auditor.assert_clean()
+
+
+def test_without_javascript_the_passkey_pages_explain_and_offer_the_other_ways(
+    browser: Browser, page: Page, live_server: str, ctx: Context, keys: Authenticators
+) -> None:
+    keys.add()
+    without_autofill(page)
+    codes = sign_up_with_passkey(page, live_server, ctx)
+    context = browser.new_context(locale="en-US", java_script_enabled=False)
+    plain = context.new_page()
+    plain.set_default_timeout(10_000)
+    try:
+        password_step(plain, live_server, EMAIL)
+        expect(plain.get_by_text("Using a passkey needs JavaScript")).to_be_visible()
+        expect(plain.get_by_role("button", name="Use your passkey")).to_be_hidden()
+        plain.get_by_role("link", name="Can't get a code?").click()
+        plain.get_by_label("Recovery code", exact=True).fill(codes[0])
+        plain.get_by_role("button", name="Sign in with the recovery code").click()
+        expect(plain.get_by_role("status")).to_contain_text("You signed in with a recovery code")
+        plain.goto(live_server + "/enroll/passkey")
+        expect(plain.get_by_text("Creating a passkey needs JavaScript")).to_be_visible()
+        expect(plain.get_by_role("link", name="Authenticator app")).to_be_visible()
+    finally:
+        context.close()
