@@ -35,6 +35,7 @@ from tests.support import (
 from twostep.domain.clock import FrozenClock
 from twostep.services.api import apikeys
 from twostep.services.core.context import Context, RequestInfo
+from twostep.services.signin import passwordless
 from twostep.settings import Settings, load_settings
 from twostep.storage.models import AuditEvent, Factor, PasskeyChallenge, PasskeyCredential, User, WebSession
 
@@ -468,3 +469,20 @@ def test_the_api_lists_a_passkey_first_among_the_methods(client: TestClient, ctx
     key = apikeys.create(ctx, "portal", request=RequestInfo())
     answer = client.get(f"/api/v1/users/{EMAIL}/methods", headers={"Authorization": f"Bearer {key.key}"})
     assert answer.status_code == 200 and answer.json()["methods"] == ["passkey", "totp"]
+
+
+def test_passwordless_options_are_limited_per_client_address(client: TestClient, ctx: Context) -> None:
+    """Each one stores a challenge before anyone signs in: one address can't fill the table."""
+    csrf = csrf_of(client.get("/login").text)
+    for _ in range(passwordless.OPTIONS_PER_IP_PER_MINUTE):
+        assert ceremony(client, "/webauthn/authenticate/options", {"purpose": "sign_in"}, csrf).status_code == 200
+    refused = ceremony(client, "/webauthn/authenticate/options", {"purpose": "sign_in"}, csrf)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    with ctx.db.transaction() as db:  # one browser keeps only its newest challenge
+        assert db.scalar(select(func.count()).select_from(PasskeyChallenge)) == 1
+
+
+def test_a_control_character_in_a_ceremony_body_is_a_problem_not_a_page(client: TestClient, ctx: Context) -> None:
+    csrf = csrf_of(client.get("/login").text)
+    refused = ceremony(client, "/webauthn/authenticate/verify", {"purpose": "sign_in\u0000"}, csrf)
+    assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"

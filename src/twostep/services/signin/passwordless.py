@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from twostep.domain.passkeys import Purpose
-from twostep.services.core import audit, sessions
+from twostep.services.core import audit, rate_limits, sessions
 from twostep.services.core.context import Context, RequestInfo
 from twostep.services.factors import passkey
 from twostep.services.rollout import policy
@@ -42,12 +42,29 @@ def allowed(ctx: Context) -> bool:
     return ctx.settings.passkey_sign_in and passkey.available(ctx)
 
 
-def options(ctx: Context, *, bound_to: str) -> str | None:
+#: Passwordless options per client address and minute: each stores a challenge for five minutes
+#: before anyone is signed in, so the rows one address can make are bounded (autofill asks once per
+#: /login page view; a whole office behind one address stays far below this).
+OPTIONS_PER_IP_PER_MINUTE = 600
+
+
+@dataclass(frozen=True)
+class Options:
+    options: str | None = None
+    retry_after: int = 0
+
+
+def options(ctx: Context, *, bound_to: str, request: RequestInfo) -> Options:
     """Options for a discoverable-credential ceremony (the button, or autofill)."""
     if not allowed(ctx):
-        return None
+        return Options()
     with ctx.db.transaction() as db:
-        return passkey.begin_authentication(ctx, db, bound_to=bound_to, purpose=Purpose.SIGN_IN, user_id=None)
+        if request.ip:
+            rule = rate_limits.Rule(f"webauthn:ip:{request.ip}", OPTIONS_PER_IP_PER_MINUTE, 60)
+            decision = rate_limits.check(ctx, db, [rule])
+            if not decision.allowed:
+                return Options(retry_after=decision.retry_after)
+        return Options(passkey.begin_authentication(ctx, db, bound_to=bound_to, purpose=Purpose.SIGN_IN, user_id=None))
 
 
 def sign_in(

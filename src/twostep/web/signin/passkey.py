@@ -176,7 +176,10 @@ def _authenticate_options(page: Page, request: Request, raw: bytes) -> Response:
     if purpose == "sign_in":
         if not passwordless.allowed(ctx):
             return problem(page, "passwordless_off" if passkey.available(ctx) else "unavailable")
-        built = passwordless.options(ctx, bound_to=browser_binding(page))
+        issued = passwordless.options(ctx, bound_to=browser_binding(page), request=page.info)
+        if issued.retry_after:
+            return problem(page, "throttled", wait_seconds=issued.retry_after)
+        built = issued.options
     elif purpose == "second_step":
         if page.stage is not Stage.SECOND_STEP:
             return problem(page, "no_session", redirect="/login?notice=session_expired")
