@@ -35,6 +35,7 @@ from tests.support import (
 from twostep.domain.clock import FrozenClock
 from twostep.services.api import apikeys
 from twostep.services.core.context import Context, RequestInfo
+from twostep.services.rollout import policy
 from twostep.services.signin import passwordless
 from twostep.settings import Settings, load_settings
 from twostep.storage.models import AuditEvent, Factor, PasskeyChallenge, PasskeyCredential, User, WebSession
@@ -486,3 +487,23 @@ def test_a_control_character_in_a_ceremony_body_is_a_problem_not_a_page(client: 
     csrf = csrf_of(client.get("/login").text)
     refused = ceremony(client, "/webauthn/authenticate/verify", {"purpose": "sign_in\u0000"}, csrf)
     assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+
+
+def test_an_administrator_turns_passwordless_sign_in_off_and_on(
+    client: TestClient, ctx: Context, clock: FrozenClock
+) -> None:
+    make_user(ctx, "root@example.com", admin=True)
+    login_password(client, "root@example.com")
+    enroll_totp(client, clock)
+    page = client.get("/admin/policy")
+    assert 'name="passkey_sign_in"' in page.text and "checked" in page.text.split('name="passkey_sign_in"')[1][:40]
+    form = {"csrf_token": csrf_of(page.text), "twofa_required": "all", "twofa_allowed_methods": ["passkey", "totp"],
+            "twofa_grace_days": "0", "twofa_grace_sign_ins": "0", "remember_device_days": "14",
+            "password_min_length": "12", "password_check_common": "1"}  # fmt: skip
+    assert client.post("/admin/policy", data=form, follow_redirects=False).status_code == 303
+    policy.apply(ctx, force=True)
+    assert ctx.settings.passkey_sign_in is False
+    assert "Sign in with a passkey" not in TestClient(client.app).get("/login").text
+    client.post("/admin/policy", data={**form, "passkey_sign_in": "1"}, follow_redirects=False)
+    policy.apply(ctx, force=True)
+    assert ctx.settings.passkey_sign_in is True
