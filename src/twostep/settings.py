@@ -309,6 +309,7 @@ def startup_warnings(settings: Settings) -> list[str]:
     from twostep.domain.passkeys import rp_id_problem
 
     problem = rp_id_problem(settings.base_url, settings.webauthn_rp_id)
-    if problem is not None:
+    host = (urlsplit(settings.base_url).hostname or "").lower()
+    if problem is not None and not host.startswith("127.") and host != "::1":  # not the development default
         warnings.append(f"passkeys are off: {problem}; set TWOSTEP_BASE_URL to the https:// address users open")
     return warnings

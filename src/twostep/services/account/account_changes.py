@@ -18,17 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from twostep.domain import throttle as throttle_rules
-from twostep.domain.factors import FactorKind
 from twostep.domain.login_flow import Stage
 from twostep.domain.passkeys import clean_name
 from twostep.services.account import reauth
 from twostep.services.core import accounts, audit, devices, notify, sessions, throttling
 from twostep.services.core.context import Context, RequestInfo
-from twostep.services.factors import recovery
+from twostep.services.factors import passkey, recovery
 from twostep.services.rollout import policy
 from twostep.storage.models import RememberedDevice, User, WebSession
 
-PASSKEY = FactorKind.PASSKEY.value
 Outcome = Literal["done", "reauth", "no_session", "not_found", "last_method", "invalid", "throttled"]
 
 
@@ -94,9 +92,7 @@ def rename_passkey(
         if row is None or row.stage != Stage.SIGNED_IN.value:
             return ChangeResult("no_session")
         user = db.get(User, row.user_id)
-        factor = next(
-            (f for f in accounts.confirmed_methods(db, row.user_id) if f.id == factor_id and f.kind == PASSKEY), None
-        )
+        factor = passkey.passkey_method(accounts.confirmed_methods(db, row.user_id), factor_id)
         if user is None or factor is None:
             return ChangeResult("not_found")
         name = clean_name(raw_name)

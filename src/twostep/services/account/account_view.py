@@ -173,7 +173,7 @@ def overview(ctx: Context, user_id: int, current_session_id: str) -> AccountOver
             can_change=can_change,
             change_window_until=window_until,
             two_step_required=required,
-            passkeys=_passkeys(db, [f for f in confirmed if f.kind == passkey.KIND]),
+            passkeys=_passkeys(db, passkey.passkey_methods(confirmed)),
             passkeys_offered=passkey_enrollment.offered(ctx),
         )
 

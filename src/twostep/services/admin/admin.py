@@ -25,11 +25,10 @@ from sqlalchemy.orm import Session
 
 from twostep.domain.clock import as_utc
 from twostep.domain.emails import normalize_email
-from twostep.domain.factors import FactorKind
 from twostep.domain.spreadsheet import csv_row
 from twostep.services.core import accounts, admin_role, audit, devices, notify, sessions, throttling
 from twostep.services.core.context import Context, RequestInfo
-from twostep.services.factors import recovery
+from twostep.services.factors import passkey, recovery
 from twostep.services.rollout import policy
 from twostep.storage.models import (
     AuditEvent,
@@ -419,7 +418,7 @@ def remove_passkey(ctx: Context, actor: Actor, user_id: int, factor_id: int, req
         _check_actor(db, actor)
         user = _get_user(db, user_id)
         methods = accounts.confirmed_methods(db, user.id)
-        factor = next((f for f in methods if f.id == factor_id and f.kind == FactorKind.PASSKEY.value), None)
+        factor = passkey.passkey_method(methods, factor_id)
         if factor is None:
             raise AdminError("passkey_not_found")
         required = policy.two_step_policy(policy.current(ctx, db)).required_for(accounts.roles_of(db, user.id))
@@ -434,7 +433,7 @@ def remove_passkey(ctx: Context, actor: Actor, user_id: int, factor_id: int, req
         )  # fmt: skip
         _record_admin(ctx, db, actor, user, "remove_passkey", request, factor_id=factor_id)
         notify.tell_after_commit(
-            ctx, db, user.email, user.language, "method_removed", request, method=FactorKind.PASSKEY.value,
+            ctx, db, user.email, user.language, "method_removed", request, method=passkey.KIND,
             label=label, browser_label=devices.browser_summary(request.user_agent),
         )  # fmt: skip
         return label

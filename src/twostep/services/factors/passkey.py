@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -191,6 +192,15 @@ def usable_credentials(db: Session, user_id: int) -> list[PasskeyCredential]:
             .order_by(PasskeyCredential.id)
         )
     )
+
+
+def passkey_methods(methods: Iterable[Factor]) -> list[Factor]:
+    """The passkeys among an account's methods (My account's list, the console's removal)."""
+    return [factor for factor in methods if factor.kind == KIND]
+
+
+def passkey_method(methods: Iterable[Factor], factor_id: int) -> Factor | None:
+    return next((factor for factor in passkey_methods(methods) if factor.id == factor_id), None)
 
 
 def credentials_of(db: Session, factor_ids: list[int]) -> list[PasskeyCredential]:
