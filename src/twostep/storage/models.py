@@ -92,6 +92,46 @@ class Factor(Base):
     disabled_at: Mapped[datetime | None]
 
 
+class PasskeyCredential(Base):
+    """The WebAuthn half of a passkey method (its ``factors`` row holds the name, the dates and the
+    disabled flag, as for every method): the public key and what the authenticator said about itself.
+    Nothing here is secret; the private key never leaves the authenticator."""
+
+    __tablename__ = "passkey_credentials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    factor_id: Mapped[int] = mapped_column(ForeignKey("factors.id", ondelete="CASCADE"), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # base64url of the raw id (at most 1023 bytes: 1364 characters)
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # COSE_Key
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    transports: Mapped[str] = mapped_column(String(200), default="")  # comma-separated hints
+    aaguid: Mapped[str] = mapped_column(String(36), default="")
+    backup_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
+    backed_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    user_handle: Mapped[str] = mapped_column(String(128), default="")  # base64url, opaque, per account
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+
+
+class PasskeyChallenge(Base):
+    """A WebAuthn challenge waiting for its answer: bound to one browser session (``bound_to``) and
+    one purpose, valid five minutes, deleted by the one answer that uses it (a compare-and-set
+    ``DELETE``: of concurrent answers exactly one finds the row)."""
+
+    __tablename__ = "passkey_challenges"
+    __table_args__ = (Index("ix_passkey_challenges_bound_to", "bound_to", "purpose"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    challenge: Mapped[str] = mapped_column(String(128), unique=True)  # base64url
+    bound_to: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class OneTimeCode(Base):
     __tablename__ = "one_time_codes"
     __table_args__ = (Index("ix_one_time_codes_user_purpose", "user_id", "purpose"),)

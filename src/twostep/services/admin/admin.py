@@ -26,9 +26,10 @@ from sqlalchemy.orm import Session
 from twostep.domain.clock import as_utc
 from twostep.domain.emails import normalize_email
 from twostep.domain.spreadsheet import csv_row
-from twostep.services.core import accounts, admin_role, audit, notify, sessions, throttling
+from twostep.services.core import accounts, admin_role, audit, devices, notify, sessions, throttling
 from twostep.services.core.context import Context, RequestInfo
-from twostep.services.factors import recovery
+from twostep.services.factors import passkey, recovery
+from twostep.services.rollout import policy
 from twostep.storage.models import (
     AuditEvent,
     Factor,
@@ -88,6 +89,7 @@ class MethodInfo:
     label: str
     enrolled_at: datetime | None
     last_used_at: datetime | None
+    id: int = 0
 
 
 @dataclass(frozen=True)
@@ -257,7 +259,7 @@ def user_detail(ctx: Context, user_id: int) -> UserDetail | None:
             return None
         roles = accounts.roles_of(db, user.id)
         methods = [
-            MethodInfo(f.kind, f.label, _utc(f.confirmed_at), _utc(f.last_used_at))
+            MethodInfo(f.kind, f.label, _utc(f.confirmed_at), _utc(f.last_used_at), f.id)
             for f in accounts.confirmed_methods(db, user.id)
         ]
         device_count = sum(
@@ -340,6 +342,36 @@ def reset_2fa(ctx: Context, actor: Actor, user_id: int, reason: str, request: Re
         email, language = user.email, user.language
         notify.tell_after_commit(ctx, db, email, language, "2fa_reset", request)
         return email
+
+
+def remove_passkey(ctx: Context, actor: Actor, user_id: int, factor_id: int, request: RequestInfo) -> str:
+    """Remove one of a user's passkeys (lost, or registered by someone else). Not the last method
+    while two-step verification is required for the user: that is "Reset two-step verification",
+    which makes them enroll again. Audited (``user_updated`` and ``authz_admin``) and told to the
+    user. Returns the passkey's name."""
+    with ctx.db.transaction() as db:
+        _check_actor(db, actor)
+        user = _get_user(db, user_id)
+        methods = accounts.confirmed_methods(db, user.id)
+        factor = passkey.passkey_method(methods, factor_id)
+        if factor is None:
+            raise AdminError("passkey_not_found")
+        required = policy.two_step_policy(policy.current(ctx, db)).required_for(accounts.roles_of(db, user.id))
+        if len(methods) == 1 and required:
+            raise AdminError("passkey_last_method")
+        label = factor.label
+        db.delete(factor)
+        accounts.revoke_remembered_devices(db, user.id)
+        audit.record(
+            ctx, db, "user_updated", request=request, user=user, actor=_actor_user(db, actor),
+            action="remove_passkey", factor_id=factor_id,
+        )  # fmt: skip
+        _record_admin(ctx, db, actor, user, "remove_passkey", request, factor_id=factor_id)
+        notify.tell_after_commit(
+            ctx, db, user.email, user.language, "method_removed", request, method=passkey.KIND,
+            label=label, browser_label=devices.browser_summary(request.user_agent),
+        )  # fmt: skip
+        return label
 
 
 def unlock(ctx: Context, actor: Actor, user_id: int, request: RequestInfo) -> None:

@@ -382,6 +382,8 @@ def second_step_methods(ctx: Context, db: Session, user: User) -> list[str]:
     """The app, SMS, the separate 2FA address (if it really is another mailbox), recovery codes."""
     methods: list[str] = []
     for kind in factor_registry.available_methods(db, user.id):
+        if factor_registry.ceremony(kind) != "code":  # a passkey: not (yet) a step of the reset page
+            continue
         if factor_registry.delivers_to_mailbox(kind):
             factor = sent_codes.confirmed_factor(db, user.id, kind)
             if factor is None or mailbox_key(sent_codes.open_target(ctx, factor)) == mailbox_key(user.email):

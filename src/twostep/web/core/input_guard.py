@@ -219,7 +219,7 @@ class InputGuard:
 
 
     async def refusal_response(self, scope: Scope, refusal: Refusal) -> Response:
-        if scope["path"].startswith("/api/"):
+        if scope["path"].startswith(("/api/", "/webauthn/")):  # JSON clients: problem+json
             slug = "payload-too-large" if refusal.status == 413 else "invalid-request"
             base_url = scope["app"].state.web.ctx.settings.base_url
             status, headers, body = self.api_problem(base_url, slug, refusal.detail)

@@ -39,6 +39,7 @@ MESSAGES: dict[str, str] = {
     "password_wrong": N_("That is not your current password."),
     "current_password_missing": N_("Enter your current password."),
     "password_unchanged": N_("Choose a password different from your current one."),
+    "passkey_name_empty": N_("Give the passkey a name."),
     "last_method": N_(
         "This is your only second-step method. Add another method first, then you can remove this one."
     ),
@@ -102,6 +103,7 @@ ACCOUNT_NOTICES: dict[str, str] = {
     ),
     "nothing_to_end": N_("There was nothing to sign out."),
     "not_found": N_("That item no longer exists; the list below is up to date."),
+    "passkey_renamed": N_("The passkey's new name is saved."),
 }
 
 #: Sign-in with a recovery code, "I lost my phone" (web/signin/recover.py).
@@ -126,6 +128,10 @@ ADMIN_TEXT: dict[str, str] = {
     ),
     "confirm_mismatch": N_("Type the user's email address exactly to confirm the deletion."),
     "date_invalid": N_("Enter a date like 2026-03-01."),
+    "passkey_not_found": N_("This user has no such passkey."),
+    "passkey_last_method": N_(
+        "This passkey is the user's only method. To remove it, reset two-step verification instead."
+    ),
 }
 
 #: Confirmations after a console action (web/admin/admin.py).
@@ -137,6 +143,7 @@ ADMIN_NOTICES: dict[str, str] = {
     "revoked": N_("The user is no longer an administrator."),
     "unchanged": N_("Nothing changed."),
     "deleted": N_("The account was deleted."),
+    "passkey_removed": N_("The passkey was removed. The user was told by email."),
 }
 
 #: API keys in the console (web/admin/admin_apikeys.py).
@@ -347,3 +354,20 @@ ADMIN_ACTIONS: dict[str, str] = {
 }
 
 OUTCOMES: dict[str, str] = {"success": N_("Success"), "failure": N_("Failure")}
+
+#: Passkeys: the ceremony endpoints' problem details (shown by static/passkey.js in the page's
+#: alert) and the passkey pages (web/signin/passkey.py, web/enrollment/passkey.py).
+PASSKEY_TEXT: dict[str, str] = {
+    "invalid": N_("That passkey didn't work. Try again, or use another method."),
+    "expired": N_("This took too long. Try again."),
+    "not_allowed": N_("This kind of security key is not allowed here. Use another passkey or method."),
+    "duplicate": N_("This passkey is already registered."),
+    "unavailable": N_("Passkeys are not available on this site."),
+    "passwordless_off": N_("Signing in with a passkey alone is turned off. Enter your email address and password."),
+    "malformed": N_("The request was not understood."),
+    "csrf": N_("The page expired. Reload it and try again."),
+    "no_session": N_("Your sign-in took too long. Please sign in again."),
+    "reauth": N_("For your security, confirm it's you first."),
+    "mailbox": N_("First confirm your email address."),
+    "none_pending": N_("Create the passkey first with the button above."),
+}

@@ -2,7 +2,7 @@
 works) and an index for the audit log's event filter and the dashboard's sign-in counts
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-10 09:00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
