@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from twostep.domain.amr import counts_as_both_factors
 from twostep.domain.clock import as_utc
 from twostep.domain.login_flow import (
     ABSOLUTE_TIMEOUT,
@@ -63,7 +64,7 @@ def create(
     ``data`` sets values of the new session's own.
     """
     now = ctx.clock.now()
-    carried_keys = CARRIED_DATA if carry_data else KEPT_AFTER_COMPLETION
+    carried_keys = CARRIED_DATA if carry_data else ()
     carried = replacing if replacing is not None and replacing.user_id == user.id else None
     if replacing is not None:
         db.delete(replacing)
@@ -101,11 +102,8 @@ def create(
 
 
 #: Keys of a session's ``data`` its successor inherits (same user only).
-#: ``continue_to``: where the sign-in continues (services.signin.completion); ``return_to``: the
-#: protected address forward-auth sent the browser from (services.return_address).
-CARRIED_DATA = ("continue_to", "return_to")
-#: The completion uses ``continue_to`` up; forward-auth's ``return_to`` is taken later, by /login/continue.
-KEPT_AFTER_COMPLETION = ("return_to",)
+#: ``continue_to``: where the sign-in continues (services.signin.completion).
+CARRIED_DATA = ("continue_to",)
 
 
 def _carried_data(row: WebSession | None, keys: tuple[str, ...] = CARRIED_DATA) -> dict[str, Any]:
@@ -146,9 +144,14 @@ def destroy_all(db: Session, user_id: int, *, except_id: str | None = None) -> N
 
 
 def reauthenticated_recently(ctx: Context, row: WebSession) -> bool:
-    """Password and a real second step within five minutes; a remembered device never counts."""
+    """Password and a real second step within five minutes, or a passkey (two factors by itself:
+    user verification on the authenticator) within five minutes; a remembered device never counts."""
     now = ctx.clock.now()
-    if row.password_at is None or row.second_step_at is None or row.via_remembered_device:
+    if row.second_step_at is None or row.via_remembered_device:
+        return False
+    if counts_as_both_factors(row.method):
+        return now - as_utc(row.second_step_at) <= REAUTH_WINDOW
+    if row.password_at is None:
         return False
     return (
         now - as_utc(row.password_at) <= REAUTH_WINDOW and now - as_utc(row.second_step_at) <= REAUTH_WINDOW

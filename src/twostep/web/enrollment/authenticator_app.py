@@ -20,7 +20,7 @@ OptionalForm = Annotated[str, Form()]
 
 
 #: Where the mailbox check may send the user back to (never anywhere else).
-ENROLL_PAGES = frozenset({"/enroll", "/enroll/totp", "/enroll/email", "/enroll/sms"})
+ENROLL_PAGES = frozenset({"/enroll", "/enroll/passkey", "/enroll/totp", "/enroll/email", "/enroll/sms"})
 
 
 def qr_data_uri(uri: str) -> str:
@@ -84,7 +84,7 @@ def enroll_totp_submit(
             "enrolled.html",
             method="totp",
             recovery_codes=result.recovery_codes,
-            continue_to=completion.take_target(page.ctx, result.token) or "/account",
+            continue_to=completion.RESUME_PATH,  # resumes what the session carries, else My account
         )
     if result.outcome in ("reauth", "mailbox", "no_session"):
         return not_admitted(page, result.outcome, "/enroll/totp")
