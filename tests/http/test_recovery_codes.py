@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 
 from fastapi.testclient import TestClient
 from httpx import Response
@@ -151,13 +152,17 @@ def test_recovery_code_completes_the_pending_sign_in_and_the_owner_is_told(
     assert '"method": "recovery_code"' in event.detail and event.ip
 
 
+def statuses(html: str) -> list[str]:
+    return [unescape(m.strip()) for m in re.findall(r'role="status">([^<]*)<', html)]
+
+
 def test_recovery_code_works_once_and_a_replay_is_reported(
     client: TestClient, ctx: Context, clock: FrozenClock, mail: RecordingMail
 ) -> None:
     _, codes = user_with_codes(client, ctx, clock)
     login_password(client, "ada@example.com")
     assert use_recovery_code(client, codes[0]).status_code == 303
-    other = TestClient(client.app, base_url="http://127.0.0.1:8000")
+    other = TestClient(client.app, base_url="http://127.0.0.1:8000", headers={"User-Agent": "Another browser"})
     login_password(other, "ada@example.com")
     again = use_recovery_code(other, codes[0])
     assert again.status_code == 401
@@ -251,7 +256,9 @@ def test_lost_phone_removes_the_method_and_forces_a_new_one_with_new_codes(
     login_password(client, "ada@example.com")
     use_recovery_code(client, old_codes[0])
     response = lost_phone(client)
-    assert response.status_code == 303 and response.headers["location"] == "/enroll"
+    # Straight to setting up the new phone, with a word that the old one was removed (issue 18).
+    assert response.status_code == 303 and response.headers["location"] == "/enroll/totp"
+    assert statuses(client.get("/enroll/totp").text)[0].startswith("Your old phone was removed from your account")
     with ctx.db.transaction() as db:
         assert db.scalars(select(Factor).where(Factor.confirmed_at.is_not(None))).all() == []
     for path in ["/account", "/admin", "/"]:

@@ -18,8 +18,8 @@ transaction (DESIGN "every verification is one transaction"):
 
 A replay right after the same person's own success is not an alarm: the natural retype of a code
 that just signed this browser in (a double click, the next page asking again) is refused and audited
-like any replay, but sends no "a code was used twice" mail when a session of this account finished a
-second step in the last ``OWN_SUCCESS_WINDOW`` from the same client address and browser. A replay
+like any replay, but sends no "a code was used twice" mail when this account passed a second step
+in the last ``OWN_SUCCESS_WINDOW`` from the same client address and browser (the audit log says so). A replay
 from anywhere else still mails the owner at once.
 """
 
@@ -38,7 +38,7 @@ from twostep.services.core import audit, devices, notify, throttling
 from twostep.services.core.context import Context, RequestInfo
 from twostep.services.signin import guesses
 from twostep.storage.database import Executor
-from twostep.storage.models import WebSession
+from twostep.storage.models import AuditEvent
 
 Outcome = Literal["accepted", "invalid", "replayed", "throttled"]
 #: What a code was judged by (the method) and the verdict: the caller's ``verify`` returns it.
@@ -143,18 +143,26 @@ def check(
     return Checked(outcome, method, wait_seconds=wait, failures=failure.failures, notices=tuple(notices))
 
 
+#: The events that mean "this person just passed a second step here": a sign-in, the reset's
+#: second step (which ends signed in), a re-authentication.
+OWN_SUCCESS_EVENTS = ("authn_login_success", "session_renewed")
+
+
 def _own_recent_success(db: Executor, user_id: int, request: RequestInfo, now: datetime, caller: Caller) -> bool:
-    """Did this account finish a second step in the last ``OWN_SUCCESS_WINDOW`` from this very client
-    (address and browser)? Then a replay here is the owner retyping, not someone else's code."""
+    """Did this account pass a second step in the last ``OWN_SUCCESS_WINDOW`` from this very client
+    (address and browser)? Then a replay here is the owner retyping, not someone else's code. Read
+    from the audit log, which outlives the session (the owner may have signed out in between)."""
     if not caller.browser or not isinstance(db, Session) or not (request.ip or request.user_agent):
         return False
     found = db.scalar(
-        select(WebSession.id)
+        select(AuditEvent.id)
         .where(
-            WebSession.user_id == user_id,
-            WebSession.second_step_at >= now - OWN_SUCCESS_WINDOW,
-            WebSession.ip == request.ip[:64],
-            WebSession.user_agent == request.user_agent[:300],
+            AuditEvent.user_id == user_id,
+            AuditEvent.at >= now - OWN_SUCCESS_WINDOW,
+            AuditEvent.event.in_(OWN_SUCCESS_EVENTS),
+            AuditEvent.outcome == "success",
+            AuditEvent.ip == request.ip[:64],
+            AuditEvent.user_agent == request.user_agent[:300],
         )
         .limit(1)
     )

@@ -70,6 +70,8 @@ SEND_FLAGS = {"sent": "1", "failed": "failed", "cooldown": "wait", "hourly_limit
 
 
 def send_flag(result: SendResult) -> str:
+    if result.outcome == "hourly_limit":  # the minutes travel too: "try again in 17 minutes"
+        return f"hour{min(60, _minutes(result.wait_seconds))}"
     return SEND_FLAGS.get(result.outcome, "none")
 
 
@@ -89,6 +91,8 @@ def after_send(page: Page, flag: str, method: str, resend_in: int) -> Sent:
         return Sent(send_error=say(page, FAILED_KEY.get(method, "mail_failed")), status_code=503)
     if flag == "wait" and resend_in:
         return Sent(send_error=say(page, "cooldown", seconds=resend_in), status_code=429)
+    if flag.startswith("hour") and flag[4:].isdigit() and len(flag) <= 6:
+        return Sent(send_error=say(page, "hourly_limit", minutes=max(1, min(60, int(flag[4:])))), status_code=429)
     if flag in ("wait", "limited"):
         return Sent(send_error=say(page, "limited"), status_code=429)
     if flag == "none":
