@@ -53,7 +53,8 @@ def test_reset_password_then_choose_sms_and_sign_in_with_a_texted_code(
     page.get_by_label("Verification code").fill(texted_code(sms, NUMBER))
     page.get_by_role("button", name="Verify").click()
     expect(page.get_by_role("status")).to_contain_text("Done!")
-    page.get_by_role("link", name="Continue").click()
+    page.get_by_label("I have saved these codes").check()
+    page.get_by_role("button", name="Continue").click()
     expect(page.get_by_role("heading", name="My account")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
 

@@ -47,7 +47,8 @@ def test_codes_by_email_to_a_separate_address(
     page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_role("status")).to_contain_text("Done!")
     expect(page.locator("#recovery-codes li")).to_have_count(10)
-    page.get_by_role("link", name="Continue").click()
+    page.get_by_label("I have saved these codes").check()
+    page.get_by_role("button", name="Continue").click()
     expect(page.get_by_role("heading", name="My account")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
 

@@ -123,7 +123,16 @@ def test_a_first_sign_in_that_must_enroll_continues_to_the_target_after_enrollin
     page = client.get("/enroll/totp")
     secret = secret_of(otpauth_uri(page.text))
     done = client.post("/enroll/totp", data={"code": code_for(secret, clock), "csrf_token": csrf_of(page.text)})
-    assert done.status_code == 200 and 'href="/account/security"' in done.text
+    assert done.status_code == 200 and 'name="continue_to" value="/account/security"' in done.text
+    # "Continue" under the recovery codes goes there once "I have saved these codes" is ticked.
+    form = {"continue_to": "/account/security", "csrf_token": csrf_of(done.text)}
+    refused = client.post("/enroll/done", data=form, follow_redirects=False)
+    assert refused.status_code == 400 and "I have saved these codes" in refused.text
+    went = client.post("/enroll/done", data={**form, "saved": "1"}, follow_redirects=False)
+    assert went.status_code == 303 and went.headers["location"] == "/account/security"
+    evil = client.post("/enroll/done", data={**form, "saved": "1", "continue_to": "https://evil.example/"},
+                       follow_redirects=False)
+    assert evil.headers["location"] == "/account"  # validated again: never another site
 
 
 def test_a_target_is_resumed_once_only(client: TestClient, ctx: Context, clock: FrozenClock) -> None:

@@ -44,6 +44,8 @@ from twostep.services.core.context import Context, RequestInfo
 from twostep.storage.models import RememberedDevice, User, WebSession
 
 DEFAULT_TARGET = "/account"
+#: The audit event of every finished sign-in (written here only; read by the replay rule too).
+SUCCESS_EVENT = "authn_login_success"
 #: The session ``data`` key that carries the target through the flow.
 DATA_KEY = "continue_to"
 
@@ -181,5 +183,5 @@ def complete_sign_in(
     if method and sign_in_method:
         user.last_method = method
     detail = {"method": method, **audit_detail} if method else audit_detail
-    audit.record(ctx, db, "authn_login_success", request=request, user=user, **detail)
+    audit.record(ctx, db, SUCCESS_EVENT, request=request, user=user, **detail)
     return Completion(token=token, continue_to=target, device_token=device_token, notices=notices)

@@ -30,14 +30,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, or_, select
 
 from twostep.domain.factors import Verdict
 from twostep.services.core import audit, devices, notify, throttling
 from twostep.services.core.context import Context, RequestInfo
-from twostep.services.signin import guesses
-from twostep.storage.database import Executor
+from twostep.services.signin import completion, guesses
+from twostep.storage.database import Executor, FastStatement
 from twostep.storage.models import AuditEvent
 
 Outcome = Literal["accepted", "invalid", "replayed", "throttled"]
@@ -143,30 +142,36 @@ def check(
     return Checked(outcome, method, wait_seconds=wait, failures=failure.failures, notices=tuple(notices))
 
 
-#: The events that mean "this person just passed a second step here": a sign-in, the reset's
-#: second step (which ends signed in), a re-authentication.
-OWN_SUCCESS_EVENTS = ("authn_login_success", "session_renewed")
+#: "This person just passed a second step here": a sign-in (the reset's second step ends in one
+#: too), or a re-authentication, from this address and browser, recently. A prebuilt statement, so
+#: it runs on the ORM session and on the verification API's raw transactions alike.
+_OWN_SUCCESS = FastStatement(
+    select(AuditEvent.id)
+    .where(
+        AuditEvent.user_id == bindparam("user_id"),
+        AuditEvent.at >= bindparam("since"),
+        or_(AuditEvent.event == completion.SUCCESS_EVENT, AuditEvent.event == "session_renewed"),
+        AuditEvent.outcome == "success",
+        AuditEvent.ip == bindparam("ip"),
+        AuditEvent.user_agent == bindparam("user_agent"),
+    )
+    .limit(1)
+)
 
 
 def _own_recent_success(db: Executor, user_id: int, request: RequestInfo, now: datetime, caller: Caller) -> bool:
     """Did this account pass a second step in the last ``OWN_SUCCESS_WINDOW`` from this very client
     (address and browser)? Then a replay here is the owner retyping, not someone else's code. Read
     from the audit log, which outlives the session (the owner may have signed out in between)."""
-    if not caller.browser or not isinstance(db, Session) or not (request.ip or request.user_agent):
+    if not caller.browser or not (request.ip or request.user_agent):
         return False
-    found = db.scalar(
-        select(AuditEvent.id)
-        .where(
-            AuditEvent.user_id == user_id,
-            AuditEvent.at >= now - OWN_SUCCESS_WINDOW,
-            AuditEvent.event.in_(OWN_SUCCESS_EVENTS),
-            AuditEvent.outcome == "success",
-            AuditEvent.ip == request.ip[:64],
-            AuditEvent.user_agent == request.user_agent[:300],
-        )
-        .limit(1)
-    )
-    return found is not None
+    params = {
+        "user_id": user_id,
+        "since": now - OWN_SUCCESS_WINDOW,
+        "ip": request.ip[:64],
+        "user_agent": request.user_agent[:300],
+    }
+    return _OWN_SUCCESS.execute(db, params).fetchone() is not None
 
 
 def notices_after_commit(ctx: Context, db: Executor, checked: Checked, request: RequestInfo) -> None:
