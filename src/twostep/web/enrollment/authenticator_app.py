@@ -13,6 +13,7 @@ from twostep.domain.login_flow import Area
 from twostep.services.enrollment import enrollment
 from twostep.services.signin import completion, views
 from twostep.web.core import code_entry, messages
+from twostep.web.core.links import same_origin_path
 from twostep.web.core.pages import Page, build_page
 
 router = APIRouter()
@@ -53,7 +54,7 @@ def render_enrolled(page: Page, token: str, result: enrollment.ConfirmResult) ->
         "enrolled.html",
         recovery_codes=result.recovery_codes,
         replaced_codes=result.replaced_codes,
-        continue_to=completion.take_target(page.ctx, token) or "/account",
+        continue_to=completion.RESUME_PATH,  # resumes what the session carries, else My account
     )
 
 
@@ -69,13 +70,13 @@ def enroll_done(
     blocked = page.guard(Area.SIGNED_IN)
     if blocked:
         return blocked
-    target = completion.continue_target(page.ctx, continue_to) or "/account"
+    target = same_origin_path(continue_to, default="/account")  # a path on this site, never elsewhere
     if not page.csrf_ok(csrf_token) or saved != "1":
         error = page.gettext(messages.ENROLL_TEXT["codes_not_saved"]) if saved != "1" else page.message("csrf")
         return page.render(
             "message.html", status_code=400, title=page.gettext("Your recovery codes"), error=error, home=target
         )
-    return page.continue_to(target)
+    return page.redirect(target)
 
 
 @router.get("/enroll/totp", response_class=HTMLResponse)

@@ -8,7 +8,7 @@ import re
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.http.test_admin import reauthenticate, signed_in
+from tests.admin.test_admin import reauthenticate, signed_in
 from tests.oidc_helpers import Rp, authorize_url, pkce
 from tests.support import alerts, csrf_of
 from twostep.domain.clock import FrozenClock
