@@ -104,7 +104,11 @@ class Journey:
         assert not self.wide, f"pages wider than the screen: {self.wide}"
 
 
-@pytest.fixture(params=[(w, js) for w in WIDTHS for js in (True, False)], ids=lambda p: f"{p[0]}px-{'js' if p[1] else 'nojs'}")
+def _name(param: tuple[int, bool]) -> str:
+    return f"{param[0]}px-{'js' if param[1] else 'nojs'}"
+
+
+@pytest.fixture(params=[(w, js) for w in WIDTHS for js in (True, False)], ids=_name)
 def journey(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Journey]:
     width, javascript = request.param
     context: BrowserContext = browser.new_context(

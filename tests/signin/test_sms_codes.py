@@ -61,7 +61,8 @@ def test_choosing_sms_texts_the_exact_message_and_the_code_turns_it_on(
     code = texted_code(sms, NUMBER)
     assert message.to == NUMBER
     # The last line is WebOTP's origin-bound line, so the phone offers the code on this site only.
-    assert message.text == f"{code} is your Acme verification code. It expires in 10 minutes.\n\n@127.0.0.1:8000 #{code}"
+    expected = f"{code} is your Acme verification code. It expires in 10 minutes.\n\n@127.0.0.1:8000 #{code}"
+    assert message.text == expected
     done = post_form(client, "/enroll/sms", code=code)
     assert done.status_code == 200 and "Two-step verification is on" in done.text
     with ctx.db.transaction() as db:
