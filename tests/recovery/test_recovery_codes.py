@@ -22,7 +22,8 @@ from tests.support import (
     submit_code,
 )
 from twostep.domain.clock import FrozenClock
-from twostep.services.core.context import Context
+from twostep.services.admin import admin
+from twostep.services.core.context import Context, RequestInfo
 from twostep.services.factors import recovery
 from twostep.storage.models import AuditEvent, Factor, RecoveryCode, RememberedDevice, User, WebSession
 
@@ -364,3 +365,33 @@ def test_download_counts_wrong_codes_on_the_accounts_throttle(
     assert "Wait" in " ".join(alerts(throttled.text))
     clock.advance(seconds=31)
     assert download(client, codes).status_code == 200
+
+
+def test_new_recovery_codes_offer_copy_print_and_a_saved_check_in_method_neutral_words(
+    client: TestClient, ctx: Context, clock: FrozenClock
+) -> None:
+    make_user(ctx)
+    login_password(client, "ada@example.com")
+    page = client.get("/enroll/totp")
+    code = code_for(secret_of(otpauth_uri(page.text)), clock)
+    done = client.post("/enroll/totp", data={"code": code, "csrf_token": csrf_of(page.text)})
+    html = done.text
+    assert '<div class="actions codes-tools" data-codes="recovery-codes" hidden>' in html  # shown by the script
+    assert ">Copy</button>" in html and ">Print</button>" in html
+    assert re.search(r'<input id="saved" name="saved" type="checkbox" value="1" required>', html)
+    assert "If you lose your phone" not in html and "a mailbox you can't open" in html
+    assert "Your earlier recovery codes no longer work." not in html  # the first set replaces nothing
+
+
+def test_the_next_sign_in_after_an_administrators_reset_says_so(
+    client: TestClient, ctx: Context, clock: FrozenClock
+) -> None:
+    user_with_codes(client, ctx, clock)
+    with ctx.db.transaction() as db:
+        user_id = db.scalars(select(User.id)).one()
+    admin.reset_2fa(ctx, admin.CLI, user_id, "lost phone, checked by phone call", RequestInfo(ip="", user_agent=""))
+    login_password(client, "ada@example.com")
+    page = client.get("/enroll")
+    assert statuses(page.text) == [
+        "An administrator reset your two-step verification. Set it up again to finish signing in."
+    ]

@@ -313,3 +313,30 @@ def test_bad_input_on_the_reset_pages_gets_a_clear_answer(client: TestClient) ->
         "/password/reset", data={"code": "X", "csrf_token": csrf_of(client.get("/password/forgot").text)}
     )
     assert no_ticket.status_code == 200 and "/password/forgot" in str(no_ticket.url)
+
+
+def test_when_only_the_passwords_are_refused_the_emailed_code_stays_and_the_field_in_error_has_the_focus(
+    client: TestClient, ctx: Context, mail: RecordingMail
+) -> None:
+    totp_user(ctx)
+    forgot(client, "ada@example.com")
+    code = reset_code(mail)
+    differ = reset(client, code, confirm="copper lantern orchard 8")
+    assert differ.status_code == 422 and alerts(differ.text) == ["The two passwords are not the same."]
+    assert f'value="{code}"' in differ.text
+    assert re.search(r'<input id="password_confirm"[^>]* autofocus', differ.text)
+    assert not re.search(r'<input id="code"[^>]* autofocus', differ.text)
+    short = reset(client, code, password="short")
+    assert f'value="{code}"' in short.text and re.search(r'<input id="password"[^>]* autofocus', short.text)
+    wrong_code = reset(client, "AAAA2222")  # the code itself refused: nothing to keep
+    assert 'value="AAAA2222"' not in wrong_code.text
+    assert re.search(r'<input id="code"[^>]* autofocus', wrong_code.text)
+
+
+def test_the_reset_pages_offer_cancel_never_sign_out(client: TestClient, ctx: Context, mail: RecordingMail) -> None:
+    totp_user(ctx)
+    forgot(client, "ada@example.com")
+    reset(client, reset_code(mail))
+    second = client.get("/password/reset")
+    assert ">Cancel</button>" in second.text and ">Sign out</button>" not in second.text
+    assert ">Sign out</button>" not in client.get("/password/forgot").text
