@@ -42,7 +42,7 @@ def test_pages_follow_the_systems_dark_mode(client: TestClient) -> None:
 def test_an_accent_colour_that_is_unreadable_or_not_a_colour_is_refused_at_start(
     tmp_path: object, value: str
 ) -> None:
-    with pytest.raises(ValidationError, match="contrast|not a colour"):
+    with pytest.raises(ValidationError, match=r"contrast|not a colour"):
         load_settings(data_dir=tmp_path, accent_color=value)  # type: ignore[arg-type]
 
 
