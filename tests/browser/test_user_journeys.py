@@ -16,12 +16,14 @@ that is how docs/screenshots/ is made (see docs/users.md).
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.flows import Auditor
@@ -81,7 +83,9 @@ class Journey:
             self.wide[label] = found
         if shot and SHOTS and self.javascript:
             Path(SHOTS).mkdir(parents=True, exist_ok=True)
-            self.page.screenshot(path=str(Path(SHOTS) / f"{shot}-{self.width}.png"))
+            target = Path(SHOTS) / f"{shot}-{self.width}.png"
+            image = Image.open(io.BytesIO(self.page.screenshot()))
+            image.quantize(colors=64).save(target, optimize=True)  # small: a 64-colour palette
 
     def type_code(self, code: str, field: str = "#code") -> None:
         """Type a code into a code field from the keyboard: with JavaScript it submits itself at the
