@@ -23,20 +23,7 @@ def _minutes(seconds: int) -> int:
     return max(1, -(-seconds // 60))
 
 
-SENT_KEY, FAILED_KEY = messages.SENT_KEY, messages.FAILED_KEY
-
-
-def send_feedback(page: Page, result: SendResult) -> tuple[dict[str, str], int]:
-    """What a send attempt shows next to the send button, and the page's status code."""
-    if result.outcome == "sent":
-        return {"notice": say(page, SENT_KEY.get(result.method, "sent"), target=result.target_label)}, 200
-    if result.outcome == "cooldown":
-        return {"send_error": say(page, "cooldown", seconds=result.wait_seconds)}, 429
-    if result.outcome == "hourly_limit":
-        return {"send_error": say(page, "hourly_limit", minutes=_minutes(result.wait_seconds))}, 429
-    if result.outcome == "failed":
-        return {"send_error": say(page, FAILED_KEY.get(result.method, "mail_failed"))}, 503
-    return {"send_error": say(page, "no_code_method")}, 400
+FAILED_KEY = messages.FAILED_KEY
 
 
 def shape_error(page: Page, code: str) -> str:
@@ -98,15 +85,3 @@ def after_send(page: Page, flag: str, method: str, resend_in: int) -> Sent:
     if flag == "none":
         return Sent(send_error=say(page, "no_code_method"), status_code=400)
     return Sent()
-
-
-def query_feedback(page: Page, sent: str) -> tuple[str, str]:
-    """(notice, send_error) after the password step sent the email code, or failed to; the
-    redirect from /login says which."""
-    if sent == "1":
-        return say(page, "sent"), ""
-    if sent == "failed":
-        return "", say(page, "mail_failed")
-    if sent == "limited":
-        return "", say(page, "limited")
-    return "", ""

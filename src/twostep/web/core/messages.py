@@ -34,7 +34,6 @@ MESSAGES: dict[str, str] = {
     "restart": N_("Too many wrong codes. Sign in again to get a new chance."),
     "session_expired": N_("Your sign-in took too long. Please sign in again."),
     "csrf": N_("The form expired. Please try again."),
-    "mailbox_sent": N_("We sent a code to %(email)s."),
     "mailbox_code_invalid": N_("That code didn't work. Check the newest email from us, or send a new code."),
     "enroll_expired": N_("This QR code expired after 10 minutes. Scan the new code below."),
     "clock_off": N_(
@@ -76,9 +75,6 @@ CODE_TEXT: dict[str, str] = {
         "Too many codes were sent in the last hour. Try again in %(minutes)s minutes, or choose another method."
     ),
     "limited": N_("Too many codes were sent recently. Try again later, or choose another method."),
-    "sent_email": N_("We sent a code to %(target)s. It is valid for 10 minutes."),
-    "sent_sms": N_("We sent a code by text message to %(target)s. It is valid for 10 minutes."),
-    "sent": N_("We sent you a code. It is valid for 10 minutes."),
     "no_code_method": N_("This method doesn't use codes we send. Enter the code from your app."),
     "enroll_expired": N_("This request has expired. Enter the address or number again to get a new code."),
     "sms_unavailable": N_("Codes by text message are not available on this service."),
@@ -197,8 +193,7 @@ ROLLOUT_TEXT: dict[str, str] = {
 
 #: The console gate's refusal (``web/admin/admin_gate.py``).
 ADMIN_FORBIDDEN = N_("This page is for administrators only.")
-#: Which feedback text names the channel a code went through (by factor kind).
-SENT_KEY = {"sms": "sent_sms", "email": "sent_email"}
+#: Which text names the channel a failed send went through (by factor kind).
 FAILED_KEY = {"sms": "sms_failed", "email": "mail_failed"}
 
 def support_contact(support_email: str) -> str:

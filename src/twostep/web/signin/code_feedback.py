@@ -1,28 +1,11 @@
 """The email code that goes out right after the password (sign-in); the texts every code page shares
-live in ``web/core/code_entry.py`` (re-exported here for the sign-in and reset pages)."""
+live in ``web/core/code_entry.py``."""
 
 from __future__ import annotations
 
 from twostep.services.core.context import Context
 from twostep.services.signin import login
-from twostep.web.core.code_entry import (
-    FAILED_KEY,
-    SENT_KEY,
-    Sent,
-    after_send,
-    query_feedback,
-    refusal,
-    say,
-    send_feedback,
-    send_flag,
-    shape_error,
-)
 from twostep.web.core.pages import Page
-
-__all__ = [
-    "FAILED_KEY", "SENT_KEY", "Sent", "after_send", "auto_send_query", "query_feedback", "refusal", "say",
-    "send_feedback", "send_flag", "shape_error",
-]
 
 
 def auto_send_query(ctx: Context, token: str, page: Page) -> str:

@@ -12,6 +12,7 @@ from twostep.domain.login_flow import Area, Stage, home_for
 from twostep.services.core import accounts
 from twostep.services.enrollment import mailbox_check, setup
 from twostep.services.signin import completion, login, views
+from twostep.web.core import code_entry
 from twostep.web.core.pages import Page, build_page
 from twostep.web.signin import code_feedback, return_address
 
@@ -134,7 +135,7 @@ def render_code_page(page: Page, *, status_code: int = 200, error: str = "", sen
     view = views.code_page_view(page.ctx, page.session_token)
     if view is None:
         return page.redirect("/login?notice=session_expired")
-    feedback = code_feedback.after_send(page, sent, view.method, view.resend_in)
+    feedback = code_entry.after_send(page, sent, view.method, view.resend_in)
     return page.render(
         "code.html",
         status_code=max(status_code, feedback.status_code),
@@ -157,7 +158,7 @@ def code_submit(
         return page.guard(Area.SECOND_STEP) or page.redirect("/account")
     if not page.csrf_ok(csrf_token):
         return render_code_page(page, status_code=400, error=page.message("csrf"))
-    if shape := code_feedback.shape_error(page, code):
+    if shape := code_entry.shape_error(page, code):
         return render_code_page(page, status_code=422, error=shape)
     result = login.second_step(
         page.ctx, page.session_token, code, remember_device=remember_device == "1", request=page.info
@@ -175,7 +176,7 @@ def code_submit(
     if result.outcome == "no_session":
         page.set_session(None)
         return page.redirect("/login?notice=session_expired")
-    error = code_feedback.refusal(page, result.outcome, result.method, result.wait_seconds)
+    error = code_entry.refusal(page, result.outcome, result.method, result.wait_seconds)
     return render_code_page(page, status_code=429 if result.outcome == "throttled" else 401, error=error)
 
 
@@ -257,4 +258,4 @@ def send_sign_in_code(page: PageDep, csrf_token: FormStr = "") -> Response:
     if result.outcome == "no_session":
         page.set_session(None)
         return page.redirect("/login?notice=session_expired")
-    return page.redirect(f"/login/code?sent={code_feedback.send_flag(result)}")
+    return page.redirect(f"/login/code?sent={code_entry.send_flag(result)}")
