@@ -35,7 +35,7 @@ from twostep.web.api import api
 from twostep.web.api import oidc as oidc_pages
 from twostep.web.api.api import unavailable_problem
 from twostep.web.api.forward_auth import fast_routes as forward_auth_routes
-from twostep.web.core import metrics
+from twostep.web.core import branding, metrics
 from twostep.web.core.http_methods import HeadAsGet, allowed_methods
 from twostep.web.core.input_guard import InputGuard
 from twostep.web.core.pages import WebState, build_offline_page, build_page
@@ -144,7 +144,7 @@ def create_app(
     app.add_middleware(HeadAsGet)
     # Inside SecurityHeaders, so its refusals carry the headers too.
     app.add_middleware(InputGuard, api_problem=api.problem_body)
-    app.add_middleware(SecurityHeaders, hsts=settings.uses_https)
+    app.add_middleware(SecurityHeaders, hsts=settings.uses_https, image_origin=settings.logo_origin)
 
     # The request id (request.state.request_id, X-Request-ID) is set by web.metrics' ASGI middleware.
 
@@ -167,6 +167,7 @@ def create_app(
     app.include_router(admin_pages.router)
     app.include_router(invitation.router)
     app.include_router(help.router)
+    app.include_router(branding.router)
     app.include_router(admin_apikeys.router)
     app.include_router(admin_policy.router)
     app.include_router(admin_passkeys.router)

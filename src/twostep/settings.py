@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     service_name: str = "twostep"
     support_email: str = ""
+    # Identity on every page (docs/operations.md "Looks"): a logo shown before the service name (a
+    # path on this site, or an https:// URL whose origin the CSP then allows for images), and the
+    # accent colour of links and buttons (#rrggbb, at least 4.5:1 against white; checked at start).
+    logo_url: str = ""
+    accent_color: str = ""
     smtp_url: SecretStr | None = None
     smtp_timeout_seconds: float = 10.0
     mail_from: str = "twostep@localhost"
@@ -147,6 +152,33 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("accent_color")
+    @classmethod
+    def _readable_accent(cls, value: str) -> str:
+        """Refused at start with the contrast named, never a page nobody can read."""
+        from twostep.domain.colours import checked_accent, hex_of
+
+        return hex_of(checked_accent(value)) if value.strip() else ""
+
+    @field_validator("logo_url")
+    @classmethod
+    def _logo_where_images_may_come_from(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return ""
+        parts = urlsplit(value)
+        local = value.startswith("/") and not value.startswith("//") and not parts.scheme
+        remote = parts.scheme == "https" and bool(parts.hostname) and not parts.username
+        if not (local or remote) or any(ch in value for ch in "\\\"' <>"):
+            raise ValueError("TWOSTEP_LOGO_URL must be a path on this site (/logo.svg) or an https:// URL")
+        return value
+
+    @property
+    def logo_origin(self) -> str:
+        """The logo's origin when it is on another host (the CSP's img-src allows it), else ""."""
+        parts = urlsplit(self.logo_url)
+        return f"https://{parts.netloc}" if parts.scheme == "https" else ""
 
     @field_validator("access_rules", mode="before")
     @classmethod

@@ -91,9 +91,11 @@ def prove_mailbox(
     assert "/enroll/mailbox" in page.url, page.url
     if on_page:
         on_page("/enroll/mailbox")
-    page.get_by_role("button", name="Email me a code").click()
-    if on_page:
-        on_page("/enroll/mailbox (code sent)")
+    ask = page.get_by_role("button", name="Email me a code")
+    if ask.count():  # the password step usually mailed the code already (issue 18)
+        ask.click()
+        if on_page:
+            on_page("/enroll/mailbox (code sent)")
     match = re.search(r"\b(\d{6})\b", ctx.mail.sent[-1].text)  # type: ignore[attr-defined]
     assert match
     page.get_by_label("Code from the email").fill(match.group(1))

@@ -74,7 +74,7 @@ def test_sensitive_data_role_must_enroll_at_next_sign_in_while_others_may_skip(
     expect(page.get_by_role("link", name="Later")).to_have_count(0)
     page.goto(live_server + "/account")
     expect(page.get_by_role("heading", name="Set up two-step verification")).to_be_visible()
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Cancel").click()  # not signed in yet: "Cancel", not "Sign out"
 
     password_step(page, live_server, "bertil@example.se")
     expect(page.get_by_role("link", name="Set up now")).to_be_visible()
@@ -86,7 +86,7 @@ def test_sensitive_data_role_must_enroll_at_next_sign_in_while_others_may_skip(
     password_step(page, live_server, "bertil@example.se")
     expect(page.get_by_role("heading", name="Set up two-step verification")).to_be_visible()
     expect(page.get_by_role("link", name="Authenticator app")).to_be_visible()
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Cancel").click()
 
     password_step(page, live_server, "it@example.se")
     page.get_by_label("Verification code").fill(oathtool_code(ADMIN_SECRET, clock))

@@ -81,7 +81,8 @@ def test_imported_customer_moves_from_username_to_email_sets_a_password_and_must
     page.get_by_label("Enter the 6-digit code from the app").fill(oathtool_code(secret, clock))
     page.get_by_role("button", name="Activate").click()
     expect(page.get_by_role("status")).to_contain_text("Done!")
-    page.get_by_role("link", name="Continue").click()
+    page.get_by_label("I have saved these codes").check()
+    page.get_by_role("button", name="Continue").click()
     expect(page.get_by_role("heading", name="My account")).to_be_visible()
     expect(page.get_by_text("Signed in as klant@example.be")).to_be_visible()
 

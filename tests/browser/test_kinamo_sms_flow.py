@@ -48,21 +48,24 @@ def test_reset_password_then_choose_sms_and_sign_in_with_a_texted_code(
     expect(page.locator("#sms-risk")).to_contain_text("less safe than an authenticator app")
     page.get_by_label("Mobile number").fill("+32 470 12 34 56")
     page.get_by_role("button", name="Send the code").click()
-    expect(page.get_by_role("status")).to_contain_text("+32 ••• •• •• 56")
+    expect(page.get_by_role("status")).to_contain_text("+32 470 12 34 56")  # in full while enrolling
     assert sms.sent[-1].to == NUMBER
     page.get_by_label("Verification code").fill(texted_code(sms, NUMBER))
     page.get_by_role("button", name="Verify").click()
     expect(page.get_by_role("status")).to_contain_text("Done!")
-    page.get_by_role("link", name="Continue").click()
+    page.get_by_label("I have saved these codes").check()
+    page.get_by_role("button", name="Continue").click()
     expect(page.get_by_role("heading", name="My account")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
 
     clock.advance(seconds=61)
     sign_in(page, live_server)
     expect(page.locator("#code-help")).to_contain_text("+32 ••• •• •• 56")
-    page.get_by_role("button", name="Send a code").click()
-    expect(page.get_by_role("status")).to_contain_text("We sent a code by text message")
-    assert sms.sent[-1].text.endswith("is your Acme verification code. It expires in 10 minutes.")
+    page.get_by_role("button", name="Text me a code").click()
+    expect(page.get_by_role("status")).to_contain_text("We sent a 6-digit code by text message to +32 ••• •• •• 56")
+    assert page.url == f"{live_server}/login/code?sent=1"  # POST-redirect-GET: no /send in the address bar
+    assert sms.sent[-1].text.endswith("is your Acme verification code. It expires in 10 minutes.\n\n@127.0.0.1:8000 #"
+                                      + texted_code(sms, NUMBER))
     page.get_by_label("Verification code").fill(texted_code(sms, NUMBER))
     page.get_by_role("button", name="Verify").click()
     expect(page.get_by_role("heading", name="My account")).to_be_visible()

@@ -60,7 +60,8 @@ def test_lost_phone_recovery_code_new_phone_then_sign_in_with_the_new_phone(
     accounts.create_user(ctx, "ada@example.com", PASSWORD)
     sign_in_with_password(page, live_server)
     old_secret, old_codes = enroll_phone(page, ctx, clock, tmp_path / "old.png")
-    page.get_by_role("link", name="Continue").click()
+    page.get_by_label("I have saved these codes").check()
+    page.get_by_role("button", name="Continue").click()
     page.get_by_role("button", name="Sign out").click()
 
     # The phone is gone: the code page offers "Can't get a code?".
@@ -80,13 +81,15 @@ def test_lost_phone_recovery_code_new_phone_then_sign_in_with_the_new_phone(
     # "I lost my phone": the old authenticator goes, the new one must be set up before anything else.
     expect(page.get_by_label("Authenticator app")).to_be_checked()
     page.get_by_role("button", name="I lost my phone: remove it and set up a new one").click()
-    expect(page.get_by_role("heading", name="Set up two-step verification")).to_be_visible()
+    expect(page.get_by_role("heading", name="Set up your authenticator app")).to_be_visible()  # the new phone, at once
+    expect(page.get_by_role("status")).to_contain_text("Your old phone was removed")
     page.goto(live_server + "/account")
     expect(page.get_by_role("heading", name="Set up two-step verification")).to_be_visible()
     clock.advance(seconds=30)
     new_secret, new_codes = enroll_phone(page, ctx, clock, tmp_path / "new.png")
     assert new_secret != old_secret and not set(new_codes) & set(old_codes)
-    page.get_by_role("link", name="Continue").click()
+    page.get_by_label("I have saved these codes").check()
+    page.get_by_role("button", name="Continue").click()
     page.get_by_role("button", name="Sign out").click()
 
     # Next sign-in: the old phone's code is refused, the new phone's code works.

@@ -58,7 +58,9 @@ def test_first_admin_enrolls_by_scanning_and_remembered_device_skips_code(
     expect(page.get_by_role("status")).to_contain_text("Done!")
     expect(page.locator("#recovery-codes li")).to_have_count(10)
 
-    page.get_by_role("link", name="Continue").click()
+    page.get_by_label("I have saved these codes").check()
+
+    page.get_by_role("button", name="Continue").click()
     expect(page.get_by_role("heading", name="My account")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("status")).to_contain_text("signed out")

@@ -130,3 +130,17 @@ def test_dejavu_font_is_embedded(tmp_path: Path) -> None:
         name, emb = row[0], row[-5]
         assert "DejaVu" in name, out.stdout
         assert emb == "yes", out.stdout
+
+
+def test_step_two_follows_the_screens_in_their_order_and_with_their_names(tmp_path: Path) -> None:
+    text = pdf_text(render(), tmp_path)
+    step2 = text.split("Step 2:", 1)[1].split("Step 3:", 1)[0]
+    order = [
+        "Sign in with your email address and password.",
+        "On Set up two-step verification, choose Authenticator app.",
+        "On First, confirm it's your email, enter the 6-digit code",
+        "shows a QR code",
+        "Tap Add to an authenticator on this phone instead of scanning",
+    ]
+    places = [step2.find(sentence) for sentence in order]
+    assert -1 not in places and places == sorted(places), places

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 
 from fastapi.testclient import TestClient
 from httpx import Response
@@ -21,7 +22,8 @@ from tests.support import (
     submit_code,
 )
 from twostep.domain.clock import FrozenClock
-from twostep.services.core.context import Context
+from twostep.services.admin import admin
+from twostep.services.core.context import Context, RequestInfo
 from twostep.services.factors import recovery
 from twostep.storage.models import AuditEvent, Factor, RecoveryCode, RememberedDevice, User, WebSession
 
@@ -151,13 +153,17 @@ def test_recovery_code_completes_the_pending_sign_in_and_the_owner_is_told(
     assert '"method": "recovery_code"' in event.detail and event.ip
 
 
+def statuses(html: str) -> list[str]:
+    return [unescape(m.strip()) for m in re.findall(r'role="status">([^<]*)<', html)]
+
+
 def test_recovery_code_works_once_and_a_replay_is_reported(
     client: TestClient, ctx: Context, clock: FrozenClock, mail: RecordingMail
 ) -> None:
     _, codes = user_with_codes(client, ctx, clock)
     login_password(client, "ada@example.com")
     assert use_recovery_code(client, codes[0]).status_code == 303
-    other = TestClient(client.app, base_url="http://127.0.0.1:8000")
+    other = TestClient(client.app, base_url="http://127.0.0.1:8000", headers={"User-Agent": "Another browser"})
     login_password(other, "ada@example.com")
     again = use_recovery_code(other, codes[0])
     assert again.status_code == 401
@@ -251,7 +257,9 @@ def test_lost_phone_removes_the_method_and_forces_a_new_one_with_new_codes(
     login_password(client, "ada@example.com")
     use_recovery_code(client, old_codes[0])
     response = lost_phone(client)
-    assert response.status_code == 303 and response.headers["location"] == "/enroll"
+    # Straight to setting up the new phone, with a word that the old one was removed (issue 18).
+    assert response.status_code == 303 and response.headers["location"] == "/enroll/totp"
+    assert statuses(client.get("/enroll/totp").text)[0].startswith("Your old phone was removed from your account")
     with ctx.db.transaction() as db:
         assert db.scalars(select(Factor).where(Factor.confirmed_at.is_not(None))).all() == []
     for path in ["/account", "/admin", "/"]:
@@ -357,3 +365,33 @@ def test_download_counts_wrong_codes_on_the_accounts_throttle(
     assert "Wait" in " ".join(alerts(throttled.text))
     clock.advance(seconds=31)
     assert download(client, codes).status_code == 200
+
+
+def test_new_recovery_codes_offer_copy_print_and_a_saved_check_in_method_neutral_words(
+    client: TestClient, ctx: Context, clock: FrozenClock
+) -> None:
+    make_user(ctx)
+    login_password(client, "ada@example.com")
+    page = client.get("/enroll/totp")
+    code = code_for(secret_of(otpauth_uri(page.text)), clock)
+    done = client.post("/enroll/totp", data={"code": code, "csrf_token": csrf_of(page.text)})
+    html = done.text
+    assert '<div class="actions codes-tools" data-codes="recovery-codes" hidden>' in html  # shown by the script
+    assert ">Copy</button>" in html and ">Print</button>" in html
+    assert re.search(r'<input id="saved" name="saved" type="checkbox" value="1" required>', html)
+    assert "If you lose your phone" not in html and "a mailbox you can't open" in html
+    assert "Your earlier recovery codes no longer work." not in html  # the first set replaces nothing
+
+
+def test_the_next_sign_in_after_an_administrators_reset_says_so(
+    client: TestClient, ctx: Context, clock: FrozenClock
+) -> None:
+    user_with_codes(client, ctx, clock)
+    with ctx.db.transaction() as db:
+        user_id = db.scalars(select(User.id)).one()
+    admin.reset_2fa(ctx, admin.CLI, user_id, "lost phone, checked by phone call", RequestInfo(ip="", user_agent=""))
+    login_password(client, "ada@example.com")
+    page = client.get("/enroll")
+    assert statuses(page.text) == [
+        "An administrator reset your two-step verification. Set it up again to finish signing in."
+    ]

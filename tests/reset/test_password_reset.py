@@ -25,7 +25,7 @@ from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
 from twostep.services.core.context import Context
 from twostep.services.factors import recovery
-from twostep.storage.models import Factor, WebSession
+from twostep.storage.models import AuditEvent, Factor, WebSession
 
 NEW_PASSWORD = "copper lantern orchard 7"
 CODES = "ada.codes@example.org"
@@ -132,7 +132,7 @@ def test_without_two_step_the_code_resets_the_password_once_and_signs_nobody_in(
     assert "Your password was changed" in client.get(done.headers["location"]).text
     assert not password_works(client, PASSWORD) and password_works(client, NEW_PASSWORD)
     assert signed_in.get("/enroll", follow_redirects=False).headers["location"] == "/login"
-    assert "Your password was reset" in mail.last_to("ada@example.com").subject
+    assert any("Your password was reset" in m.subject for m in mail.sent if m.to == "ada@example.com")
     client.cookies.set("twostep_reset", ticket or "")
     again = reset(client, code, password="another fine password 9")
     assert again.status_code == 401 and alerts(again.text) == [
@@ -159,7 +159,7 @@ def test_a_two_step_account_cannot_change_its_password_with_only_the_emailed_cod
         assert all("copper" not in data for data in db.scalars(select(WebSession.data)))
 
 
-def test_the_authenticator_app_completes_the_reset_and_everyone_is_signed_out(
+def test_the_authenticator_app_completes_the_reset_signs_in_and_everyone_else_is_signed_out(
     client: TestClient, ctx: Context, clock: FrozenClock, mail: RecordingMail
 ) -> None:
     _, secret = totp_user(ctx)
@@ -178,9 +178,19 @@ def test_the_authenticator_app_completes_the_reset_and_everyone_is_signed_out(
         data={"code": code_for(secret, clock), "csrf_token": csrf_of(form.text)},
         follow_redirects=False,
     )
-    assert done.status_code == 303 and done.headers["location"] == "/login?notice=password_reset"
-    assert client.get("/account", follow_redirects=False).headers["location"] == "/login"
+    # A real second step passed: the reset ends signed in, in a new session (issue 18; CR-07 kept for
+    # accounts without two-step verification, above), and every other session and device is gone.
+    assert done.status_code == 303 and done.headers["location"] == "/account?notice=password_reset"
+    old_token = form.cookies.get("twostep_session") or ""
+    assert client.cookies.get("twostep_session") not in ("", None, old_token)
+    account = client.get(done.headers["location"], follow_redirects=False)
+    assert account.status_code == 200 and "Your new password is set and you are signed in" in account.text
     assert phone.get("/account", follow_redirects=False).headers["location"] == "/login"
+    with ctx.db.transaction() as db:
+        stages = [row.stage for row in db.scalars(select(WebSession))]
+        assert stages == ["signed_in"]  # the one new session; the pending reset and the phone's are gone
+        success = db.scalars(select(AuditEvent).where(AuditEvent.event == "authn_login_success")).all()[-1]
+        assert '"via": "reset"' in success.detail and '"method": "totp"' in success.detail
     remembered = login_password(phone, "ada@example.com", NEW_PASSWORD)
     assert remembered.headers["location"] == "/login/code"  # the remembered device was forgotten
     assert "Your password was reset" in mail.last_to("ada@example.com").subject
@@ -195,7 +205,7 @@ def test_a_recovery_code_completes_the_reset(client: TestClient, ctx: Context, m
     page = client.get("/password/reset?method=recovery")
     assert "you have 10 left" in page.text
     done = post_form(client, "/password/reset", code=codes[0].lower())
-    assert done.headers["location"] == "/login?notice=password_reset"
+    assert done.headers["location"] == "/account?notice=password_reset"
     assert password_works(client, NEW_PASSWORD)
     assert "Recovery codes left: 9" in mail.last_to("ada@example.com").text
 
@@ -209,7 +219,7 @@ def test_a_texted_code_completes_the_reset(
     sent = press_send(client, "/password/reset", "/password/reset/send")
     assert sent.status_code == 200 and "+32 ••• •• •• 56" in sent.text
     done = post_form(client, "/password/reset", code=texted_code(sms, NUMBER))
-    assert done.headers["location"] == "/login?notice=password_reset"
+    assert done.headers["location"] == "/account?notice=password_reset"
 
 
 def test_the_separate_code_address_may_complete_the_reset(
@@ -220,7 +230,7 @@ def test_the_separate_code_address_may_complete_the_reset(
     reset(client, reset_code(mail))
     press_send(client, "/password/reset", "/password/reset/send")
     done = post_form(client, "/password/reset", code=mailed_code(mail, CODES))
-    assert done.headers["location"] == "/login?notice=password_reset"
+    assert done.headers["location"] == "/account?notice=password_reset"
 
 
 def test_a_code_address_that_is_the_sign_in_mailbox_never_passes_the_reset(
@@ -303,3 +313,30 @@ def test_bad_input_on_the_reset_pages_gets_a_clear_answer(client: TestClient) ->
         "/password/reset", data={"code": "X", "csrf_token": csrf_of(client.get("/password/forgot").text)}
     )
     assert no_ticket.status_code == 200 and "/password/forgot" in str(no_ticket.url)
+
+
+def test_when_only_the_passwords_are_refused_the_emailed_code_stays_and_the_field_in_error_has_the_focus(
+    client: TestClient, ctx: Context, mail: RecordingMail
+) -> None:
+    totp_user(ctx)
+    forgot(client, "ada@example.com")
+    code = reset_code(mail)
+    differ = reset(client, code, confirm="copper lantern orchard 8")
+    assert differ.status_code == 422 and alerts(differ.text) == ["The two passwords are not the same."]
+    assert f'value="{code}"' in differ.text
+    assert re.search(r'<input id="password_confirm"[^>]* autofocus', differ.text)
+    assert not re.search(r'<input id="code"[^>]* autofocus', differ.text)
+    short = reset(client, code, password="short")
+    assert f'value="{code}"' in short.text and re.search(r'<input id="password"[^>]* autofocus', short.text)
+    wrong_code = reset(client, "AAAA2222")  # the code itself refused: nothing to keep
+    assert 'value="AAAA2222"' not in wrong_code.text
+    assert re.search(r'<input id="code"[^>]* autofocus', wrong_code.text)
+
+
+def test_the_reset_pages_offer_cancel_never_sign_out(client: TestClient, ctx: Context, mail: RecordingMail) -> None:
+    totp_user(ctx)
+    forgot(client, "ada@example.com")
+    reset(client, reset_code(mail))
+    second = client.get("/password/reset")
+    assert ">Cancel</button>" in second.text and ">Sign out</button>" not in second.text
+    assert ">Sign out</button>" not in client.get("/password/forgot").text

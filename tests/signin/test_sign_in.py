@@ -14,11 +14,12 @@ from tests.support import (
     enrolled_user,
     login_password,
     make_user,
+    sign_out,
     submit_code,
 )
 from twostep.domain.clock import FrozenClock
 from twostep.services.core.context import Context
-from twostep.storage.models import Factor, User, WebSession
+from twostep.storage.models import AuditEvent, Factor, User, WebSession
 
 
 def test_password_alone_leads_to_code_page_not_to_account(client: TestClient, ctx: Context,
@@ -92,12 +93,36 @@ def test_replayed_code_is_refused_and_owner_is_notified(
     code = code_for(secret, clock)
     login_password(client, "ada@example.com")
     assert submit_code(client, code).status_code == 303
-    other = TestClient(client.app, base_url="http://127.0.0.1:8000")
+    other = TestClient(client.app, base_url="http://127.0.0.1:8000", headers={"User-Agent": "Another browser"})
     login_password(other, "ada@example.com")
+    clock.advance(seconds=10)
     replay = submit_code(other, code)
     assert replay.status_code == 401
-    assert alerts(replay.text) == ["That code didn't work. Check it and try again, or wait for the next code."]
+    seconds = 30 - int(clock.now().timestamp()) % 30
+    assert alerts(replay.text) == [
+        f"This code was just used. Wait for the next one in your app, about {seconds} seconds."
+    ]
     assert "used twice" in mail.last_to("ada@example.com").subject
+
+
+def test_retyping_the_code_that_just_signed_this_browser_in_sends_no_alarm(
+    client: TestClient, ctx: Context, clock: FrozenClock, mail: RecordingMail
+) -> None:
+    """The natural retype (a second tab, the next sign-in a few seconds later) is refused and audited
+    as a replay, but mails no "a code was used twice" to the owner; from another browser it does."""
+    secret = enrolled_user(client, ctx, clock)
+    code = code_for(secret, clock)
+    login_password(client, "ada@example.com")
+    assert submit_code(client, code).status_code == 303
+    sign_out(client)
+    login_password(client, "ada@example.com")
+    clock.advance(seconds=5)
+    replay = submit_code(client, code)
+    assert replay.status_code == 401 and "This code was just used" in alerts(replay.text)[0]
+    assert not any("used twice" in m.subject for m in mail.sent)
+    with ctx.db.transaction() as db:
+        reuse = db.scalars(select(AuditEvent).where(AuditEvent.event == "authn_token_reuse")).all()
+        assert len(reuse) == 1 and "after_own_success" in reuse[0].detail
 
 
 def test_older_code_is_refused_once_a_newer_one_was_used(client: TestClient, ctx: Context,

@@ -133,8 +133,17 @@ def test_a_first_sign_in_that_must_enroll_continues_to_the_target_after_enrollin
     page = client.get("/enroll/totp")
     secret = secret_of(otpauth_uri(page.text))
     done = client.post("/enroll/totp", data={"code": code_for(secret, clock), "csrf_token": csrf_of(page.text)})
-    # The confirmation page's "Continue" is the one resume point, which hands out the target once.
-    assert done.status_code == 200 and 'href="/login/continue"' in done.text
+    # The confirmation page's "Continue" (once "I have saved these codes" is ticked) is the one resume
+    # point, which hands out the target once.
+    assert done.status_code == 200 and 'name="continue_to" value="/login/continue"' in done.text
+    form = {"continue_to": "/login/continue", "csrf_token": csrf_of(done.text)}
+    refused = client.post("/enroll/done", data=form, follow_redirects=False)
+    assert refused.status_code == 400 and "I have saved these codes" in refused.text
+    went = client.post("/enroll/done", data={**form, "saved": "1"}, follow_redirects=False)
+    assert went.status_code == 303 and went.headers["location"] == "/login/continue"
+    evil = client.post("/enroll/done", data={**form, "saved": "1", "continue_to": "https://evil.example/"},
+                       follow_redirects=False)
+    assert evil.headers["location"] == "/account"  # a path on this site only
     assert client.get("/login/continue", follow_redirects=False).headers["location"] == "/account/security"
     assert client.get("/login/continue", follow_redirects=False).headers["location"] == "/account"
 

@@ -309,12 +309,22 @@ def render_setup_instructions(
     )
 
     # --- Step 2: sign in ----------------------------------------------------------------
+    # The same pages, in the same order, with the same names as the screens (issue 18).
     w.heading(_("Step 2: Sign in to %(service)s") % {"service": service})
     w.steps(
         _("On your computer, open %(url)s in a web browser.") % {"url": s_url},
         _("Sign in with your email address and password."),
+        _("On %(page)s, choose %(app)s.")
+        % {"page": _em(_("Set up two-step verification")), "app": _em(_("Authenticator app"))},
+        _("On %(page)s, enter the 6-digit code we have just emailed to you. It confirms that the mailbox is yours.")
+        % {"page": _em(_("First, confirm it's your email"))},
         _("%(service)s shows a QR code: a square made of small black and white blocks. Keep this page open.")
         % {"service": service},
+    )
+    w.para(
+        _("Setting up on the phone itself? Tap %(link)s instead of scanning: the app opens with the account filled in.")
+        % {"link": _em(_("Add to an authenticator on this phone"))},
+        muted=True,
     )
 
     # --- Step 3: scan the QR code ------------------------------------------------------

@@ -123,6 +123,15 @@ def _hidden_group_lengths(group_lengths: list[int], visible: int) -> list[int]:
     return lengths
 
 
+def display_phone(e164: str) -> str:
+    """A number in full, grouped as the international format groups it (``+32 470 12 34 56``): what
+    its owner just typed, shown back during enrollment. Anything unparsable is returned as is."""
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(e164, None), PhoneNumberFormat.INTERNATIONAL)
+    except phonenumbers.NumberParseException:
+        return e164
+
+
 def mask_phone(e164: str) -> str:
     """Show a stored number so its owner recognises it but an onlooker cannot dial it.
 

@@ -34,13 +34,31 @@ def step_at(moment: datetime, period_seconds: int = PERIOD_SECONDS) -> int:
     return int(moment.timestamp()) // period_seconds
 
 
+def seconds_to_next_step(moment: datetime, period_seconds: int = PERIOD_SECONDS) -> int:
+    """How long until the app shows its next code (1..period): what "wait for the next one" means."""
+    return period_seconds - int(moment.timestamp()) % period_seconds
+
+
+def code_shape(raw: str, digits: int = DIGITS) -> str:
+    """Why a typed code cannot be one, before anything is compared: ``"empty"``, ``"not_digits"``,
+    ``"length"``, or ``""`` when it has the shape of a code (spaces and hyphens are ignored, as
+    people copy ``123 456`` or ``123-456``). A code of the wrong shape can't be right, so the pages
+    say what is wrong instead of "that code didn't work"."""
+    cleaned = "".join(raw.split()).replace("-", "")
+    if not cleaned:
+        return "empty"
+    if not (cleaned.isascii() and cleaned.isdigit()):
+        return "not_digits"
+    return "" if len(cleaned) == digits else "length"
+
+
 def code_at_step(secret_b32: str, step: int, digits: int = DIGITS) -> str:
     return str(pyotp.HOTP(secret_b32, digits=digits).at(step))
 
 
 def normalize_code(raw: str) -> str | None:
-    """Spaces are ignored; anything but exactly six ASCII digits is no code at all."""
-    cleaned = "".join(raw.split())
+    """Spaces and hyphens are ignored; anything but exactly six ASCII digits is no code at all."""
+    cleaned = "".join(raw.split()).replace("-", "")
     if len(cleaned) != DIGITS or not cleaned.isascii() or not cleaned.isdigit():
         return None
     return cleaned

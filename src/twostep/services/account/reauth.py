@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from twostep.domain import throttle as throttle_rules
 from twostep.domain.clock import as_utc
+from twostep.domain.codes import CodePurpose
 from twostep.domain.factors import FactorKind, Verdict
 from twostep.domain.login_flow import REAUTH_WINDOW, Stage
 from twostep.domain.passkeys import Purpose
@@ -32,7 +33,7 @@ from twostep.services.factors.base import Proof
 from twostep.services.signin import second_step_check
 from twostep.storage.models import User, WebSession
 
-Outcome = Literal["code", "done", "invalid", "throttled", "restart", "password", "no_session"]
+Outcome = Literal["code", "done", "invalid", "replayed", "throttled", "restart", "password", "no_session"]
 
 #: Methods that can confirm a re-authentication: the app's code, or a code we send (bound to this
 #: session's id, so a code sent for a sign-in elsewhere never counts here).
@@ -46,6 +47,7 @@ class ReauthResult:
     outcome: Outcome
     token: str | None = None
     wait_seconds: int = 0
+    method: str = ""  # the method a refused code was judged by
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class ReauthView:
     methods: list[str] = field(default_factory=list)
     wait_seconds: int = 0
     target_label: str = ""
+    sent: bool = False  # a code went out for this re-authentication (email, SMS)
+    resend_in: int = 0
     #: The account has a usable passkey: it confirms in one step (``confirm_passkey``).
     passkey: bool = False
 
@@ -151,6 +155,7 @@ def view(ctx: Context, token: str | None) -> ReauthView | None:
         step: Literal["password", "code"] = "code" if _password_confirmed_at(ctx, row) and method else "password"
         wait_key = throttling.second_step_key(user.id) if step == "code" else _password_key(ctx, user.email)
         factor = sent_codes.confirmed_factor(db, user.id, method) if factor_registry.sends_code(method) else None
+        last = sent_codes.last_sent(ctx, db, user.id, CodePurpose.SIGN_IN, row.id)
         return ReauthView(
             email=user.email,
             step=step,
@@ -159,6 +164,8 @@ def view(ctx: Context, token: str | None) -> ReauthView | None:
             passkey=PASSKEY in usable_methods(db, user.id),
             wait_seconds=throttling.wait_seconds(db, wait_key, ctx.clock.now()),
             target_label=factor.label if factor is not None else "",
+            sent=last.sent,
+            resend_in=last.resend_in,
         )
 
 
@@ -275,7 +282,10 @@ def confirm_code(ctx: Context, token: str | None, raw_code: str, request: Reques
             return _complete(ctx, db, row, user, password_at, method, request)
         if not checked.method:  # throttled before the code was compared
             return ReauthResult("throttled", wait_seconds=checked.wait_seconds)
-        return _attempt_failed(ctx, db, row, user, request, "reauth_second", checked.wait_seconds)
+        failed = _attempt_failed(ctx, db, row, user, request, "reauth_second", checked.wait_seconds)
+        if failed.outcome == "invalid" and checked.replayed:
+            return ReauthResult("replayed", method=checked.method)
+        return failed
 
 
 def send_code(ctx: Context, token: str | None, request: RequestInfo) -> sent_codes.SendResult:

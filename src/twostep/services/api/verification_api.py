@@ -348,7 +348,8 @@ def _decide(
         return VerifyResult("unknown_user", method="")
     user = Account(rows[0].id, rows[0].email, rows[0].language)
     caller_labels = second_step_check.Caller(
-        detail={"step": "second", "via": "api", "api_key": caller.prefix}, replay_label=f"API: {caller.name}"
+        detail={"step": "second", "via": "api", "api_key": caller.prefix}, replay_label=f"API: {caller.name}",
+        browser=False,
     )
     checked = second_step_check.check(
         ctx, db, user, lambda: _check(ctx, db, user, raw_code, match, sent_code_session), request, caller_labels

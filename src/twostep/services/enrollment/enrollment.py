@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from twostep.domain import totp
@@ -18,7 +18,7 @@ from twostep.domain.login_flow import Stage
 from twostep.services.core import accounts, audit, devices, notify, sessions, throttling
 from twostep.services.core.context import Context, RequestInfo
 from twostep.services.factors import recovery
-from twostep.storage.models import Factor, User, WebSession
+from twostep.storage.models import AuditEvent, Factor, User, WebSession
 
 PENDING_ENROLLMENT = timedelta(minutes=10)
 
@@ -38,6 +38,8 @@ class ConfirmResult:
     drift_seconds: int | None = None
     wait_seconds: int = 0
     recovery_codes: list[str] = field(default_factory=list)
+    #: The account had recovery codes before these: the page says the old ones stopped working.
+    replaced_codes: bool = False
 
 
 def enrolling_session(ctx: Context, db: Session, token: str | None) -> tuple[WebSession, User] | None:
@@ -75,6 +77,36 @@ def admission(ctx: Context, db: Session, row: WebSession) -> Admission:
             return "ended"
         return "ok" if sessions.reauthenticated_recently(ctx, row) else "reauth"
     return "mailbox" if needs_mailbox_proof(ctx, row) else "ok"
+
+
+#: Why this enrollment is happening, for the words at the top of the page: the owner just removed a
+#: lost phone ("I lost my phone"), or an administrator reset two-step verification; "" otherwise.
+EnrollContext = Literal["", "lost_phone", "admin_reset"]
+
+
+def enroll_context(ctx: Context, token: str | None) -> EnrollContext:
+    with ctx.db.transaction() as db:
+        found = enrolling_session(ctx, db, token)
+        if found is None:
+            return ""
+        row, user = found
+        if row.must_replace_method:
+            return "lost_phone"
+        if not user.must_enroll or accounts.confirmed_methods(db, user.id):
+            return ""
+
+        def latest(*conditions: ColumnElement[bool]) -> int:
+            found_id = db.scalar(
+                select(AuditEvent.id)
+                .where(AuditEvent.user_id == user.id, *conditions)
+                .order_by(AuditEvent.id.desc())
+                .limit(1)
+            )
+            return found_id or 0
+
+        reset = latest(AuditEvent.event == "user_updated", AuditEvent.detail.contains("reset_2fa"))
+        lost = latest(AuditEvent.event == "authn_token_delete", AuditEvent.reason == "lost phone")
+        return "admin_reset" if reset > lost else ""
 
 
 def _owner(user_id: int) -> str:
@@ -210,7 +242,8 @@ def activate(
     user.must_enroll = False
     throttling.clear(db, throttling.second_step_key(user.id))
     codes: list[str] = []
-    if first_method or replacing or recovery.remaining(db, user.id) == 0:
+    had_codes = recovery.remaining(db, user.id) > 0
+    if first_method or replacing or not had_codes:
         codes = recovery.regenerate(ctx, db, user.id)
     accounts.revoke_remembered_devices(db, user.id)
     row.must_replace_method = False
@@ -227,7 +260,7 @@ def activate(
     audit.record(ctx, db, "authn_token_created", request=request, user=user, method=factor.kind)
     email, language = user.email, user.language
     db.flush()
-    result = ConfirmResult("confirmed", token=new_token, recovery_codes=codes)
+    result = ConfirmResult("confirmed", token=new_token, recovery_codes=codes, replaced_codes=bool(codes) and had_codes)
     # After commit of the caller's transaction the message goes out; failure never undoes this.
     notify.tell_after_commit(
         ctx, db, email, language, "method_added", request,

@@ -30,6 +30,8 @@ NotNeeded = Literal["not_needed", "no_session"]
 @dataclass(frozen=True)
 class MailboxView:
     email: str
+    sent: bool = False  # a code went out to this session
+    resend_in: int = 0
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,9 @@ def view(ctx: Context, token: str | None) -> MailboxView | NotNeeded:
         found = _waiting(ctx, db, token)
         if isinstance(found, str):
             return found
-        return MailboxView(email=found[1].email)
+        row, user = found
+        last = sent_codes.last_sent(ctx, db, user.id, CodePurpose.MAILBOX_CHECK, row.id)
+        return MailboxView(email=user.email, sent=last.sent, resend_in=last.resend_in)
 
 
 def send(ctx: Context, token: str | None, request: RequestInfo) -> SendResult:

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from twostep.domain import throttle as throttle_rules
 from twostep.domain.codes import CodePurpose
 from twostep.domain.emails import mask_email, normalize_email
-from twostep.domain.phone import PhoneNumberProblem, mask_phone, normalize_phone
+from twostep.domain.factors import channel_of
+from twostep.domain.phone import PhoneNumberProblem, display_phone, mask_phone, normalize_phone
 from twostep.services.core import accounts, audit, notify, throttling
 from twostep.services.core.context import Context, RequestInfo
 from twostep.services.enrollment import enrollment
@@ -41,6 +42,10 @@ class OobView:
     kind: str
     sign_in_email: str
     pending_label: str  # masked address or number awaiting its code; "" when none
+    #: The address or number just typed, in full: the owner is looking at it during enrollment (only
+    #: sign-in masks it), so a typo is seen at once. "" when none.
+    pending_target: str = ""
+    resend_in: int = 0  # seconds until "Send a new code" may send again
 
 
 def target_owner(user_id: int, kind: str) -> str:
@@ -74,7 +79,20 @@ def view(ctx: Context, token: str | None, kind: Kind) -> OobView | Literal["reau
         if admitted != "ok":
             return "no_session" if admitted == "ended" else admitted
         pending = enrollment.pending_factor(ctx, db, row, kind)
-        return OobView(kind=kind, sign_in_email=user.email, pending_label=pending.label if pending else "")
+        if pending is None:
+            return OobView(kind=kind, sign_in_email=user.email, pending_label="")
+        last = sent_codes.last_sent(ctx, db, user.id, CodePurpose.ADDRESS_CHECK, f"factor:{pending.id}")
+        return OobView(
+            kind=kind,
+            sign_in_email=user.email,
+            pending_label=pending.label,
+            pending_target=_shown(kind, sent_codes.open_target(ctx, pending)),
+            resend_in=last.resend_in,
+        )
+
+
+def _shown(kind: str, target: str) -> str:
+    return display_phone(target) if channel_of(kind) == "sms" else target
 
 
 def _refused(problem: str) -> SendResult:

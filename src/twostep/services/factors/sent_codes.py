@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
+from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -42,7 +43,9 @@ from twostep.storage.models import Factor, OneTimeCode, User, WebSession
 
 log = logging.getLogger("twostep.codes")
 
-#: The whole SMS (checklist O-08: the code, who it is from, how long it lasts; no link, nothing else).
+#: The whole SMS (checklist O-08: the code, who it is from, how long it lasts; no link, nothing else),
+#: then the origin-bound line of the WebOTP format (``@host #code``, on a line of its own at the end):
+#: a phone's browser offers the code only on a page of that host, so it autofills here and nowhere else.
 SMS_TEXT = N_("%(code)s is your %(service)s verification code. It expires in 10 minutes.")
 SENDING_METHODS = (FactorKind.EMAIL.value, FactorKind.SMS.value)
 
@@ -167,7 +170,41 @@ def undo_failed_send(ctx: Context, db: Session, issued: Issued) -> None:
 
 
 def sms_text(ctx: Context, code: str, language: str) -> str:
-    return gettext_for(language)(SMS_TEXT) % {"code": code, "service": ctx.service_name}
+    text = gettext_for(language)(SMS_TEXT) % {"code": code, "service": ctx.service_name}
+    return f"{text}\n\n@{web_otp_host(ctx.settings.base_url)} #{code}"
+
+
+def web_otp_host(base_url: str) -> str:
+    """The host (and a non-default port) of the base URL, as the WebOTP origin-bound line names it."""
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "localhost").lower()
+    default_port = {"http": 80, "https": 443}.get(parts.scheme)
+    return f"{host}:{parts.port}" if parts.port and parts.port != default_port else host
+
+
+def last_sent(ctx: Context, db: Session, user_id: int, purpose: CodePurpose, bound_to: str) -> LastSent:
+    """Whether a code went out for this pending step (``bound_to``), and how long until a new one may
+    be asked for: what the page shows under the field ("Didn't get it? Send a new code", in N s)."""
+    row = db.execute(
+        select(OneTimeCode.created_at, OneTimeCode.voided_at)
+        .where(OneTimeCode.user_id == user_id, OneTimeCode.purpose == purpose.value, OneTimeCode.bound_to == bound_to)
+        .order_by(OneTimeCode.id.desc())
+        .limit(1)
+    ).first()
+    if row is None or row.voided_at is not None:  # none yet, or its delivery failed (voided)
+        return LastSent(sent=False)
+    return LastSent(sent=True, resend_in=_resend_in(ctx, as_utc(row.created_at)))
+
+
+def _resend_in(ctx: Context, created_at: datetime) -> int:
+    left = (created_at + RESEND_COOLDOWN - ctx.clock.now()).total_seconds()
+    return max(0, int(-(-left // 1)))
+
+
+@dataclass(frozen=True)
+class LastSent:
+    sent: bool
+    resend_in: int = 0
 
 
 def deliver(ctx: Context, method: str, target: str, code: str, language: str, purpose: CodePurpose) -> list[str]:

@@ -13,8 +13,14 @@
    ``RESET_SECOND_STEP`` session keeps the new password's *hash* until a second step that is not
    the sign-in inbox passes — authenticator app, SMS, the separate 2FA address, or a recovery
    code. Five wrong tries end it.
-4. Then the password changes, every session and remembered device is revoked (CR-08, D-05), a
-   notice goes to the sign-in address, and nobody is signed in (CR-07).
+4. Then the password changes, every session and remembered device is revoked (CR-08, D-05) and a
+   notice goes to the sign-in address. An account without two-step verification is signed in by
+   nobody (CR-07: the emailed code is all it proved). An account that has just passed a real second
+   step is signed in through the one sign-in completion (``completion.complete_sign_in``, a new
+   session id, ``authn_login_success`` with ``via=reset``): it proved the mailbox, chose the
+   password it now knows and passed the same second step a sign-in asks for, so a second sign-in
+   would only ask for the same again (issue 18: three pages, one app code). This is a deliberate,
+   documented deviation from the cheat sheet's "don't log the user in" (docs/security.md).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -48,7 +54,7 @@ from twostep.services.factors import recovery, sent_codes
 from twostep.services.factors import registry as factor_registry
 from twostep.services.factors.base import Proof
 from twostep.services.factors.sent_codes import SendResult
-from twostep.services.signin import second_step_check
+from twostep.services.signin import completion, second_step_check
 from twostep.storage.models import OneTimeCode, User, WebSession
 
 log = logging.getLogger("twostep.reset")
@@ -63,6 +69,8 @@ RESET = second_step_check.Caller(fail_event="authn_password_change_fail", reason
 
 ResetOutcome = Literal[
     "done",
+    "signed_in",
+    "replayed",
     "second_step",
     "invalid",
     "throttled",
@@ -107,10 +115,15 @@ class ResetRequest:
 
 @dataclass(frozen=True)
 class ResetResult:
+    """``signed_in``: the password changed after a real second step, and ``token`` is the new
+    signed-in session (``continue_to`` where the browser goes)."""
+
     outcome: ResetOutcome
     token: str | None = None
     problem: str = ""
     wait_seconds: int = 0
+    method: str = ""
+    continue_to: str = completion.DEFAULT_TARGET
 
 
 @dataclass(frozen=True)
@@ -120,6 +133,9 @@ class SecondStepView:
     target_label: str = ""
     recovery_left: int = 0
     wait_seconds: int = 0
+    sent: bool = False  # a code went out for this step (email, SMS)
+    resend_in: int = 0
+    email: str = ""  # the account being reset (named on the page: "Not you?")
 
 
 # --- the ticket: which address this browser asked about --------------------------------------
@@ -417,12 +433,16 @@ def second_step_view(ctx: Context, token: str | None) -> SecondStepView | None:
         methods = second_step_methods(ctx, db, user)
         method = chosen_method(ctx, db, user, row) or ""
         factor = sent_codes.confirmed_factor(db, user.id, method) if factor_registry.sends_code(method) else None
+        last = sent_codes.last_sent(ctx, db, user.id, CodePurpose.SIGN_IN, row.id)
         return SecondStepView(
             method=method,
             methods=methods,
             target_label=factor.label if factor is not None else "",
             recovery_left=recovery.remaining(db, user.id),
             wait_seconds=throttling.wait_seconds(db, throttling.second_step_key(user.id), ctx.clock.now()),
+            sent=last.sent,
+            resend_in=last.resend_in,
+            email=user.email,
         )
 
 
@@ -465,22 +485,30 @@ def confirm_second_step(ctx: Context, token: str | None, raw_code: str, request:
             if row.code_attempts >= throttle_rules.ATTEMPTS_PER_PENDING_LOGIN:
                 db.delete(row)
                 return ResetResult("restart", wait_seconds=wait)
-            return ResetResult("throttled" if wait else "invalid", wait_seconds=wait)
+            failed: ResetOutcome = "throttled" if wait else ("replayed" if checked.replayed else "invalid")
+            return ResetResult(failed, wait_seconds=wait, method=checked.method)
         try:
             new_hash = str(json.loads(row.data or "{}")["password_hash"])
         except (ValueError, KeyError, TypeError):
             db.delete(row)
             return ResetResult("no_session")
-        _apply(
+        left = recovery.remaining(db, user.id) if method == RECOVERY else None
+        _apply(ctx, db, user, new_hash, request, second_step=method, recovery_left=left)
+        # Every session is gone (the pending one too): the signed-in one is new (S-02).
+        detail: dict[str, Any] = {"recovery_codes_left": left} if left is not None else {}
+        done = completion.complete_sign_in(
             ctx,
             db,
             user,
-            new_hash,
             request,
-            second_step=method,
-            recovery_left=recovery.remaining(db, user.id) if method == RECOVERY else None,
+            replacing=None,
+            password_at=now,
+            method="recovery_code" if method == RECOVERY else method,
+            sign_in_method=method != RECOVERY,
+            via="reset",
+            **detail,
         )
-        return ResetResult("done")
+        return ResetResult("signed_in", token=done.token, method=method, continue_to=done.continue_to)
 
 
 def cancel(ctx: Context, token: str | None) -> None:

@@ -52,6 +52,8 @@ from twostep.services.factors import registry as factor_registry
 from twostep.storage.models import RememberedDevice, User, WebSession
 
 DEFAULT_TARGET = "/account"
+#: The audit event of every finished sign-in (written here only; read by the replay rule too).
+SUCCESS_EVENT = "authn_login_success"
 #: Where a sign-in that continues to another host ends: a GET page that takes the kept target.
 RESUME_PATH = "/login/continue"
 #: The session ``data`` key that carries the target through the flow.
@@ -209,6 +211,6 @@ def complete_sign_in(
         user.last_method = method
     detail = {"method": method, **audit_detail} if method else dict(audit_detail)
     detail["phishing_resistant"] = remembered is None and factor_registry.phishing_resistant(method)
-    audit.record(ctx, db, "authn_login_success", request=request, user=user, **detail)
+    audit.record(ctx, db, SUCCESS_EVENT, request=request, user=user, **detail)
     onward = target if target.startswith("/") else RESUME_PATH
     return Completion(token=token, continue_to=onward, device_token=device_token, notices=notices)

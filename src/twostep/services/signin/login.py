@@ -27,7 +27,7 @@ from twostep.storage.models import User, WebSession
 
 PasswordOutcome = Literal["signed_in", "second_step", "enroll", "remind", "invalid", "throttled", "not_email"]
 PASSKEY = FactorKind.PASSKEY.value
-CodeOutcome = Literal["signed_in", "invalid", "throttled", "restart", "no_session", "no_method"]
+CodeOutcome = Literal["signed_in", "invalid", "replayed", "throttled", "restart", "no_session", "no_method"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class CodeStepResult:
     wait_seconds: int = 0
     notices: list[str] = field(default_factory=list)
     continue_to: str = completion.DEFAULT_TARGET
+    method: str = ""  # the method the code was judged by (what "this code was just used" is about)
 
 
 def _email_key(ctx: Context, raw_email: str) -> str:
@@ -243,7 +244,8 @@ def second_step(
                 db.delete(row)
                 audit.record(ctx, db, "authn_login_fail_max", request=request, user=user, outcome="failure")
                 return CodeStepResult("restart", wait_seconds=wait, notices=notices)
-            return CodeStepResult("throttled" if wait else "invalid", wait_seconds=wait, notices=notices)
+            failed: CodeOutcome = "throttled" if wait else ("replayed" if checked.replayed else "invalid")
+            return CodeStepResult(failed, wait_seconds=wait, notices=notices, method=checked.method)
         done = completion.complete_sign_in(
             ctx,
             db,

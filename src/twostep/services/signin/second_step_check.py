@@ -15,20 +15,29 @@ transaction (DESIGN "every verification is one transaction"):
    ``authn_token_reuse`` (a used code again) or the caller's failure event is written, an
    ``authn_login_lock`` event when the failure started a wait (the API writes it too), and the owner's
    notices — a replayed code, a disabled method — are handed back to be sent after the commit.
+
+A replay right after the same person's own success is not an alarm: the natural retype of a code
+that just signed this browser in (a double click, the next page asking again) is refused and audited
+like any replay, but sends no "a code was used twice" mail when this account passed a second step
+in the last ``OWN_SUCCESS_WINDOW`` from the same client address and browser (the audit log says so). A replay
+from anywhere else still mails the owner at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
+
+from sqlalchemy import bindparam, or_, select
 
 from twostep.domain.factors import Verdict
 from twostep.services.core import audit, devices, notify, throttling
 from twostep.services.core.context import Context, RequestInfo
-from twostep.services.signin import guesses
-from twostep.storage.database import Executor
+from twostep.services.signin import completion, guesses
+from twostep.storage.database import Executor, FastStatement
+from twostep.storage.models import AuditEvent
 
 Outcome = Literal["accepted", "invalid", "replayed", "throttled"]
 #: What a code was judged by (the method) and the verdict: the caller's ``verify`` returns it.
@@ -41,12 +50,18 @@ class Caller:
 
     ``fail_event``: the event for a wrong code; ``reason``: its reason; ``detail``: what every event of
     this caller carries (``step``, ``via``, ``api_key``…); ``replay_label``: how the replay notice names
-    the client (the browser by default)."""
+    the client (the browser by default); ``browser``: the caller is a page a person uses (a replay
+    right after their own success there sends no alarm; the API's callers are other programs)."""
 
     fail_event: str = "authn_login_fail"
     reason: str = ""
     detail: Mapping[str, Any] = field(default_factory=lambda: {"step": "second"})
     replay_label: str = ""
+    browser: bool = True
+
+
+#: How recent an own success makes a replay from the same browser the owner's retype (two TOTP periods).
+OWN_SUCCESS_WINDOW = timedelta(seconds=90)
 
 
 SIGN_IN = Caller()
@@ -96,6 +111,8 @@ def check(
             throttling.clear(db, key)
         return Checked("accepted", method)
     failure = guesses.second_step_failed(ctx, db, user, method, request, now)
+    own = verdict.replayed and _own_recent_success(db, user.id, request, now, caller)
+    quiet: dict[str, Any] = {"after_own_success": True} if own else {}
     audit.record(
         ctx,
         db,
@@ -106,6 +123,7 @@ def check(
         reason=caller.reason,
         method=method,
         failures=failure.failures,
+        **quiet,
         **caller.detail,
     )
     wait = failure.wait_seconds
@@ -115,13 +133,45 @@ def check(
             seconds=wait, failures=failure.failures, **caller.detail,
         )  # fmt: skip
     notices: list[notify.Notice] = []
-    if verdict.replayed:
+    if verdict.replayed and not own:
         label = caller.replay_label or devices.browser_summary(request.user_agent)
         notices.append(notify.Notice(user.email, user.language, "replay", {"browser_label": label}))
     if failure.disabled:
         notices.append(guesses.disabled_notice(user.email, user.language, failure.failures, request))
     outcome: Outcome = "throttled" if wait else ("replayed" if verdict.replayed else "invalid")
     return Checked(outcome, method, wait_seconds=wait, failures=failure.failures, notices=tuple(notices))
+
+
+#: "This person just passed a second step here": a sign-in (the reset's second step ends in one
+#: too), or a re-authentication, from this address and browser, recently. A prebuilt statement, so
+#: it runs on the ORM session and on the verification API's raw transactions alike.
+_OWN_SUCCESS = FastStatement(
+    select(AuditEvent.id)
+    .where(
+        AuditEvent.user_id == bindparam("user_id"),
+        AuditEvent.at >= bindparam("since"),
+        or_(AuditEvent.event == completion.SUCCESS_EVENT, AuditEvent.event == "session_renewed"),
+        AuditEvent.outcome == "success",
+        AuditEvent.ip == bindparam("ip"),
+        AuditEvent.user_agent == bindparam("user_agent"),
+    )
+    .limit(1)
+)
+
+
+def _own_recent_success(db: Executor, user_id: int, request: RequestInfo, now: datetime, caller: Caller) -> bool:
+    """Did this account pass a second step in the last ``OWN_SUCCESS_WINDOW`` from this very client
+    (address and browser)? Then a replay here is the owner retyping, not someone else's code. Read
+    from the audit log, which outlives the session (the owner may have signed out in between)."""
+    if not caller.browser or not (request.ip or request.user_agent):
+        return False
+    params = {
+        "user_id": user_id,
+        "since": now - OWN_SUCCESS_WINDOW,
+        "ip": request.ip[:64],
+        "user_agent": request.user_agent[:300],
+    }
+    return _OWN_SUCCESS.execute(db, params).fetchone() is not None
 
 
 def notices_after_commit(ctx: Context, db: Executor, checked: Checked, request: RequestInfo) -> None:

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import update
 
+from twostep.domain.codes import CodePurpose
 from twostep.domain.factors import FactorKind
 from twostep.domain.login_flow import Stage
 from twostep.services.core import accounts, sessions, throttling
 from twostep.services.core.context import Context
-from twostep.services.factors import passkey
+from twostep.services.factors import passkey, sent_codes
 from twostep.services.rollout.policy import allowed_methods
 from twostep.services.signin import login
 from twostep.storage.models import User
@@ -60,6 +61,8 @@ class CodePageView:
     methods: list[str]
     target_label: str
     wait_seconds: int
+    sent: bool = False  # a code went out for this sign-in (email, SMS)
+    resend_in: int = 0  # seconds until a new one may be asked for
 
 
 def code_page_view(ctx: Context, token: str | None) -> CodePageView | None:
@@ -74,12 +77,15 @@ def code_page_view(ctx: Context, token: str | None) -> CodePageView | None:
         method = login.chosen_method(db, user, row) or "totp"
         label = next((f.label for f in accounts.confirmed_methods(db, user.id) if f.kind == method), "")
         wait = throttling.wait_seconds(db, throttling.second_step_key(user.id), ctx.clock.now())
+        last = sent_codes.last_sent(ctx, db, user.id, CodePurpose.SIGN_IN, row.id)
         return CodePageView(
             email=user.email,
             method=method,
             methods=login.available_methods(db, user.id),
             target_label=label,
             wait_seconds=wait,
+            sent=last.sent,
+            resend_in=last.resend_in,
         )
 
 

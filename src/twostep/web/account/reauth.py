@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from twostep.domain.login_flow import Area
 from twostep.services.account import reauth
 from twostep.services.factors import registry as factor_registry
-from twostep.web.core import messages
+from twostep.web.core import code_entry as code_feedback
 from twostep.web.core.links import same_origin_path
 from twostep.web.core.pages import Page, build_page
 
@@ -25,9 +25,6 @@ PageDep = Annotated[Page, Depends(build_page)]
 OptionalForm = Annotated[str, Form()]
 REAUTH_PATH = "/account/reauth"
 
-#: Feedback on sending a code: the same texts as at sign-in (one translation serves both).
-SEND_TEXT = messages.CODE_TEXT
-SENT_KEY, FAILED_KEY = messages.SENT_KEY, messages.FAILED_KEY
 
 
 def safe_next(raw: str | None) -> str:
@@ -43,22 +40,21 @@ def reauth_url(next_path: str) -> str:
     return f"{REAUTH_PATH}?next={quote(safe_next(next_path), safe='/')}"
 
 
-def _render(
-    page: Page, next_path: str, *, status_code: int = 200, error: str = "", notice: str = "", send_error: str = ""
-) -> Response:
+def _render(page: Page, next_path: str, *, status_code: int = 200, error: str = "", sent: str = "") -> Response:
     view = reauth.view(page.ctx, page.session_token)
     if view is None:
         return page.redirect("/login?notice=session_expired")
     if view.step == "done":
         return page.redirect(next_path)
+    feedback = code_feedback.after_send(page, sent, view.method, view.resend_in)
     return page.render(
         "reauth.html",
-        status_code=status_code,
+        status_code=max(status_code, feedback.status_code),
         view=view,
         next=next_path,
         error=error,
-        notice=notice,
-        send_error=send_error,
+        send_error=feedback.send_error,
+        just_sent=feedback.just_sent,
     )
 
 
@@ -69,51 +65,27 @@ def reauth_form(page: PageDep, next: str = "/account", method: str = "", sent: s
         return blocked
     if method:
         reauth.choose_method(page.ctx, page.session_token, method)
-    notice, send_error = {
-        "1": (SEND_TEXT["sent"], ""),
-        "failed": ("", SEND_TEXT["mail_failed"]),
-        "limited": ("", SEND_TEXT["limited"]),
-    }.get(sent, ("", ""))
-    return _render(
-        page,
-        safe_next(next),
-        notice=page.message(notice) if notice else "",
-        send_error=page.message(send_error) if send_error else "",
-    )
+    return _render(page, safe_next(next), sent=sent)
 
 
 @router.post(REAUTH_PATH + "/send", response_class=HTMLResponse)
 def reauth_send(
     page: PageDep, next: Annotated[str, Form(max_length=600)] = "/account", csrf_token: OptionalForm = ""
 ) -> Response:
-    """"Send a code" for an email or SMS method, once the password step is done."""
+    """"Send a code" for an email or SMS method, once the password step is done; POST-redirect-GET."""
     blocked = page.guard(Area.SIGNED_IN)
     if blocked:
         return blocked
     target = safe_next(next)
     if not page.csrf_ok(csrf_token):
-        return _render(page, target, status_code=400, send_error=page.message("csrf"))
+        return _render(page, target, status_code=400, error=page.message("csrf"))
     result = reauth.send_code(page.ctx, page.session_token, page.info)
     if result.outcome == "no_session":
         page.set_session(None)
         return page.redirect("/login?notice=session_expired")
     if result.outcome == "refused":
         return page.redirect(reauth_url(target))
-    if result.outcome == "sent":
-        key = SENT_KEY.get(result.method, "sent")
-        return _render(page, target, notice=page.message(SEND_TEXT[key], target=result.target_label))
-    if result.outcome == "cooldown":
-        return _render(
-            page, target, status_code=429, send_error=page.message(SEND_TEXT["cooldown"], seconds=result.wait_seconds)
-        )
-    if result.outcome == "hourly_limit":
-        minutes = max(1, -(-result.wait_seconds // 60))
-        limited = page.message(SEND_TEXT["hourly_limit"], minutes=minutes)
-        return _render(page, target, status_code=429, send_error=limited)
-    if result.outcome == "failed":
-        failed = SEND_TEXT[FAILED_KEY.get(result.method, "mail_failed")]
-        return _render(page, target, status_code=503, send_error=page.message(failed))
-    return _render(page, target, status_code=400, send_error=page.message(SEND_TEXT["no_code_method"]))
+    return page.redirect(f"{reauth_url(target)}&sent={code_feedback.send_flag(result)}")
 
 
 @router.post(REAUTH_PATH, response_class=HTMLResponse)
@@ -146,7 +118,11 @@ def reauth_code(
     target = safe_next(next)
     if not page.csrf_ok(csrf_token):
         return _render(page, target, status_code=400, error=page.message("csrf"))
+    if shape := code_feedback.shape_error(page, code):
+        return _render(page, target, status_code=422, error=shape)
     result = reauth.confirm_code(page.ctx, page.session_token, code, page.info)
+    if result.outcome in ("invalid", "replayed"):
+        return _render(page, target, status_code=401, error=code_feedback.refusal(page, result.outcome, result.method))
     return _after(page, result, target, wrong="code_invalid")
 
 
@@ -158,9 +134,8 @@ def _after(page: Page, result: reauth.ReauthResult, target: str, *, wrong: str) 
         view = reauth.view(page.ctx, page.session_token)
         if view is not None and factor_registry.sent_at_once(view.method):
             # As at sign-in (the Kintone page): an email code goes out right away, SMS on request.
-            sent = reauth.send_code(page.ctx, page.session_token, page.info).outcome
-            flag = {"sent": "1", "failed": "failed", "cooldown": "limited", "hourly_limit": "limited"}.get(sent, "")
-            return page.redirect(reauth_url(target) + (f"&sent={flag}" if flag else ""))
+            flag = code_feedback.send_flag(reauth.send_code(page.ctx, page.session_token, page.info))
+            return page.redirect(f"{reauth_url(target)}&sent={flag}")
         return page.redirect(reauth_url(target))
     if result.outcome == "password":
         return page.redirect(reauth_url(target))

@@ -24,10 +24,16 @@ MESSAGES: dict[str, str] = {
     "throttled": N_("Too many attempts. Wait %(seconds)s seconds, then try again."),
     "code_invalid": N_("That code didn't work. Check it and try again, or wait for the next code."),
     "code_format": N_("Enter the 6-digit code."),
+    "code_length": N_("Codes have 6 digits; you entered %(count)s."),
+    "code_digits": N_("A code has only digits. Enter the 6 digits."),
+    "code_replayed": N_(
+        "This code was just used. Wait for the next one in your app, about %(seconds)s seconds."
+    ),
+    "sent_code_invalid": N_("That code didn't work. Check it and try again, or send a new code."),
+    "sent_code_replayed": N_("This code was already used. Send a new code."),
     "restart": N_("Too many wrong codes. Sign in again to get a new chance."),
     "session_expired": N_("Your sign-in took too long. Please sign in again."),
     "csrf": N_("The form expired. Please try again."),
-    "mailbox_sent": N_("We sent a code to %(email)s."),
     "mailbox_code_invalid": N_("That code didn't work. Check the newest email from us, or send a new code."),
     "enroll_expired": N_("This QR code expired after 10 minutes. Scan the new code below."),
     "clock_off": N_(
@@ -70,9 +76,6 @@ CODE_TEXT: dict[str, str] = {
         "Too many codes were sent in the last hour. Try again in %(minutes)s minutes, or choose another method."
     ),
     "limited": N_("Too many codes were sent recently. Try again later, or choose another method."),
-    "sent_email": N_("We sent a code to %(target)s. It is valid for 10 minutes."),
-    "sent_sms": N_("We sent a code by text message to %(target)s. It is valid for 10 minutes."),
-    "sent": N_("We sent you a code. It is valid for 10 minutes."),
     "no_code_method": N_("This method doesn't use codes we send. Enter the code from your app."),
     "enroll_expired": N_("This request has expired. Enter the address or number again to get a new code."),
     "sms_unavailable": N_("Codes by text message are not available on this service."),
@@ -90,6 +93,20 @@ CODE_TEXT: dict[str, str] = {
     ),
 }
 
+#: Enrollment pages (web/enrollment/): why this enrollment is happening, said at the top.
+ENROLL_TEXT: dict[str, str] = {
+    "lost_phone": N_(
+        "Your old phone was removed from your account and no longer works for signing in. Set up your new phone now."
+    ),
+    "admin_reset": N_(
+        "An administrator reset your two-step verification. Set it up again to finish signing in."
+    ),
+    "codes_not_saved": N_(
+        "Tick “I have saved these codes” to continue. If you could not save them, create new ones in "
+        "My account: each new set replaces the old one."
+    ),
+}
+
 #: My account (web/account/account.py): confirmations shown after a change; only these ids are shown,
 #: never text from the URL.
 ACCOUNT_NOTICES: dict[str, str] = {
@@ -102,6 +119,10 @@ ACCOUNT_NOTICES: dict[str, str] = {
         "We sent a notice to your email address."
     ),
     "nothing_to_end": N_("There was nothing to sign out."),
+    "password_reset": N_(
+        "Your new password is set and you are signed in. Every other session and remembered device "
+        "was signed out. We sent a notice to your email address."
+    ),
     "not_found": N_("That item no longer exists; the list below is up to date."),
     "passkey_renamed": N_("The passkey's new name is saved."),
 }
@@ -179,8 +200,7 @@ ROLLOUT_TEXT: dict[str, str] = {
 
 #: The console gate's refusal (``web/admin/admin_gate.py``).
 ADMIN_FORBIDDEN = N_("This page is for administrators only.")
-#: Which feedback text names the channel a code went through (by factor kind).
-SENT_KEY = {"sms": "sent_sms", "email": "sent_email"}
+#: Which text names the channel a failed send went through (by factor kind).
 FAILED_KEY = {"sms": "sms_failed", "email": "mail_failed"}
 
 def support_contact(support_email: str) -> str:

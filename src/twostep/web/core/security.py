@@ -91,10 +91,12 @@ def clear_cookie(response: Response, names: CookieNames, name: str) -> None:
     )
 
 
-def security_headers(*, hsts: bool, static: bool = False) -> list[tuple[bytes, bytes]]:
-    """The headers every response carries (``SecurityHeaders`` adds them; the raw API endpoint sends them)."""
+def security_headers(*, hsts: bool, static: bool = False, image_origin: str = "") -> list[tuple[bytes, bytes]]:
+    """The headers every response carries (``SecurityHeaders`` adds them; the raw API endpoint sends them).
+    ``image_origin``: the operator's logo host (``TWOSTEP_LOGO_URL``), the one other place images may come from."""
+    csp = CSP.replace("img-src 'self' data:;", f"img-src 'self' data: {image_origin};") if image_origin else CSP
     headers = [
-        (b"content-security-policy", CSP.encode()),
+        (b"content-security-policy", csp.encode()),
         (b"x-content-type-options", b"nosniff"),
         (b"x-frame-options", b"DENY"),
         (b"referrer-policy", b"no-referrer"),
@@ -115,11 +117,12 @@ class SecurityHeaders:
     and streams BaseHTTPMiddleware spends on every request (measured on the verification API).
     """
 
-    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool, image_origin: str = "") -> None:
         self.app = app
         self.hsts = hsts
-        self._static = [(n.decode(), v.decode()) for n, v in security_headers(hsts=hsts, static=True)]
-        self._dynamic = [(n.decode(), v.decode()) for n, v in security_headers(hsts=hsts)]
+        static = security_headers(hsts=hsts, static=True, image_origin=image_origin)
+        self._static = [(n.decode(), v.decode()) for n, v in static]
+        self._dynamic = [(n.decode(), v.decode()) for n, v in security_headers(hsts=hsts, image_origin=image_origin)]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

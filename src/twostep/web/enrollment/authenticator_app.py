@@ -12,6 +12,8 @@ from fastapi.responses import HTMLResponse, Response
 from twostep.domain.login_flow import Area
 from twostep.services.enrollment import enrollment
 from twostep.services.signin import completion, views
+from twostep.web.core import code_entry, messages
+from twostep.web.core.links import same_origin_path
 from twostep.web.core.pages import Page, build_page
 
 router = APIRouter()
@@ -28,12 +30,53 @@ def qr_data_uri(uri: str) -> str:
     return str(segno.make(uri, error="m").png_data_uri(scale=6, border=4))
 
 
+def context_notice(page: Page) -> str:
+    """Why this enrollment happens, when it is news to the user: a lost phone just removed, or an
+    administrator's reset (said at the next sign-in)."""
+    why = enrollment.enroll_context(page.ctx, page.session_token)
+    return page.gettext(messages.ENROLL_TEXT[why]) if why else ""
+
+
 @router.get("/enroll", response_class=HTMLResponse)
 def enroll_choice(page: PageDep) -> Response:
     blocked = page.guard(Area.ENROLL)
     if blocked:
         return blocked
-    return page.render("enroll.html", methods=views.enrollment_choices(page.ctx))
+    return page.render("enroll.html", methods=views.enrollment_choices(page.ctx), replacing=context_notice(page))
+
+
+def render_enrolled(page: Page, token: str, result: enrollment.ConfirmResult) -> Response:
+    """"Two-step verification is on", with the recovery codes once; the session is the new one."""
+    page.set_session(token)
+    page.session_token = token
+    page.session = views.session_info(page.ctx, token)
+    return page.render(
+        "enrolled.html",
+        recovery_codes=result.recovery_codes,
+        replaced_codes=result.replaced_codes,
+        continue_to=completion.RESUME_PATH,  # resumes what the session carries, else My account
+    )
+
+
+@router.post("/enroll/done", response_class=HTMLResponse)
+def enroll_done(
+    page: PageDep,
+    saved: OptionalForm = "",
+    continue_to: Annotated[str, Form(max_length=4000)] = "",
+    csrf_token: OptionalForm = "",
+) -> Response:
+    """"Continue" under the recovery codes: only once "I have saved these codes" is ticked (the
+    browser asks for the tick itself; this is the check for one that did not)."""
+    blocked = page.guard(Area.SIGNED_IN)
+    if blocked:
+        return blocked
+    target = same_origin_path(continue_to, default="/account")  # a path on this site, never elsewhere
+    if not page.csrf_ok(csrf_token) or saved != "1":
+        error = page.gettext(messages.ENROLL_TEXT["codes_not_saved"]) if saved != "1" else page.message("csrf")
+        return page.render(
+            "message.html", status_code=400, title=page.gettext("Your recovery codes"), error=error, home=target
+        )
+    return page.redirect(target)
 
 
 @router.get("/enroll/totp", response_class=HTMLResponse)
@@ -64,6 +107,7 @@ def render_totp_page(page: Page, *, status_code: int = 200, error: str = "") -> 
         enrollment=started,
         qr=qr_data_uri(started.uri),
         error=error,
+        replacing=context_notice(page),
     )
 
 
@@ -76,16 +120,11 @@ def enroll_totp_submit(
         return blocked
     if not page.csrf_ok(csrf_token):
         return render_totp_page(page, status_code=400, error=page.message("csrf"))
+    if shape := code_entry.shape_error(page, code):
+        return render_totp_page(page, status_code=422, error=shape)
     result = enrollment.confirm_totp(page.ctx, page.session_token, code, page.info)
     if result.outcome == "confirmed" and result.token:
-        page.set_session(result.token)
-        page.session_token = result.token
-        return page.render(
-            "enrolled.html",
-            method="totp",
-            recovery_codes=result.recovery_codes,
-            continue_to=completion.RESUME_PATH,  # resumes what the session carries, else My account
-        )
+        return render_enrolled(page, result.token, result)
     if result.outcome in ("reauth", "mailbox", "no_session"):
         return not_admitted(page, result.outcome, "/enroll/totp")
     if result.outcome == "throttled":

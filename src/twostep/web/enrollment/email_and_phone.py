@@ -15,10 +15,10 @@ from twostep.domain.login_flow import Area
 from twostep.domain.phone import region_choices
 from twostep.services.enrollment import enrollment, oob_enrollment
 from twostep.services.factors.sent_codes import SendResult
-from twostep.services.signin import completion, views
+from twostep.services.signin import views
+from twostep.web.core.code_entry import after_send, say, send_flag, shape_error
 from twostep.web.core.pages import Page, build_page
 from twostep.web.enrollment import authenticator_app
-from twostep.web.signin.code_feedback import say, send_feedback
 
 router = APIRouter()
 PageDep = Annotated[Page, Depends(build_page)]
@@ -65,16 +65,24 @@ def render_enroll_page(
     *,
     status_code: int = 200,
     errors: dict[str, str] | None = None,
-    notice: str = "",
     address_step: bool = False,
     value: str = "",
     country: str = "",
+    sent: str = "",
 ) -> Response:
     view = oob_enrollment.view(page.ctx, page.session_token, kind)
     if isinstance(view, str):
         return authenticator_app.not_admitted(page, "ended" if view == "no_session" else view, f"/enroll/{kind}")
     step = "code" if view.pending_label and not address_step else "address"
-    params: dict[str, object] = {"view": view, "step": step, "errors": errors or {}, "notice": notice, "value": value}
+    errors = dict(errors or {})
+    feedback = after_send(page, sent, kind, view.resend_in)
+    if feedback.send_error:
+        errors["send"] = feedback.send_error
+    status_code = max(status_code, feedback.status_code)
+    params: dict[str, object] = {
+        "view": view, "step": step, "errors": errors, "value": value, "just_sent": feedback.just_sent,
+        "replacing": authenticator_app.context_notice(page),
+    }
     if channel_of(kind) == "sms":  # a phone number: its country first
         params["countries"] = _countries(page.language, oob_enrollment.allowed_countries(page.ctx))
         params["country"] = country or default_country(page)
@@ -104,22 +112,19 @@ def _after_send(page: Page, kind: oob_enrollment.Kind, result: SendResult, value
         return render_enroll_page(
             page, kind, status_code=422, errors={field: message}, address_step=True, value=value, country=country
         )
-    feedback, status = send_feedback(page, result)
-    if "notice" in feedback:
-        return render_enroll_page(page, kind, notice=feedback["notice"])
-    return render_enroll_page(page, kind, status_code=status, errors={"send": feedback["send_error"]})
+    if result.outcome == "failed" and not value:  # a resend failed: the code step stays
+        return page.redirect(f"/enroll/{kind}?sent=failed")
+    if result.outcome == "failed":  # the first send failed: the address or number stays typed
+        return render_enroll_page(
+            page, kind, status_code=503, address_step=True, value=value, country=country, sent="failed"
+        )
+    # POST-redirect-GET: the code step is a page of its own, a reload never sends again.
+    return page.redirect(f"/enroll/{kind}?sent={send_flag(result)}")
 
 
 def _after_confirm(page: Page, kind: oob_enrollment.Kind, result: enrollment.ConfirmResult) -> Response:
     if result.outcome == "confirmed" and result.token:
-        page.set_session(result.token)
-        page.session_token = result.token
-        return page.render(
-            "enrolled.html",
-            method=kind,
-            recovery_codes=result.recovery_codes,
-            continue_to=completion.RESUME_PATH,  # resumes what the session carries, else My account
-        )
+        return authenticator_app.render_enrolled(page, result.token, result)
     if result.outcome in ("reauth", "mailbox", "no_session"):
         return authenticator_app.not_admitted(page, result.outcome, f"/enroll/{kind}")
     if result.outcome == "throttled":
@@ -130,7 +135,7 @@ def _after_confirm(page: Page, kind: oob_enrollment.Kind, result: enrollment.Con
         return render_enroll_page(
             page, kind, status_code=410, errors={"form": say(page, "enroll_expired")}, address_step=True
         )
-    return render_enroll_page(page, kind, status_code=401, errors={"code": page.message("code_invalid")})
+    return render_enroll_page(page, kind, status_code=401, errors={"code": page.message("sent_code_invalid")})
 
 
 def _enroll_gate(page: Page, kind: str) -> Response | None:
@@ -143,8 +148,8 @@ def _enroll_gate(page: Page, kind: str) -> Response | None:
 
 
 @router.get("/enroll/email", response_class=HTMLResponse)
-def enroll_email_form(page: PageDep, change: str = "") -> Response:
-    return _enroll_gate(page, "email") or render_enroll_page(page, "email", address_step=bool(change))
+def enroll_email_form(page: PageDep, change: str = "", sent: str = "") -> Response:
+    return _enroll_gate(page, "email") or render_enroll_page(page, "email", address_step=bool(change), sent=sent)
 
 
 @router.post("/enroll/email", response_class=HTMLResponse)
@@ -161,6 +166,8 @@ def enroll_email_submit(
     if not page.csrf_ok(csrf_token):
         return render_enroll_page(page, "email", status_code=400, errors={"form": page.message("csrf")})
     if code is not None:
+        if shape := shape_error(page, code):
+            return render_enroll_page(page, "email", status_code=422, errors={"code": shape})
         return _after_confirm(
             page, "email", oob_enrollment.confirm(page.ctx, page.session_token, "email", code, page.info)
         )
@@ -173,8 +180,8 @@ def enroll_email_submit(
 
 
 @router.get("/enroll/sms", response_class=HTMLResponse)
-def enroll_sms_form(page: PageDep, change: str = "") -> Response:
-    return _enroll_gate(page, "sms") or render_enroll_page(page, "sms", address_step=bool(change))
+def enroll_sms_form(page: PageDep, change: str = "", sent: str = "") -> Response:
+    return _enroll_gate(page, "sms") or render_enroll_page(page, "sms", address_step=bool(change), sent=sent)
 
 
 @router.post("/enroll/sms", response_class=HTMLResponse)
@@ -192,6 +199,8 @@ def enroll_sms_submit(
     if not page.csrf_ok(csrf_token):
         return render_enroll_page(page, "sms", status_code=400, errors={"form": page.message("csrf")})
     if code is not None:
+        if shape := shape_error(page, code):
+            return render_enroll_page(page, "sms", status_code=422, errors={"code": shape})
         return _after_confirm(page, "sms", oob_enrollment.confirm(page.ctx, page.session_token, "sms", code, page.info))
     if resend:
         return _after_send(page, "sms", oob_enrollment.resend(page.ctx, page.session_token, "sms", page.info), "", "")

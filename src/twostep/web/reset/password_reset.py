@@ -10,8 +10,9 @@ from fastapi.responses import HTMLResponse, Response
 from twostep.domain.emails import normalize_email
 from twostep.domain.login_flow import Stage
 from twostep.services.reset import password_reset
+from twostep.web.core import messages
+from twostep.web.core.code_entry import after_send, refusal, say, send_flag, shape_error
 from twostep.web.core.pages import Page, build_page
-from twostep.web.signin.code_feedback import say, send_feedback
 
 router = APIRouter()
 PageDep = Annotated[Page, Depends(build_page)]
@@ -57,43 +58,68 @@ def forgot_submit(
 
 
 def render_reset_code_page(
-    page: Page, *, status_code: int = 200, errors: dict[str, str] | None = None, notice: str = ""
+    page: Page, *, status_code: int = 200, errors: dict[str, str] | None = None, notice: str = "", code: str = ""
 ) -> Response:
     return page.render(
-        "password_reset.html", status_code=status_code, step="code", errors=errors or {}, notice=notice, view=None
+        "password_reset.html",
+        status_code=status_code,
+        step="code",
+        errors=errors or {},
+        notice=notice,
+        view=None,
+        code=code,
     )
 
 
 def render_reset_second_page(
-    page: Page, *, status_code: int = 200, errors: dict[str, str] | None = None, notice: str = ""
+    page: Page, *, status_code: int = 200, errors: dict[str, str] | None = None, sent: str = ""
 ) -> Response:
     view = password_reset.second_step_view(page.ctx, page.session_token)
     if view is None:
         page.set_session(None)
         return page.redirect("/password/forgot?notice=expired")
+    errors = dict(errors or {})
     if not view.methods:
-        errors = {"form": say(page, "reset_no_method"), **(errors or {})}
+        errors = {"form": say(page, "reset_no_method"), **errors}
+    feedback = after_send(page, sent, view.method, view.resend_in)
+    if feedback.send_error:
+        errors["send"] = feedback.send_error
     return page.render(
-        "password_reset.html", status_code=status_code, step="second", errors=errors or {}, notice=notice, view=view
+        "password_reset.html",
+        status_code=max(status_code, feedback.status_code),
+        step="second",
+        errors=errors,
+        view=view,
+        just_sent=feedback.just_sent,
     )
 
 
 @router.get("/password/reset", response_class=HTMLResponse)
-def reset_form(page: PageDep, method: str = "") -> Response:
+def reset_form(page: PageDep, method: str = "", sent: str = "") -> Response:
     if page.stage is Stage.RESET_SECOND_STEP:
         if method:
             password_reset.choose_method(page.ctx, page.session_token, method)
-        return render_reset_second_page(page)
+        return render_reset_second_page(page, sent=sent)
     if password_reset.ticket_email(page.ctx, page.request.cookies.get(ticket_cookie(page))) is None:
         return page.redirect("/password/forgot")
     return render_reset_code_page(page, notice=say(page, "reset_sent"))
 
 
 def _finished(page: Page) -> Response:
-    """No automatic sign-in after a reset (CR-07): back to the sign-in page, cookies cleared."""
+    """An account without two-step verification: the password changed, nobody is signed in (CR-07),
+    back to the sign-in page, cookies cleared."""
     page.set_session(None)
     page.cookies_to_clear.append(ticket_cookie(page))
     return page.redirect("/login?notice=password_reset")
+
+
+def _signed_in(page: Page, token: str, continue_to: str) -> Response:
+    """After a real second step the reset ends signed in (services.reset: the one sign-in completion)."""
+    page.set_session(token)
+    page.cookies_to_clear.append(ticket_cookie(page))
+    if continue_to == "/account":
+        return page.redirect("/account?notice=password_reset")
+    return page.continue_to(continue_to)
 
 
 @router.post("/password/reset", response_class=HTMLResponse)
@@ -106,24 +132,10 @@ def reset_submit(
     csrf_token: FormStr = "",
 ) -> Response:
     if page.stage is Stage.RESET_SECOND_STEP:
-        if not page.csrf_ok(csrf_token):
-            return render_reset_second_page(page, status_code=400, errors={"form": page.message("csrf")})
-        second = password_reset.confirm_second_step(page.ctx, page.session_token, code or recovery_code, page.info)
-        if second.outcome == "done":
-            return _finished(page)
-        if second.outcome == "restart":
-            page.set_session(None)
-            return page.redirect("/password/forgot?notice=restart")
-        if second.outcome == "no_session":
-            page.set_session(None)
-            return page.redirect("/password/forgot?notice=expired")
-        if second.outcome == "throttled":
-            error = page.message("throttled", seconds=second.wait_seconds)
-            return render_reset_second_page(page, status_code=429, errors={"code": error})
-        return render_reset_second_page(page, status_code=401, errors={"code": page.message("code_invalid")})
+        return _second_step_submit(page, code or recovery_code, csrf_token)
     ticket = page.request.cookies.get(ticket_cookie(page))
     if not page.csrf_ok(csrf_token):
-        return render_reset_code_page(page, status_code=400, errors={"form": page.message("csrf")})
+        return render_reset_code_page(page, status_code=400, errors={"form": page.message("csrf")}, code=code)
     result = password_reset.confirm_code(
         page.ctx, ticket, code, password, password_confirm, current_token=page.session_token, request=page.info
     )
@@ -134,12 +146,14 @@ def reset_submit(
         return page.redirect("/password/reset")
     if result.outcome == "no_ticket":
         return page.redirect("/password/forgot?notice=expired")
-    if result.outcome == "mismatch":
+    if result.outcome == "mismatch":  # only the passwords are wrong: the emailed code stays typed
         return render_reset_code_page(
-            page, status_code=422, errors={"password_confirm": page.message("passwords_differ")}
+            page, status_code=422, errors={"password_confirm": page.message("passwords_differ")}, code=code
         )
     if result.outcome == "password_problem":
-        return render_reset_code_page(page, status_code=422, errors={"password": page.message(result.problem)})
+        return render_reset_code_page(
+            page, status_code=422, errors={"password": page.message(result.problem)}, code=code
+        )
     if result.outcome == "throttled":
         return render_reset_code_page(
             page, status_code=429, errors={"code": page.message("throttled", seconds=result.wait_seconds)}
@@ -147,8 +161,36 @@ def reset_submit(
     return render_reset_code_page(page, status_code=401, errors={"code": say(page, "reset_code_invalid")})
 
 
+def _second_step_submit(page: Page, code: str, csrf_token: str) -> Response:
+    if not page.csrf_ok(csrf_token):
+        return render_reset_second_page(page, status_code=400, errors={"form": page.message("csrf")})
+    view = password_reset.second_step_view(page.ctx, page.session_token)
+    if view is not None and view.method != password_reset.RECOVERY and (shape := shape_error(page, code)):
+        return render_reset_second_page(page, status_code=422, errors={"code": shape})
+    second = password_reset.confirm_second_step(page.ctx, page.session_token, code, page.info)
+    if second.outcome == "signed_in" and second.token:
+        return _signed_in(page, second.token, second.continue_to)
+    if second.outcome == "done":
+        return _finished(page)
+    if second.outcome == "restart":
+        page.set_session(None)
+        return page.redirect("/password/forgot?notice=restart")
+    if second.outcome == "no_session":
+        page.set_session(None)
+        return page.redirect("/password/forgot?notice=expired")
+    if second.outcome == "throttled":
+        error = page.message("throttled", seconds=second.wait_seconds)
+        return render_reset_second_page(page, status_code=429, errors={"code": error})
+    if second.method == password_reset.RECOVERY:
+        error = page.message(messages.RECOVER_TEXT["recovery_invalid"])
+    else:
+        error = refusal(page, second.outcome, second.method)
+    return render_reset_second_page(page, status_code=401, errors={"code": error})
+
+
 @router.post("/password/reset/send", response_class=HTMLResponse)
 def reset_send_code(page: PageDep, csrf_token: FormStr = "") -> Response:
+    """POST-redirect-GET: the page comes back at /password/reset, so a reload never sends again."""
     if page.stage is not Stage.RESET_SECOND_STEP:
         return page.redirect("/password/reset")
     if not page.csrf_ok(csrf_token):
@@ -157,7 +199,4 @@ def reset_send_code(page: PageDep, csrf_token: FormStr = "") -> Response:
     if result.outcome == "no_session":
         page.set_session(None)
         return page.redirect("/password/forgot?notice=expired")
-    feedback, status = send_feedback(page, result)
-    if "notice" in feedback:
-        return render_reset_second_page(page, notice=feedback["notice"])
-    return render_reset_second_page(page, status_code=status, errors={"send": feedback["send_error"]})
+    return page.redirect(f"/password/reset?sent={send_flag(result)}")

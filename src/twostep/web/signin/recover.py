@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from twostep.domain.codes import RECOVERY_LOW_WATERMARK
 from twostep.domain.login_flow import Area, Stage
+from twostep.services.factors import registry as factor_registry
 from twostep.services.recovery import recovery_login
 from twostep.web.account.reauth import reauth_url
 from twostep.web.core import messages
@@ -99,7 +100,10 @@ def lost_phone_submit(
     result = recovery_login.replace_lost_methods(page.ctx, page.session_token, factor_ids, page.info)
     if result.outcome == "enroll" and result.token:
         page.set_session(result.token)
-        return page.redirect("/enroll")
+        # Straight to setting up the new phone (the app when it was one of the removed methods);
+        # that page says the old one was removed and links to the other methods.
+        kinds = [kind for kind in factor_registry.sign_in_kinds() if kind in result.removed]
+        return page.redirect(f"/enroll/{kinds[0]}" if kinds else "/enroll")
     if result.outcome == "reauth":
         return page.redirect(reauth_url("/login/recover/lost-phone"))
     if result.outcome == "nothing_chosen":

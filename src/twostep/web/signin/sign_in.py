@@ -10,11 +10,11 @@ from fastapi.responses import HTMLResponse, Response
 
 from twostep.domain.login_flow import Area, Stage, home_for
 from twostep.services.core import accounts
-from twostep.services.enrollment import setup
+from twostep.services.enrollment import mailbox_check, setup
 from twostep.services.signin import completion, login, views
+from twostep.web.core import code_entry
 from twostep.web.core.pages import Page, build_page
 from twostep.web.signin import code_feedback, return_address
-from twostep.web.signin.code_feedback import send_feedback
 
 router = APIRouter()
 PageDep = Annotated[Page, Depends(build_page)]
@@ -115,6 +115,10 @@ def login_submit(
     step = {"second_step": "/login/code", "enroll": "/enroll", "remind": "/reminder"}[result.outcome]
     if result.outcome == "second_step":
         step += code_feedback.auto_send_query(page.ctx, result.token, page)  # email codes: at once (issue 3)
+    if result.outcome == "enroll":
+        # The first method needs the sign-in mailbox proven: its code goes out now, so the page
+        # that asks for it already has it (issue 18: first sign-in to enrolled in three pages).
+        mailbox_check.send(page.ctx, result.token, page.info)
     return page.redirect(step)
 
 
@@ -124,18 +128,22 @@ def code_form(page: PageDep, method: str = "", sent: str = "") -> Response:
         return page.guard(Area.SECOND_STEP) or page.redirect("/account")
     if method:
         login.choose_method(page.ctx, page.session_token, method)
-    notice, send_error = code_feedback.query_feedback(page, sent)
-    return render_code_page(page, notice=notice, send_error=send_error)
+    return render_code_page(page, sent=sent)
 
 
-def render_code_page(
-    page: Page, *, status_code: int = 200, error: str = "", notice: str = "", send_error: str = ""
-) -> Response:
+def render_code_page(page: Page, *, status_code: int = 200, error: str = "", sent: str = "") -> Response:
     view = views.code_page_view(page.ctx, page.session_token)
     if view is None:
         return page.redirect("/login?notice=session_expired")
+    feedback = code_entry.after_send(page, sent, view.method, view.resend_in)
     return page.render(
-        "code.html", status_code=status_code, view=view, error=error, notice=notice, send_error=send_error
+        "code.html",
+        status_code=max(status_code, feedback.status_code),
+        view=view,
+        error=error,
+        notice="",
+        send_error=feedback.send_error,
+        just_sent=feedback.just_sent,
     )
 
 
@@ -150,6 +158,8 @@ def code_submit(
         return page.guard(Area.SECOND_STEP) or page.redirect("/account")
     if not page.csrf_ok(csrf_token):
         return render_code_page(page, status_code=400, error=page.message("csrf"))
+    if shape := code_entry.shape_error(page, code):
+        return render_code_page(page, status_code=422, error=shape)
     result = login.second_step(
         page.ctx, page.session_token, code, remember_device=remember_device == "1", request=page.info
     )
@@ -166,19 +176,18 @@ def code_submit(
     if result.outcome == "no_session":
         page.set_session(None)
         return page.redirect("/login?notice=session_expired")
-    if result.outcome == "throttled":
-        return render_code_page(
-            page, status_code=429, error=page.message("throttled", seconds=result.wait_seconds)
-        )
-    return render_code_page(page, status_code=401, error=page.message("code_invalid"))
+    error = code_entry.refusal(page, result.outcome, result.method, result.wait_seconds)
+    return render_code_page(page, status_code=429 if result.outcome == "throttled" else 401, error=error)
 
 
 @router.post("/logout")
 def logout(page: PageDep, csrf_token: OptionalForm = "") -> Response:
     if page.csrf_ok(csrf_token):
+        signed_in = page.stage is Stage.SIGNED_IN
         login.logout(page.ctx, page.session_token, page.info)
         page.set_session(None)
-        response = page.redirect("/login?notice=signed_out")
+        # "Sign out" says so on the next page; "Cancel" (or "Not you?") before sign-in just starts again.
+        response = page.redirect("/login?notice=signed_out" if signed_in else "/login")
         response.headers["Clear-Site-Data"] = '"cache"'
         return response
     return page.redirect("/")
@@ -240,6 +249,7 @@ def setup_submit(
 
 @router.post("/login/code/send", response_class=HTMLResponse)
 def send_sign_in_code(page: PageDep, csrf_token: FormStr = "") -> Response:
+    """POST-redirect-GET: the code page comes back at /login/code, so a reload never sends again."""
     if page.stage is not Stage.SECOND_STEP:
         return page.guard(Area.SECOND_STEP) or page.redirect("/account")
     if not page.csrf_ok(csrf_token):
@@ -248,5 +258,4 @@ def send_sign_in_code(page: PageDep, csrf_token: FormStr = "") -> Response:
     if result.outcome == "no_session":
         page.set_session(None)
         return page.redirect("/login?notice=session_expired")
-    feedback, status = send_feedback(page, result)
-    return render_code_page(page, status_code=status, **feedback)
+    return page.redirect(f"/login/code?sent={code_entry.send_flag(result)}")
