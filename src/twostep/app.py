@@ -21,6 +21,7 @@ from twostep.domain.clock import Clock, SystemClock
 from twostep.domain.passwords import PasswordHashing
 from twostep.domain.sealing import Digester, Sealer
 from twostep.i18n import PACKAGE_DIR
+from twostep.services import forward_auth
 from twostep.services.core.context import Context
 from twostep.services.operations import health
 from twostep.services.rollout.policy import password_rules
@@ -28,7 +29,7 @@ from twostep.settings import Settings, startup_warnings
 from twostep.storage.database import DATABASE_ERRORS, Database, is_unavailable
 from twostep.web.account import account, reauth
 from twostep.web.admin import admin as admin_pages
-from twostep.web.admin import admin_apikeys, admin_passkeys, admin_policy
+from twostep.web.admin import admin_apikeys, admin_home, admin_passkeys, admin_policy, admin_users
 from twostep.web.admin import admin_oidc as oidc_admin_pages
 from twostep.web.api import api
 from twostep.web.api import oidc as oidc_pages
@@ -41,6 +42,7 @@ from twostep.web.core.pages import WebState, build_offline_page, build_page
 from twostep.web.core.security import CookieNames, Csrf, SecurityHeaders, TrustedProxies
 from twostep.web.enrollment import authenticator_app, email_and_phone, help, mailbox
 from twostep.web.enrollment import passkey as passkey_enrollment_pages
+from twostep.web.reset import invitation
 from twostep.web.reset import password_reset as password_reset_pages
 from twostep.web.signin import passkey as passkey_ceremonies
 from twostep.web.signin import recover, reminder, sign_in
@@ -64,7 +66,7 @@ def build_context(
             log.warning(warning)
     if sms is None:
         settings, sms = sms_without_gateway(settings, build_sms_sender(settings), warn=warn)
-    return Context(
+    ctx = Context(
         settings=settings,
         db=database or Database(settings.resolved_database_url),
         clock=clock or SystemClock(),
@@ -79,6 +81,8 @@ def build_context(
         sms=sms,
         password_policy=password_rules(settings),
     )
+    forward_auth.allow_return_addresses(ctx)  # a sign-in may continue to a protected application
+    return ctx
 
 
 def sms_without_gateway(
@@ -158,7 +162,10 @@ def create_app(
     app.include_router(account.router)
     app.include_router(reauth.router)
     app.include_router(recover.router)
+    app.include_router(admin_home.router)
+    app.include_router(admin_users.router)  # before admin_pages: /admin/users/new is not a user id
     app.include_router(admin_pages.router)
+    app.include_router(invitation.router)
     app.include_router(help.router)
     app.include_router(admin_apikeys.router)
     app.include_router(admin_policy.router)

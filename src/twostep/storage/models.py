@@ -55,6 +55,10 @@ class User(Base):
     # Import (services.importer): the stored hash came from another system and was never used here.
     password_imported: Mapped[bool] = mapped_column(Boolean, default=False)
     imported_at: Mapped[datetime | None]
+    # Invitations (services.admin.users): when an administrator last invited the account, and until
+    # when that invitation's set-password code works. Accepted once the account has a password.
+    invited_at: Mapped[datetime | None]
+    invitation_expires_at: Mapped[datetime | None]
 
 
 class UserRole(Base):
@@ -218,7 +222,11 @@ class AuditEvent(Base):
     """Append-only; user ids are kept as plain numbers so events outlive deleted accounts."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_at", "at"), Index("ix_audit_events_user", "user_id"))
+    __table_args__ = (
+        Index("ix_audit_events_at", "at"),
+        Index("ix_audit_events_user", "user_id"),
+        Index("ix_audit_events_event_at", "event", "at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at: Mapped[datetime]

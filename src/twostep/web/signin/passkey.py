@@ -3,7 +3,7 @@
     POST /webauthn/register/options       {}                               -> creation options
     POST /webauthn/register/verify        {"credential": {...}}            -> {"status": "verified"}
     POST /webauthn/authenticate/options   {"purpose": P}                   -> request options
-    POST /webauthn/authenticate/verify    {"purpose": P, "credential": {...}, "next": "/…"}
+    POST /webauthn/authenticate/verify    {"purpose": P, "credential": {...}, "next": "…"}
                                                                            -> {"status": "signed_in",
                                                                                "redirect": "/…"}
 
@@ -29,11 +29,9 @@ from twostep.services.account import reauth
 from twostep.services.enrollment import passkey_enrollment
 from twostep.services.factors import passkey
 from twostep.services.signin import completion, login, passwordless
-from twostep.services.signin import return_address as kept_address
 from twostep.web.account.reauth import safe_next
 from twostep.web.core.messages import PASSKEY_TEXT
 from twostep.web.core.pages import Page, build_page
-from twostep.web.signin import return_address
 
 router = APIRouter()
 PageDep = Annotated[Page, Depends(build_page)]
@@ -194,9 +192,10 @@ def _authenticate_options(page: Page, request: Request, raw: bytes) -> Response:
 
 
 def _signed_in(page: Page, token: str, continue_to: str) -> Response:
+    """``continue_to`` is the completion's: a path on this site (``/login/continue`` for a target on
+    another host, which that page sends the browser on to)."""
     page.set_session(token)
-    redirect = return_address.CONTINUE_PATH if kept_address.pending(page.ctx, token) else continue_to
-    return answer(page, {"status": "signed_in", "redirect": redirect})
+    return answer(page, {"status": "signed_in", "redirect": continue_to})
 
 
 def _authenticate_verify(page: Page, request: Request, raw: bytes) -> Response:
@@ -214,7 +213,6 @@ def _authenticate_verify(page: Page, request: Request, raw: bytes) -> Response:
             continue_to=completion.continue_target(ctx, _text(body, "next")),
         )  # fmt: skip
         if result.outcome == "signed_in" and result.token:
-            return_address.remember(page, result.token, _text(body, "rd"))
             return _signed_in(page, result.token, result.continue_to)
         return problem(page, "passwordless_off" if result.outcome == "not_allowed" else "invalid")
     if purpose == "second_step":
