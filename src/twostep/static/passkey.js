@@ -150,8 +150,7 @@
         return post(block, "/webauthn/authenticate/verify", {
           purpose: purpose,
           credential: credentialJSON(credential),
-          next: block.getAttribute("data-next") || "",
-          rd: block.getAttribute("data-rd") || ""
+          next: block.getAttribute("data-next") || ""
         });
       })
       .then(follow);

@@ -75,9 +75,10 @@ class Page:
 
     @property
     def passkey_next(self) -> str:
-        """Where a passkey sign-in from this page continues (``?next=``, validated), for the script."""
+        """Where a passkey sign-in from this page continues (``?next=`` or forward-auth's ``?rd=``,
+        validated by the one function), for the script."""
         params = self.request.query_params
-        return completion.continue_target(self.ctx, params.get("next")) or ""
+        return completion.continue_target(self.ctx, params.get("next") or params.get("rd")) or ""
 
     @property
     def csrf_token(self) -> str:

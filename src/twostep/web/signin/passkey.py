@@ -3,7 +3,7 @@
     POST /webauthn/register/options       {}                               -> creation options
     POST /webauthn/register/verify        {"credential": {...}}            -> {"status": "verified"}
     POST /webauthn/authenticate/options   {"purpose": P}                   -> request options
-    POST /webauthn/authenticate/verify    {"purpose": P, "credential": {...}, "next": "/…"}
+    POST /webauthn/authenticate/verify    {"purpose": P, "credential": {...}, "next": "…"}
                                                                            -> {"status": "signed_in",
                                                                                "redirect": "/…"}
 
@@ -192,8 +192,10 @@ def _authenticate_options(page: Page, request: Request, raw: bytes) -> Response:
 
 
 def _signed_in(page: Page, token: str, continue_to: str) -> Response:
+    """``continue_to`` is the completion's: a path on this site (``/login/continue`` for a target on
+    another host, which that page sends the browser on to)."""
     page.set_session(token)
-    return answer(page, {"status": "signed_in", "redirect": continue_to})  # /login/continue for another host
+    return answer(page, {"status": "signed_in", "redirect": continue_to})
 
 
 def _authenticate_verify(page: Page, request: Request, raw: bytes) -> Response:
@@ -208,7 +210,7 @@ def _authenticate_verify(page: Page, request: Request, raw: bytes) -> Response:
     if purpose == "sign_in":
         result = passwordless.sign_in(
             ctx, credential, bound_to=browser_binding(page), current_token=page.session_token, request=page.info,
-            continue_to=completion.continue_target(ctx, _text(body, "next") or _text(body, "rd")),
+            continue_to=completion.continue_target(ctx, _text(body, "next")),
         )  # fmt: skip
         if result.outcome == "signed_in" and result.token:
             return _signed_in(page, result.token, result.continue_to)
