@@ -29,6 +29,7 @@ from twostep.domain.spreadsheet import csv_row
 from twostep.services.core import accounts, admin_role, audit, notify, sessions, throttling
 from twostep.services.core.context import Context, RequestInfo
 from twostep.services.factors import recovery
+from twostep.services.oidc import verified_email
 from twostep.storage.models import (
     AuditEvent,
     Factor,
@@ -168,6 +169,9 @@ class UserDetail:
     throttled_until: datetime | None
     must_enroll: bool
     events: list[EventRow]
+    #: When the sign-in address was proven by an emailed code or marked verified (OpenID Connect's
+    #: ``email_verified``), or None.
+    email_verified_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -363,6 +367,7 @@ def user_detail(ctx: Context, user_id: int) -> UserDetail | None:
             throttled_until=_throttled_until(ctx, db, [user]).get(user.id),
             must_enroll=user.must_enroll,
             events=events,
+            email_verified_at=verified_email.verified_since(db, user),
         )
 
 
@@ -416,6 +421,21 @@ def unlock(ctx: Context, actor: Actor, user_id: int, request: RequestInfo) -> No
         throttling.clear(db, throttling.second_step_key(user.id))
         audit.record(ctx, db, "user_updated", request=request, user=user, actor=_actor_user(db, actor), action="unlock")
         _record_admin(ctx, db, actor, user, "unlock", request)
+
+
+def mark_email_verified(ctx: Context, actor: Actor, user_id: int, request: RequestInfo) -> bool:
+    """The administrator vouches for the user's sign-in address: OpenID Connect applications get
+    ``email_verified: true`` from the next sign-in on. False when it was verified already."""
+    with ctx.db.transaction() as db:
+        _check_actor(db, actor)
+        user = _get_user(db, user_id)
+        if verified_email.verified_since(db, user) is not None:
+            return False
+        verified_email.record(db, user, ctx.clock.now())
+        audit.record(ctx, db, "user_updated", request=request, user=user, actor=_actor_user(db, actor),
+                     action="email_verified", email=user.email)
+        _record_admin(ctx, db, actor, user, "email_verified", request)
+        return True
 
 
 def sign_out_everywhere(ctx: Context, actor: Actor, user_id: int, request: RequestInfo) -> int:

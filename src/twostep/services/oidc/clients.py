@@ -196,10 +196,16 @@ def update(
             row.redirect_uris = json.dumps(_check_uris(redirect_uris, required=True))
         if post_logout_uris is not None:
             row.post_logout_uris = json.dumps(_check_uris(post_logout_uris, required=False))
+        changed: dict[str, Any] = {}
+        if redirect_uris is not None:
+            changed["redirect_uris"] = json.loads(row.redirect_uris)
+        if post_logout_uris is not None:
+            changed["post_logout_uris"] = json.loads(row.post_logout_uris)
         if claims_in_userinfo_only is not None:
             row.claims_in_userinfo_only = claims_in_userinfo_only
+            changed["claims_in_userinfo_only"] = claims_in_userinfo_only
         audit.record(ctx, db, "oidc_client_updated", request=request or RequestInfo(), actor=_actor(db, actor_id),
-                     client_id=row.client_id)
+                     client_id=row.client_id, **changed)
         return info_of(row)
 
 
