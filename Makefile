@@ -44,7 +44,7 @@ translations: $(RUN_STAMP)
 # Rebuild the template from the sources (paths in babel.cfg are relative to the repository root), then
 # merge it into each catalog: new messages arrive empty, reworded ones fuzzy with the old msgid kept
 # (#| lines) -- translate them and drop the fuzzy flag. Untranslated and fuzzy messages fall back to
-# English; tests/unit/test_translations_complete.py fails until every one is translated.
+# English; tests/core/test_translations_complete.py fails until every one is translated.
 extract-messages: $(STAMP)
 	$(BIN)/pybabel -q extract -F babel.cfg -k N_ -c Translators: --project=twostep \
 	  --ignore-dirs='.* ._ node_modules' -o src/twostep/locale/messages.pot .

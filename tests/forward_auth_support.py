@@ -1,4 +1,4 @@
-"""Shared by the forward-auth tests through real proxies (tests/integration) and Chromium (tests/browser)."""
+"""Shared by the forward-auth tests through real proxies (tests/forward_auth) and Chromium (tests/browser)."""
 
 from __future__ import annotations
 

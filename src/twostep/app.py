@@ -39,8 +39,9 @@ from twostep.web.core.http_methods import HeadAsGet, allowed_methods
 from twostep.web.core.input_guard import InputGuard
 from twostep.web.core.pages import WebState, build_offline_page, build_page
 from twostep.web.core.security import CookieNames, Csrf, SecurityHeaders, TrustedProxies
-from twostep.web.enrollment import help, oob
-from twostep.web.signin import recover, reminder, ui
+from twostep.web.enrollment import authenticator_app, email_and_phone, help, mailbox
+from twostep.web.reset import password_reset as password_reset_pages
+from twostep.web.signin import recover, reminder, sign_in
 from twostep.web.signin.return_address import router as return_address_router
 
 log = logging.getLogger("twostep")
@@ -144,9 +145,12 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(PACKAGE_DIR / "static")), name="static")
     app.include_router(api.router)  # first: routes are matched in order, and this is the hot path
     app.include_router(api.docs_router)
-    app.include_router(ui.router)
+    app.include_router(sign_in.router)
+    app.include_router(authenticator_app.router)
+    app.include_router(mailbox.router)
     app.include_router(return_address_router)
-    app.include_router(oob.router)
+    app.include_router(email_and_phone.router)
+    app.include_router(password_reset_pages.router)
     app.include_router(account.router)
     app.include_router(reauth.router)
     app.include_router(recover.router)

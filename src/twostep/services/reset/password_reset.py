@@ -3,7 +3,7 @@
 1. ``/password/forgot`` — the same answer and the same work whether or not the address has an
    account (checklist CR-01): a sealed *ticket* naming the typed address goes into a cookie, and
    that is all the answer waits for; the account look-up, the limits, the code and the mail come
-   after the response, so its latency tells nothing (tests/http/test_timing.py measures it).
+   after the response, so its latency tells nothing (tests/core/test_timing.py measures it).
    Limited per account, per address and per client address (CR-10), plus a 60-second cooldown per
    address; a refused request gets the very same answer and sends nothing.
 2. ``/password/reset`` — the 8-character code (10 minutes, single use, stored as a keyed digest,

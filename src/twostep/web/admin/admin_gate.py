@@ -12,7 +12,7 @@ them which inputs the console accepts. In this order:
    last five minutes (S-09): the same redirect, back to the page the form was on.
 
 A router is gated by ``APIRouter(route_class=AdminRoute)``; handlers take ``AdminPageDep`` and
-``ActorDep``. ``tests/http/test_admin.py`` enumerates every /admin route and checks each is one.
+``ActorDep``. ``tests/admin/test_admin.py`` enumerates every /admin route and checks each is one.
 """
 
 from __future__ import annotations

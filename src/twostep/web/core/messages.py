@@ -46,7 +46,7 @@ MESSAGES: dict[str, str] = {
 
 
 #: Sending and entering codes, enrolling an address or phone, the password reset
-#: (web/enrollment/oob.py, web/account/reauth.py).
+#: (web/signin/sign_in.py, web/enrollment/email_and_phone.py, web/reset/password_reset.py, web/account/reauth.py).
 CODE_TEXT: dict[str, str] = {
     "same_as_sign_in": N_(
         "Use a different address from the one you sign in with (%(email)s). That mailbox can already "

@@ -29,7 +29,7 @@ are not local.
 
 No series may tell an existing account from an unknown address (checklist X-18): every counter moves
 the same way for both on each path anybody can reach (``/login``, ``/password/forgot``,
-``/password/reset``; tests/http/test_metrics.py checks each). So the reset-code mail, which leaves only
+``/password/reset``; tests/operations/test_metrics.py checks each). So the reset-code mail, which leaves only
 for an existing account, is not counted; the verification API's unknown user counts as a wrong
 authenticator code, and ``/challenge``'s unknown user as ``no_method``.
 """

@@ -1,7 +1,7 @@
 """What the pages that send codes say about a send (sign-in, enrollment of an address or phone, the
 password reset): the feedback texts (``web/core/messages.py``: ``CODE_TEXT``) and the email code that
-goes out right after the password. Shared by ``web/signin/ui.py`` and ``web/enrollment/oob.py`` (so neither imports
-the other)."""
+goes out right after the password. Shared by ``web/signin/sign_in.py``, ``web/enrollment/email_and_phone.py``
+and ``web/reset/password_reset.py``."""
 
 from __future__ import annotations
 

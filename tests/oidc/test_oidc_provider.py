@@ -13,7 +13,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import delete
 
-from tests.http.test_admin import reauthenticate
+from tests.admin.test_admin import reauthenticate
 from tests.oidc_helpers import (
     POST_LOGOUT,
     REDIRECT,
@@ -538,7 +538,7 @@ def test_email_verified_is_false_for_the_setup_link_administrator(client: TestCl
                                                                   clock: FrozenClock) -> None:
     """The setup link stands in for the mailbox check so the first administrator can enrol, but no
     code went to the address: it is not verified."""
-    from tests.http.test_first_run import submit_setup
+    from tests.enrollment.test_first_run import submit_setup
 
     rp = register(ctx)
     link = accounts.issue_setup_link(ctx)

@@ -1,4 +1,4 @@
-// A relying party on openid-client 6, for tests/integration/test_oidc_relying_parties.py.
+// A relying party on openid-client 6, for tests/oidc/test_oidc_relying_parties.py.
 // GET /login → twostep; GET /callback → code exchange (PKCE, state, nonce checked by openid-client),
 // userinfo, one refresh; shows the claims as JSON. GET /logout → twostep's end-session endpoint.
 import http from 'node:http'

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.integration.test_behind_nginx import self_signed
+from tests.operations.test_behind_nginx import self_signed
 from twostep.services.oidc.redirect_check import analyse, probe
 
 REGISTERED = ["https://app.example.org/oauth/callback", "http://127.0.0.1:8400/cb"]

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.http.test_api import verify
+from tests.api.test_api import verify
 from tests.oob_helpers import post_form
 from tests.support import PASSWORD, RecordingMail, code_for, csrf_of, login_password, make_user, submit_code
 from twostep.domain import throttle as throttle_rules
@@ -119,7 +119,7 @@ def _reauth_wrong(client: TestClient, ctx: Context, clock: FrozenClock, mail: Re
 
 
 def _reset_prepare(client: TestClient, ctx: Context, clock: FrozenClock, mail: RecordingMail, a: Account) -> None:
-    from tests.http.test_password_reset import forgot, reset, reset_code
+    from tests.reset.test_password_reset import forgot, reset, reset_code
 
     forgot(client, EMAIL)
     response = reset(client, reset_code(mail))
@@ -222,7 +222,7 @@ def test_every_second_step_code_goes_through_the_one_check() -> None:
     } == checks
     assert _calls("second_step_failed") == {
         ("services/signin/second_step_check", "check"),
-        ("services/recovery/recovery_login", "codes_for_download"),  # recovery codes shown for download (never disabled)
+        ("services/recovery/recovery_login", "codes_for_download"),  # codes shown for download (never disabled)
     }
     assert _calls("record_failure") == {
         ("services/signin/guesses", "second_step_failed"),  # the helper itself

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests import log_capture_plugin
-from tests.integration.test_workers import current_code, free_port, start, stop
+from tests.operations.test_workers import current_code, free_port, start, stop
 from tests.support import PASSWORD
 from twostep.app import build_context
 from twostep.domain import totp

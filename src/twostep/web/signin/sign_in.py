@@ -1,31 +1,26 @@
-"""The sign-in pages: login, second step, enrollment, first-run setup, logout."""
+"""The sign-in pages: home, password, second step (and sending its code), first-run setup link, logout."""
 
 from __future__ import annotations
 
 from typing import Annotated
 from urllib.parse import urlencode
 
-import segno
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, Response
 
 from twostep.domain.login_flow import Area, Stage, home_for
 from twostep.services.core import accounts
-from twostep.services.enrollment import enrollment, mailbox_check, setup
+from twostep.services.enrollment import setup
 from twostep.services.signin import completion, login, views
 from twostep.services.signin import return_address as kept_address
 from twostep.web.core.pages import Page, build_page
 from twostep.web.signin import code_feedback, return_address
+from twostep.web.signin.code_feedback import send_feedback
 
 router = APIRouter()
 PageDep = Annotated[Page, Depends(build_page)]
 FormStr = Annotated[str, Form()]
 OptionalForm = Annotated[str, Form()]
-
-
-def qr_data_uri(uri: str) -> str:
-    """Drawn on our server (never a third-party QR service): a PNG as a data: URI."""
-    return str(segno.make(uri, error="m").png_data_uri(scale=6, border=4))
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -188,161 +183,6 @@ def code_submit(
     return render_code_page(page, status_code=401, error=page.message("code_invalid"))
 
 
-@router.get("/enroll", response_class=HTMLResponse)
-def enroll_choice(page: PageDep) -> Response:
-    blocked = page.guard(Area.ENROLL)
-    if blocked:
-        return blocked
-    return page.render("enroll.html", methods=views.enrollment_choices(page.ctx))
-
-
-@router.get("/enroll/totp", response_class=HTMLResponse)
-def enroll_totp_form(page: PageDep) -> Response:
-    blocked = page.guard(Area.ENROLL)
-    if blocked:
-        return blocked
-    return render_totp_page(page)
-
-
-#: Where the mailbox check may send the user back to (never anywhere else).
-ENROLL_PAGES = frozenset({"/enroll", "/enroll/totp", "/enroll/email", "/enroll/sms"})
-
-
-def not_admitted(page: Page, refusal: str, path: str) -> Response:
-    """Where a session that may not bind a method now goes instead (services.enrollment.admission)."""
-    if refusal == "reauth":
-        return page.redirect(f"/account/reauth?next={path}")
-    if refusal == "mailbox":
-        return page.redirect(f"/enroll/mailbox?next={path}")
-    page.set_session(None)
-    return page.redirect("/login?notice=session_expired")
-
-
-def render_totp_page(page: Page, *, status_code: int = 200, error: str = "") -> Response:
-    started = enrollment.start_totp(page.ctx, page.session_token)
-    if isinstance(started, str):
-        return not_admitted(page, started, "/enroll/totp")
-    return page.render(
-        "enroll_totp.html",
-        status_code=status_code,
-        enrollment=started,
-        qr=qr_data_uri(started.uri),
-        error=error,
-    )
-
-
-@router.post("/enroll/totp", response_class=HTMLResponse)
-def enroll_totp_submit(
-    page: PageDep, code: Annotated[str, Form(max_length=64)] = "", csrf_token: OptionalForm = ""
-) -> Response:
-    blocked = page.guard(Area.ENROLL)
-    if blocked:
-        return blocked
-    if not page.csrf_ok(csrf_token):
-        return render_totp_page(page, status_code=400, error=page.message("csrf"))
-    result = enrollment.confirm_totp(page.ctx, page.session_token, code, page.info)
-    if result.outcome == "confirmed" and result.token:
-        page.set_session(result.token)
-        page.session_token = result.token
-        return page.render(
-            "enrolled.html",
-            method="totp",
-            recovery_codes=result.recovery_codes,
-            continue_to=completion.take_target(page.ctx, result.token) or "/account",
-        )
-    if result.outcome in ("reauth", "mailbox", "no_session"):
-        return not_admitted(page, result.outcome, "/enroll/totp")
-    if result.outcome == "throttled":
-        return render_totp_page(
-            page, status_code=429, error=page.message("throttled", seconds=result.wait_seconds)
-        )
-    if result.outcome == "expired":
-        return render_totp_page(page, status_code=410, error=page.message("enroll_expired"))
-    if result.drift_seconds is not None:
-        return render_totp_page(
-            page, status_code=401, error=page.message("clock_off", seconds=abs(result.drift_seconds))
-        )
-    return render_totp_page(page, status_code=401, error=page.message("code_invalid"))
-
-
-def _enroll_next(raw: str) -> str:
-    return raw if raw in ENROLL_PAGES else "/enroll"
-
-
-def render_mailbox_page(
-    page: Page, next_path: str, *, sent: bool, status_code: int = 200, errors: dict[str, str] | None = None
-) -> Response:
-    view = mailbox_check.view(page.ctx, page.session_token)
-    if view == "not_needed":
-        return page.redirect(next_path)
-    if view == "no_session":
-        return not_admitted(page, "ended", next_path)
-    notice = page.message("mailbox_sent", email=view.email) if sent and not errors else ""
-    return page.render(
-        "enroll_mailbox.html",
-        status_code=status_code,
-        view=view,
-        next=next_path,
-        sent=sent,
-        notice=notice,
-        errors=errors or {},
-    )
-
-
-@router.get("/enroll/mailbox", response_class=HTMLResponse)
-def enroll_mailbox_form(page: PageDep, next: str = "", sent: str = "") -> Response:
-    blocked = page.guard(Area.ENROLL)
-    if blocked:
-        return blocked
-    return render_mailbox_page(page, _enroll_next(next), sent=sent == "1")
-
-
-@router.post("/enroll/mailbox/send", response_class=HTMLResponse)
-def enroll_mailbox_send(page: PageDep, next: OptionalForm = "", csrf_token: OptionalForm = "") -> Response:
-    blocked = page.guard(Area.ENROLL)
-    if blocked:
-        return blocked
-    next_path = _enroll_next(next)
-    if not page.csrf_ok(csrf_token):
-        return render_mailbox_page(page, next_path, sent=False, status_code=400, errors={"form": page.message("csrf")})
-    result = mailbox_check.send(page.ctx, page.session_token, page.info)
-    if result.outcome == "no_session":
-        return not_admitted(page, "ended", next_path)
-    if result.outcome in ("sent", "not_applicable"):
-        # POST-redirect-GET: reloading the code page never sends (and voids) another code.
-        return page.redirect(f"/enroll/mailbox?sent=1&next={next_path}")
-    feedback, status = code_feedback.send_feedback(page, result)
-    return render_mailbox_page(
-        page, next_path, sent=result.outcome != "failed", status_code=status, errors={"send": feedback["send_error"]}
-    )
-
-
-@router.post("/enroll/mailbox", response_class=HTMLResponse)
-def enroll_mailbox_submit(
-    page: PageDep,
-    code: Annotated[str, Form(max_length=64)] = "",
-    next: OptionalForm = "",
-    csrf_token: OptionalForm = "",
-) -> Response:
-    blocked = page.guard(Area.ENROLL)
-    if blocked:
-        return blocked
-    next_path = _enroll_next(next)
-    if not page.csrf_ok(csrf_token):
-        return render_mailbox_page(page, next_path, sent=True, status_code=400, errors={"form": page.message("csrf")})
-    result = mailbox_check.confirm(page.ctx, page.session_token, code, page.info)
-    if result.outcome in ("proven", "not_needed"):
-        return page.redirect(next_path)
-    if result.outcome == "no_session":
-        return not_admitted(page, "ended", next_path)
-    if result.outcome == "throttled":
-        error = page.message("throttled", seconds=result.wait_seconds)
-        return render_mailbox_page(page, next_path, sent=True, status_code=429, errors={"code": error})
-    return render_mailbox_page(
-        page, next_path, sent=True, status_code=401, errors={"code": page.message("mailbox_code_invalid")}
-    )
-
-
 @router.post("/logout")
 def logout(page: PageDep, csrf_token: OptionalForm = "") -> Response:
     if page.csrf_ok(csrf_token):
@@ -406,3 +246,17 @@ def setup_submit(
         )
     page.set_session(session_token)
     return page.redirect("/enroll")
+
+
+@router.post("/login/code/send", response_class=HTMLResponse)
+def send_sign_in_code(page: PageDep, csrf_token: FormStr = "") -> Response:
+    if page.stage is not Stage.SECOND_STEP:
+        return page.guard(Area.SECOND_STEP) or page.redirect("/account")
+    if not page.csrf_ok(csrf_token):
+        return render_code_page(page, status_code=400, error=page.message("csrf"))
+    result = login.send_sign_in_code(page.ctx, page.session_token, page.info)
+    if result.outcome == "no_session":
+        page.set_session(None)
+        return page.redirect("/login?notice=session_expired")
+    feedback, status = send_feedback(page, result)
+    return render_code_page(page, status_code=status, **feedback)

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from tests.http.test_api import EMAIL, add_sent_code_method, call, totp_user, verify
+from tests.api.test_api import EMAIL, add_sent_code_method, call, totp_user, verify
 from tests.support import RecordingMail, code_for, login_password, submit_code
 from twostep.app import create_app
 from twostep.domain.clock import FrozenClock

@@ -17,9 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.http.test_password_reset import forgot
 from tests.oob_helpers import press_send, user_with
 from tests.real_servers import RedisServer, redis_server, wait_for
+from tests.reset.test_password_reset import forgot
 from tests.support import RecordingMail, alerts, code_for, login_password
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock

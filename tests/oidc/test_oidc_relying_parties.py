@@ -24,7 +24,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from tests.forward_auth_support import echo_server
-from tests.integration.test_behind_nginx import free_port, wait_for
+from tests.operations.test_behind_nginx import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "violet staple meadow 42"
@@ -106,7 +106,7 @@ def test_openid_client_6_signs_in_with_totp_refreshes_and_logs_out(provider: Pro
     rp_base = f"http://127.0.0.1:{rp_port}"
     client_id, secret = register(provider, rp_base)
     rp = subprocess.Popen(
-        [node, str(ROOT / "tests" / "integration" / "oidc_rp.mjs")],
+        [node, str(ROOT / "tests" / "oidc" / "oidc_rp.mjs")],
         env={**os.environ, "ISSUER": provider.base, "CLIENT_ID": client_id, "CLIENT_SECRET": secret,
              "PORT": str(rp_port)},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

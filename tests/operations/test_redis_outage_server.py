@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from tests import log_capture_plugin
-from tests.integration.test_workers import free_port, start, stop, totp_user
+from tests.operations.test_workers import free_port, start, stop, totp_user
 from tests.real_servers import redis_server
 from twostep.app import build_context
 from twostep.domain import totp

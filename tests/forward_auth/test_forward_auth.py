@@ -295,7 +295,7 @@ def password_with_rd(browser: TestClient, location: str, email: str = "ada@examp
 
 def test_rd_is_carried_through_a_first_enrollment(proxy: TestClient, browser: TestClient, ctx: Context,
                                                   clock: FrozenClock) -> None:
-    from tests.http.test_recovery_codes import enroll_and_keep_codes
+    from tests.recovery.test_recovery_codes import enroll_and_keep_codes
     from tests.support import make_user, prove_mailbox
 
     make_user(ctx, "ada@example.com")
@@ -308,7 +308,7 @@ def test_rd_is_carried_through_a_first_enrollment(proxy: TestClient, browser: Te
 
 def test_rd_is_carried_through_a_recovery_code_sign_in(proxy: TestClient, browser: TestClient, ctx: Context,
                                                        clock: FrozenClock) -> None:
-    from tests.http.test_recovery_codes import use_recovery_code, user_with_codes
+    from tests.recovery.test_recovery_codes import use_recovery_code, user_with_codes
 
     _, codes = user_with_codes(browser, ctx, clock)
     location = ask(proxy, "http://app.example.test/lost").headers["location"]

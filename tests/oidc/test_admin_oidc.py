@@ -10,7 +10,7 @@ from html import unescape
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.http.test_admin import reauthenticate, signed_in
+from tests.admin.test_admin import reauthenticate, signed_in
 from tests.oidc_helpers import (
     Rp,
     authorize_to_code,

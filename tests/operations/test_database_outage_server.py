@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from tests import log_capture_plugin
-from tests.integration.test_workers import free_port, start, stop
+from tests.operations.test_workers import free_port, start, stop
 from tests.real_servers import postgres_server
 from twostep.app import build_context
 from twostep.domain.clock import SystemClock
