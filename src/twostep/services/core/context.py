@@ -43,6 +43,8 @@ class Context:
     # services.signin.completion: predicates on a host name that allow an absolute ``continue_to``
     # (forward-auth and OIDC register theirs in create_app; empty: same-origin paths only).
     continue_hosts: list[Callable[[str], bool]] = field(default_factory=list)
+    # services.oidc.keys: the current ID-token signing key, re-read from the database every few seconds.
+    oidc_key_cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def service_name(self) -> str:
