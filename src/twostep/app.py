@@ -21,6 +21,7 @@ from twostep.domain.clock import Clock, SystemClock
 from twostep.domain.passwords import PasswordHashing
 from twostep.domain.sealing import Digester, Sealer
 from twostep.i18n import PACKAGE_DIR
+from twostep.services import forward_auth
 from twostep.services.core.context import Context
 from twostep.services.operations import health
 from twostep.services.rollout.policy import password_rules
@@ -62,7 +63,7 @@ def build_context(
             log.warning(warning)
     if sms is None:
         settings, sms = sms_without_gateway(settings, build_sms_sender(settings), warn=warn)
-    return Context(
+    ctx = Context(
         settings=settings,
         db=database or Database(settings.resolved_database_url),
         clock=clock or SystemClock(),
@@ -77,6 +78,8 @@ def build_context(
         sms=sms,
         password_policy=password_rules(settings),
     )
+    forward_auth.allow_return_addresses(ctx)  # a sign-in may continue to a protected application
+    return ctx
 
 
 def sms_without_gateway(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -43,14 +44,14 @@ def login_with(client: TestClient, query: str, email: str = "ada@example.com") -
     ],
 )
 def test_continue_target_refuses_what_would_leave_for_an_unregistered_place(ctx: Context, raw: str) -> None:
-    completion.allow_hosts(ctx, lambda host: host == "app.example.com")
+    completion.allow_destinations(ctx, lambda url: urlsplit(url).hostname == "app.example.com")
     assert completion.continue_target(ctx, raw) is None
 
 
 def test_continue_target_keeps_local_paths_and_registered_hosts_only(ctx: Context) -> None:
     assert completion.continue_target(ctx, "/account/security?x=1") == "/account/security?x=1"
     assert completion.continue_target(ctx, "https://app.example.com/wiki") is None
-    completion.allow_hosts(ctx, lambda host: host == "app.example.com")
+    completion.allow_destinations(ctx, lambda url: urlsplit(url).hostname == "app.example.com")
     assert completion.continue_target(ctx, "https://app.example.com/wiki") == "https://app.example.com/wiki"
     assert completion.continue_target(ctx, "https://APP.example.com:8443/") == "https://APP.example.com:8443/"
     assert completion.continue_target(ctx, "https://app.example.com.evil.example/") is None
@@ -73,11 +74,15 @@ def test_a_forward_auth_rd_target_is_followed_only_for_a_registered_host(
     assert submit_code(client, code_for(secret, clock)).headers["location"] == "/account"
     sign_out(client)
     clock.advance(seconds=30)
-    completion.allow_hosts(ctx, lambda host: host == "wiki.example.com")
+    completion.allow_destinations(ctx, lambda url: urlsplit(url).hostname == "wiki.example.com")
     login_with(client, "rd=https://wiki.example.com/page")
-    assert submit_code(client, code_for(secret, clock)).headers["location"] == "https://wiki.example.com/page"
-    # Already signed in: /login?rd=… continues at once.
-    again = client.get("/login?rd=https://wiki.example.com/other", follow_redirects=False)
+    # From the code form's POST, the last hop to another host is a GET page (CSP form-action 'self').
+    assert submit_code(client, code_for(secret, clock)).headers["location"] == "/login/continue"
+    onward = client.get("/login/continue", follow_redirects=False)
+    assert onward.headers["refresh"] == "0;url=https://wiki.example.com/page"
+    assert client.get("/login/continue", follow_redirects=False).headers["location"] == "/account"  # used up
+    # Already signed in: /login?next=… continues at once (a GET: straight there).
+    again = client.get("/login?next=https://wiki.example.com/other", follow_redirects=False)
     assert again.headers["location"] == "https://wiki.example.com/other"
 
 
@@ -123,7 +128,10 @@ def test_a_first_sign_in_that_must_enroll_continues_to_the_target_after_enrollin
     page = client.get("/enroll/totp")
     secret = secret_of(otpauth_uri(page.text))
     done = client.post("/enroll/totp", data={"code": code_for(secret, clock), "csrf_token": csrf_of(page.text)})
-    assert done.status_code == 200 and 'href="/account/security"' in done.text
+    # The confirmation page's "Continue" is the one resume point, which hands out the target once.
+    assert done.status_code == 200 and 'href="/login/continue"' in done.text
+    assert client.get("/login/continue", follow_redirects=False).headers["location"] == "/account/security"
+    assert client.get("/login/continue", follow_redirects=False).headers["location"] == "/account"
 
 
 def test_a_target_is_resumed_once_only(client: TestClient, ctx: Context, clock: FrozenClock) -> None:

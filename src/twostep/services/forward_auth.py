@@ -20,6 +20,7 @@ from twostep.domain.clock import as_utc
 from twostep.domain.login_flow import IDLE_TIMEOUT, Stage
 from twostep.services.core.context import Context
 from twostep.services.core.sessions import TOUCH_EVERY_SECONDS
+from twostep.services.signin import completion
 from twostep.storage.database import FastStatement, as_datetime
 from twostep.storage.models import User, UserRole, WebSession
 
@@ -129,3 +130,17 @@ def decide(
     ctx: Context, rules: tuple[authz.Rule, ...], target: authz.Target, identity: Identity | None
 ) -> authz.Decision:
     return authz.decide(rules, target, identity.subject if identity is not None else None, ctx.clock.now())
+
+
+def allow_return_addresses(ctx: Context) -> None:
+    """Let a sign-in continue to a protected application's address (``rd``): the one completion
+    resumes it like any other ``continue_to`` target, on a host this installation protects
+    (``domain.authz.return_url``: twostep's own, the cookie domain, or a rule's ``hosts``)."""
+    rules = authz.parse_rules(list(ctx.settings.access_rules))
+    settings = ctx.settings
+
+    def protected(url: str) -> bool:
+        found = authz.return_url(url, rules, cookie_domain=settings.cookie_domain, base_url=settings.base_url)
+        return found is not None
+
+    completion.allow_destinations(ctx, protected)

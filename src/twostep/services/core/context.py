@@ -40,9 +40,9 @@ class Context:
     password_policy: PasswordPolicy = field(default_factory=PasswordPolicy)
     # services.policy keeps the configured settings and the administrator's overrides here.
     policy_cache: dict[str, Any] = field(default_factory=dict)
-    # services.signin.completion: predicates on a host name that allow an absolute ``continue_to``
-    # (forward-auth and OIDC register theirs in create_app; empty: same-origin paths only).
-    continue_hosts: list[Callable[[str], bool]] = field(default_factory=list)
+    # services.signin.completion: predicates on an absolute URL that allow it as ``continue_to``
+    # (forward-auth registers its protected hosts in create_app; empty: same-origin paths only).
+    continue_destinations: list[Callable[[str], bool]] = field(default_factory=list)
     # services.oidc.keys: the current ID-token signing key, re-read from the database every few seconds.
     oidc_key_cache: dict[str, Any] = field(default_factory=dict)
 

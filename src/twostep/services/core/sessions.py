@@ -63,7 +63,7 @@ def create(
     ``data`` sets values of the new session's own.
     """
     now = ctx.clock.now()
-    carried_keys = CARRIED_DATA if carry_data else KEPT_AFTER_COMPLETION
+    carried_keys = CARRIED_DATA if carry_data else ()
     carried = replacing if replacing is not None and replacing.user_id == user.id else None
     if replacing is not None:
         db.delete(replacing)
@@ -101,11 +101,8 @@ def create(
 
 
 #: Keys of a session's ``data`` its successor inherits (same user only).
-#: ``continue_to``: where the sign-in continues (services.signin.completion); ``return_to``: the
-#: protected address forward-auth sent the browser from (services.return_address).
-CARRIED_DATA = ("continue_to", "return_to")
-#: The completion uses ``continue_to`` up; forward-auth's ``return_to`` is taken later, by /login/continue.
-KEPT_AFTER_COMPLETION = ("return_to",)
+#: ``continue_to``: where the sign-in continues (services.signin.completion).
+CARRIED_DATA = ("continue_to",)
 
 
 def _carried_data(row: WebSession | None, keys: tuple[str, ...] = CARRIED_DATA) -> dict[str, Any]:

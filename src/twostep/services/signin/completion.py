@@ -11,9 +11,15 @@ browser goes next: ``continue_to``.
 function, ``continue_target``, when it enters (``/login``), stored server side in the pending
 session (``remember_target``), carried through every rotation of the session id (only between
 sessions of the same user), and validated again when it is used. Allowed: a path on this site
-(``domain.links.same_origin_path``), or an absolute ``http(s)`` URL whose host a registered predicate
-allows (``allow_hosts``: forward-auth and OIDC register theirs at start-up). Anything else falls back
-to the default page; no redirect ever leaves for a host nobody registered (an open redirect).
+(``domain.links.same_origin_path``), or an absolute ``http(s)`` URL a registered predicate allows
+(``allow_destinations``: forward-auth registers its protected hosts at start-up). Anything else falls
+back to the default page; no redirect ever leaves for a host nobody registered (an open redirect).
+
+A path is used up by the completion. An absolute URL (another host) is kept in the signed-in session
+and the completion answers ``RESUME_PATH`` instead: the browser gets there from a form's POST, and
+our CSP (``form-action 'self'``) also stops a redirect *after* a form submission to another host, so
+the last hop is ``GET /login/continue``, which takes the target (``take_target``) and sends the browser
+on. The enrollment's and the lost-phone flow's "Continue" links lead there too.
 
 Stable API for the other features::
 
@@ -22,7 +28,8 @@ Stable API for the other features::
     remember_target(db_row, target)               # store it in a (pending) session
     done = complete_sign_in(ctx, db, user, request, replacing=row, method="totp", ...)
     done.token, done.device_token, done.continue_to, done.notices
-    allow_hosts(ctx, predicate)                   # register absolute destinations (create_app)
+    keep_target(ctx, token, target)               # a signed-in session resumes there (step-up)
+    allow_destinations(ctx, predicate)            # register absolute destinations (create_app)
 """
 
 from __future__ import annotations
@@ -44,13 +51,16 @@ from twostep.services.core.context import Context, RequestInfo
 from twostep.storage.models import RememberedDevice, User, WebSession
 
 DEFAULT_TARGET = "/account"
+#: Where a sign-in that continues to another host ends: a GET page that takes the kept target.
+RESUME_PATH = "/login/continue"
 #: The session ``data`` key that carries the target through the flow.
 DATA_KEY = "continue_to"
 
 
-def allow_hosts(ctx: Context, predicate: Callable[[str], bool]) -> None:
-    """Allow absolute ``continue_to`` URLs whose (lower-case) host ``predicate`` accepts."""
-    ctx.continue_hosts.append(predicate)
+def allow_destinations(ctx: Context, predicate: Callable[[str], bool]) -> None:
+    """Allow absolute ``continue_to`` URLs ``predicate`` accepts (it sees the whole URL, already
+    checked to be http(s), with a host and no user info)."""
+    ctx.continue_destinations.append(predicate)
 
 
 def continue_target(ctx: Context, raw: str | None) -> str | None:
@@ -70,7 +80,7 @@ def continue_target(ctx: Context, raw: str | None) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not host or parts.username or parts.password or not port_ok:
         return None
-    if any(predicate(host) for predicate in ctx.continue_hosts):
+    if any(predicate(value) for predicate in ctx.continue_destinations):
         return value
     return None
 
@@ -111,6 +121,18 @@ def take_target(ctx: Context, token: str | None) -> str | None:
         if row is not None and target is not None:
             remember_target(row, None)
         return target
+
+
+def keep_target(ctx: Context, token: str | None, target: str) -> None:
+    """A signed-in session resumes at ``target`` (validated here) once it has passed what stands in
+    between: forward-auth's step-up, where re-authentication comes first, then ``RESUME_PATH``."""
+    valid = continue_target(ctx, target)
+    if valid is None:
+        return
+    with ctx.db.transaction() as db:
+        row = sessions.load(ctx, db, token)
+        if row is not None and row.stage == Stage.SIGNED_IN.value:
+            remember_target(row, valid)
 
 
 @dataclass(frozen=True)
@@ -162,7 +184,8 @@ def complete_sign_in(
         via_remembered_device=remembered is not None,
         replacing=replacing,
         method=method,  # the second-step method used: OpenID Connect's ``amr`` reports it
-        carry_data=False,  # the target is used up here: a later page never resumes it again
+        carry_data=False,  # a path is used up here: a later page never resumes it again
+        data=None if target.startswith("/") else {DATA_KEY: target},  # another host: via RESUME_PATH
     )
     notices: list[str] = []
     if remembered is not None:
@@ -182,4 +205,5 @@ def complete_sign_in(
         user.last_method = method
     detail = {"method": method, **audit_detail} if method else audit_detail
     audit.record(ctx, db, "authn_login_success", request=request, user=user, **detail)
-    return Completion(token=token, continue_to=target, device_token=device_token, notices=notices)
+    onward = target if target.startswith("/") else RESUME_PATH
+    return Completion(token=token, continue_to=onward, device_token=device_token, notices=notices)

@@ -118,7 +118,7 @@ def _after_confirm(page: Page, kind: oob_enrollment.Kind, result: enrollment.Con
             "enrolled.html",
             method=kind,
             recovery_codes=result.recovery_codes,
-            continue_to=completion.take_target(page.ctx, result.token) or "/account",
+            continue_to=completion.RESUME_PATH,  # resumes what the session carries, else My account
         )
     if result.outcome in ("reauth", "mailbox", "no_session"):
         return authenticator_app.not_admitted(page, result.outcome, f"/enroll/{kind}")

@@ -1,9 +1,10 @@
-"""The sign-in's return to a protected address (forward-auth's ``rd``), in one place.
+"""Forward-auth's return address (``rd``) on the sign-in pages, and ``/login/continue``.
 
-``/login?rd=<url>&rm=<method>`` carries ``rd`` through the password form; when it names a host this
-installation protects (``domain.authz.return_url``: twostep's own host, the cookie domain, or a rule's
-``hosts`` — never another site, so no open redirect) it is kept in the session and followed where the
-sign-in completes (``continue_target``), or after a step-up for an already signed-in browser.
+``/login?rd=<url>`` is one more ``continue_to`` target: validated by ``completion.continue_target``
+(forward-auth registered its protected hosts: ``services.forward_auth.allow_return_addresses``),
+carried and resumed by the one completion. What is left here is the web side: ``/login/continue``,
+the GET page a sign-in to another host ends on (``completion.RESUME_PATH``), and an already
+signed-in browser sent to ``/login?rd=…`` (straight back, or a step-up first).
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from fastapi.responses import Response
 from twostep.domain import authz
 from twostep.domain.login_flow import Area
 from twostep.services import forward_auth
-from twostep.services.signin import return_address
+from twostep.services.signin import completion
 from twostep.web.account.reauth import reauth_url
 from twostep.web.core.pages import Page, build_page
 
 log = logging.getLogger("twostep")
 router = APIRouter()
 PageDep = Annotated[Page, Depends(build_page)]
-CONTINUE_PATH = "/login/continue"
+CONTINUE_PATH = completion.RESUME_PATH
 SAFE_URL_CHARACTERS = ":/?#[]@!$&'()*+,;=%~"  # already-encoded URL: only other characters are encoded
 
 
@@ -38,21 +39,6 @@ def safe_rd(page: Page, raw: str | None) -> authz.ReturnUrl | None:
     return authz.return_url(
         (raw or "").strip(), _rules(page), cookie_domain=settings.cookie_domain, base_url=settings.base_url
     )
-
-
-def remember(page: Page, token: str | None, raw_rd: str | None) -> None:
-    """After a password step that issued ``token``: keep a valid ``rd`` for the end of the sign-in."""
-    target = safe_rd(page, raw_rd)
-    if target is not None and token:
-        return_address.remember(page.ctx, token, target)
-
-
-def continue_target(page: Page, token: str | None, default: str = "/account") -> Response:
-    """Where a completed sign-in goes: on to the kept ``rd`` through ``/login/continue``, else ``default``.
-
-    Not straight from the form's POST to the other host: the pages' CSP (``form-action 'self'``)
-    also governs where a form submission is redirected, and browsers stop the navigation there."""
-    return page.redirect(CONTINUE_PATH if return_address.pending(page.ctx, token) else default)
 
 
 def _cookie_reaches(page: Page, url: str) -> bool:
@@ -81,15 +67,16 @@ def resume_signed_in(page: Page, raw_rd: str) -> Response:
     if path is not None and identity is not None:
         wanted = authz.Target("GET", (parts.hostname or "").lower(), path)
         if forward_auth.decide(page.ctx, _rules(page), wanted, identity).verdict == "step_up":
-            return_address.remember(page.ctx, page.session_token, target)
+            completion.keep_target(page.ctx, page.session_token, target)
             return page.redirect(reauth_url(CONTINUE_PATH))
     return page.redirect_to_protected(target)
 
 
 @router.get(CONTINUE_PATH)
 def resume(page: PageDep) -> Response:
-    """Where a completed sign-in, re-authentication and the enrollment's "Continue" lead: a page that
-    sends the browser on to the kept address (``Refresh``, plus a link), or My account.
+    """Where a completed sign-in to another host, a step-up's re-authentication and the enrollment's
+    "Continue" lead: a page that sends the browser on to the target the session kept (``Refresh``,
+    plus a link), a page of this site, or My account.
 
     A page rather than a redirect: when this request is the end of a form submission's redirects,
     a redirect to another host would be stopped by ``form-action 'self'``; a refresh is a new
@@ -97,9 +84,9 @@ def resume(page: PageDep) -> Response:
     blocked = page.guard(Area.SIGNED_IN)
     if blocked:
         return blocked
-    target = safe_rd(page, return_address.take(page.ctx, page.session_token))
-    if target is None:
-        return page.redirect("/account")
+    target = completion.take_target(page.ctx, page.session_token)  # validated again as it is taken
+    if target is None or target.startswith("/"):
+        return page.redirect(target or "/account")
     response = page.render("continue.html", target=target)
     response.headers["Refresh"] = f"0;url={quote(target, safe=SAFE_URL_CHARACTERS)}"
     return response

@@ -12,7 +12,6 @@ from twostep.domain.login_flow import Area, Stage, home_for
 from twostep.services.core import accounts
 from twostep.services.enrollment import setup
 from twostep.services.signin import completion, login, views
-from twostep.services.signin import return_address as kept_address
 from twostep.web.core.pages import Page, build_page
 from twostep.web.signin import code_feedback, return_address
 from twostep.web.signin.code_feedback import send_feedback
@@ -37,14 +36,6 @@ def _continue_to(page: Page) -> str | None:
     return completion.continue_target(page.ctx, params.get("next") or params.get("rd"))
 
 
-def _finish_sign_in(page: Page, token: str | None, continue_to: str) -> Response:
-    """Where a completed sign-in goes: a protected application's address kept for forward-auth
-    (through ``/login/continue``), else the completion's ``continue_to``."""
-    if token and kept_address.pending(page.ctx, token):
-        return page.redirect(return_address.CONTINUE_PATH)
-    return page.continue_to(continue_to)
-
-
 def _fresh(page: Page) -> bool:
     """``fresh=1``: a full sign-in even in a signed-in browser, and a remembered device does not skip
     the second step (OpenID Connect's ``prompt=login`` and ``max_age``)."""
@@ -62,7 +53,7 @@ def login_form(page: PageDep) -> Response:
     target = _continue_to(page)
     rd = page.request.query_params.get("rd", "")  # forward-auth's return address (web.return_address)
     if page.stage is Stage.SIGNED_IN and not _fresh(page):
-        if rd and not target:  # forward-auth's address: its rules decide, with a step-up if they ask
+        if rd:  # forward-auth's address: its rules decide, with a step-up if they ask
             return return_address.resume_signed_in(page, rd)
         return page.continue_to(target or "/account")
     notice = page.request.query_params.get("notice", "")
@@ -85,7 +76,7 @@ def login_submit(
     rd: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
     kept = {"rd": return_address.safe_rd(page, rd) or ""}  # forward-auth's return address, kept on errors
-    target = _continue_to(page)
+    target = _continue_to(page) or completion.continue_target(page.ctx, rd)
     page.request.state.login_action = _login_action(target, _fresh(page))
     if not page.csrf_ok(csrf_token):
         return page.render("login.html", **kept, status_code=400, email=email, errors={"form": page.message("csrf")})
@@ -119,9 +110,8 @@ def login_submit(
             "login.html", **kept, status_code=401, email=email, errors={"form": page.message("login_invalid")}
         )
     page.set_session(result.token)
-    return_address.remember(page, result.token, rd)
     if result.outcome == "signed_in":
-        return _finish_sign_in(page, result.token, result.continue_to)
+        return page.continue_to(result.continue_to)
     step = {"second_step": "/login/code", "enroll": "/enroll", "remind": "/reminder"}[result.outcome]
     if result.outcome == "second_step":
         step += code_feedback.auto_send_query(page.ctx, result.token, page)  # email codes: at once (issue 3)
@@ -169,7 +159,7 @@ def code_submit(
             page.cookies_to_set.append(
                 (page.web.cookies.device, result.device_token, page.ctx.settings.remember_device_days * 86400)
             )
-        return _finish_sign_in(page, result.token, result.continue_to)
+        return page.continue_to(result.continue_to)
     if result.outcome == "restart":
         page.set_session(None)
         return page.redirect("/login?notice=restart")
