@@ -479,9 +479,11 @@ def test_amr_names_the_method_enrolled_during_the_authorization(
     secret = secret_of(otpauth_uri(enroll_page.text))
     enrolled = client.post("/enroll/totp", data={"code": code_for(secret, clock),
                                                  "csrf_token": csrf_of(enroll_page.text)})
-    resume = re.search(r'href="(/oauth2/authorize/resume[^"]*)"', enrolled.text)
-    assert enrolled.status_code == 200 and resume, alerts(enrolled.text)
-    location = client.get(unescape(resume.group(1)), follow_redirects=False).headers["location"]
+    onward = re.search(r'<a class="button" href="([^"]+)">Continue</a>', enrolled.text)
+    assert enrolled.status_code == 200 and onward, alerts(enrolled.text)
+    resume = client.get(unescape(onward.group(1)), follow_redirects=False).headers["location"]
+    assert resume.startswith("/oauth2/authorize/resume?"), resume  # the authorization carries on
+    location = client.get(resume, follow_redirects=False).headers["location"]
     claims = _claims_of(client, rp, location, verifier)
     assert claims["amr"] == ["pwd", "otp", "mfa"] and claims["acr"] == ACR_MULTI_FACTOR
     assert claims["auth_time"] == int(clock.now().timestamp())  # the enrolment's code, not the password
