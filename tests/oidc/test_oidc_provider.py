@@ -20,6 +20,7 @@ from tests.oidc_helpers import (
     Rp,
     authorize_to_code,
     authorize_url,
+    back_to_client,
     exchange,
     id_token_claims,
     pkce,
@@ -202,7 +203,7 @@ def test_oidcc_prompt_login_reruns_the_second_step_on_a_remembered_device(
     from tests.oidc_helpers import sign_in_through
 
     done = sign_in_through(client, login_at, EMAIL, secret, clock)
-    location = client.get(done.headers["location"], follow_redirects=False).headers["location"]
+    location = back_to_client(client.get(done.headers["location"], follow_redirects=False))
     body = exchange(client, rp, query_of(location)["code"], verifier).json()
     assert id_token_claims(client, body["id_token"])[1]["amr"] == ["pwd", "otp", "mfa"]
 
@@ -483,7 +484,7 @@ def test_amr_names_the_method_enrolled_during_the_authorization(
     assert enrolled.status_code == 200 and onward, alerts(enrolled.text)
     resume = client.get(unescape(onward.group(1)), follow_redirects=False).headers["location"]
     assert resume.startswith("/oauth2/authorize/resume?"), resume  # the authorization carries on
-    location = client.get(resume, follow_redirects=False).headers["location"]
+    location = back_to_client(client.get(resume, follow_redirects=False))
     claims = _claims_of(client, rp, location, verifier)
     assert claims["amr"] == ["pwd", "otp", "mfa"] and claims["acr"] == ACR_MULTI_FACTOR
     assert claims["auth_time"] == int(clock.now().timestamp())  # the enrolment's code, not the password

@@ -129,17 +129,17 @@ def test_probe_gives_up_on_a_server_that_never_answers_the_handshake(tmp_path: P
         started = time.monotonic()
         reach = probe("app.test", port, True, seconds=0.5, resolver=loopback, allow_loopback=True)
         elapsed = time.monotonic() - started
-    assert reach.outcome == "timeout" and elapsed < 1.5
+    assert reach.outcome == "timeout" and elapsed < 4  # near its limit (a busy machine), not TCP's minutes
 
 
 def test_probe_gives_up_when_the_name_lookup_hangs() -> None:
     def hanging(host: str, port: int) -> list[str]:
-        time.sleep(5)
+        time.sleep(20)
         return ["192.0.2.1"]
 
     started = time.monotonic()
     reach = probe("slow.example", 443, True, seconds=0.3, resolver=hanging)
-    assert reach.outcome == "timeout" and time.monotonic() - started < 1.0
+    assert reach.outcome == "timeout" and time.monotonic() - started < 4  # not the 20 s of the lookup
 
 
 def test_probe_never_connects_to_loopback_link_local_or_metadata_addresses() -> None:

@@ -79,6 +79,9 @@ def sign_in(browser: httpx.Client, start: str, provider: Provider, *, remember: 
         if response.status_code in (302, 303):
             response = browser.get(httpx.URL(str(response.url)).join(response.headers["location"]))
             continue
+        if response.headers.get("refresh", "").startswith("0;url="):  # twostep's way back after a sign-in
+            response = browser.get(response.headers["refresh"].removeprefix("0;url="))
+            continue
         if response.url.path == "/login":
             csrf = re.search(r'name="csrf_token" value="([^"]+)"', response.text)
             action = re.search(r'<form method="post" action="(/login[^"]*)"', response.text)
