@@ -3,10 +3,12 @@ second, and per second of server CPU (the per-core figure to hold against Keyclo
 of about 120 refresh-token grants per second per vCPU).
 
     PYTHONPATH=src .venv/bin/python bench/oidc_grants.py [--seconds 10] [--threads 4] [--database-url URL]
+        [--alg RS256|ES256]
 
 It starts `twostep serve --workers 1` on loopback (SQLite in a temporary data directory unless
 ``--database-url``), registers a confidential client, writes N ready authorization codes (with PKCE
-S256) and refresh-token chains straight into the database, then posts to /oauth2/token from
+S256) and refresh-token chains straight into the database (``--alg ES256``: after ``rotate-keys
+--alg ES256``, so ID tokens are signed with P-256 instead of RSA-2048), then posts to /oauth2/token from
 ``--threads`` keep-alive connections. Every answer must be 200 with tokens (an error aborts the run).
 Server CPU is read from /proc for the server process; the client runs on the same machine.
 """
@@ -35,7 +37,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from twostep.app import build_context  # noqa: E402
 from twostep.services.core import accounts  # noqa: E402
-from twostep.services.oidc import clients  # noqa: E402
+from twostep.services.oidc import clients, keys  # noqa: E402
 from twostep.services.oidc.provider import CODE_PURPOSE, TOKEN_PURPOSE  # noqa: E402
 from twostep.settings import load_settings  # noqa: E402
 from twostep.storage.models import OidcAuthorizationCode, OidcToken  # noqa: E402
@@ -56,12 +58,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def seed(env: dict[str, str], codes: int, chains: int) -> tuple[str, str, list[str], list[str]]:
+def seed(env: dict[str, str], codes: int, chains: int, alg: str = "RS256") -> tuple[str, str, list[str], list[str]]:
     overrides: dict[str, object] = {"data_dir": Path(env["TWOSTEP_DATA_DIR"]), "base_url": env["TWOSTEP_BASE_URL"]}
     if env.get("TWOSTEP_DATABASE_URL"):
         overrides["database_url"] = env["TWOSTEP_DATABASE_URL"]
     settings = load_settings(**overrides)
     ctx = build_context(settings)
+    keys.rotate(ctx, alg)
     created = clients.create(ctx, "bench", [REDIRECT])
     assert created.secret is not None
     user_id = accounts.create_user(ctx, f"bench-{secrets.token_hex(4)}@example.com", "violet staple meadow 42")
@@ -137,6 +140,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--codes", type=int, default=20000)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--alg", choices=["RS256", "ES256"], default="RS256")
     args = parser.parse_args()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -147,7 +151,7 @@ def main() -> int:
             env["TWOSTEP_DATABASE_URL"] = args.database_url
         twostep = [sys.executable, "-m", "twostep.cli"]
         subprocess.run([*twostep, "migrate"], env=env, check=True, capture_output=True)
-        client_id, secret, codes, chains = seed(env, args.codes, args.threads)
+        client_id, secret, codes, chains = seed(env, args.codes, args.threads, args.alg)
         server = subprocess.Popen([*twostep, "serve", "--port", str(port), "--no-migrate"], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -167,7 +171,7 @@ def main() -> int:
                 cpu, wall = cpu_seconds(server.pid) - cpu0, time.monotonic() - wall0
                 results.append({
                     "grant": "authorization_code" if kind == "code" else "refresh_token",
-                    "database": "postgresql" if args.database_url else "sqlite",
+                    "database": "postgresql" if args.database_url else "sqlite", "alg": args.alg,
                     "requests": count, "seconds": round(wall, 2), "per_second": round(count / wall, 1),
                     "server_cpu_seconds": round(cpu, 2), "per_cpu_second": round(count / cpu, 1) if cpu else None,
                     "threads": args.threads,

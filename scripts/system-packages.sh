@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian/Ubuntu packages `make test` needs when they are missing: a real browser
 # (chromium), the RFC and QR cross-checks (oathtool, zbarimg), PDF text (pdftotext), and the servers
-# the suite starts for itself (PostgreSQL's initdb/postgres, redis-server, nginx). As root it uses apt-get;
+# the suite starts for itself (PostgreSQL's initdb/postgres, redis-server, nginx, Caddy, Apache with
+# mod_auth_openidc). As root it uses apt-get;
 # otherwise sudo when it is available without a password prompt; elsewhere it names what is missing.
 set -eu
 missing=""
@@ -17,6 +18,8 @@ need postgresql sh -c 'ls /usr/lib/postgresql/*/bin/initdb'
 need redis-server command -v redis-server
 need nginx-light sh -c 'command -v nginx || test -x /usr/sbin/nginx'
 need caddy command -v caddy  # forward-auth tests (docs/forward-auth.md)
+need apache2 test -x /usr/sbin/apache2  # the OpenID Connect relying-party test (docs/oidc.md)
+need libapache2-mod-auth-openidc test -f /usr/lib/apache2/modules/mod_auth_openidc.so
 [ -z "$missing" ] && exit 0
 echo "make test: installing system packages:$missing" >&2
 if [ "$(id -u)" = 0 ]; then

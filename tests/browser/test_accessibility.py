@@ -265,20 +265,30 @@ def test_administration_pages_pass_axe(
 
         db.add(UserRole(user_id=admin.id, role=accounts.ADMIN))
         admin_id = admin.id
-    accounts.create_user(ctx, "bob@example.com", PASSWORD)
+    bob_id = accounts.create_user(ctx, "bob@example.com", PASSWORD)
+    from twostep.services.oidc import clients
+
+    clients.create(ctx, "Wiki", ["https://wiki.example.org/cb", "http://127.0.0.1:8400/cb"])
     for path in [
         "/admin",
         "/admin?q=bob",
         f"/admin/users/{admin_id}",
+        f"/admin/users/{bob_id}",  # with "Mark the email address verified"
         "/admin/audit",
         "/admin/policy",
         "/admin/missing",
         "/admin/roles",
         "/admin/api-keys",
+        "/admin/oidc",
         "/api/docs",
     ]:
         page.goto(live_server + path)
         axe.check(path)
+    page.goto(live_server + "/admin/oidc")
+    page.get_by_label("Test this redirect URI: the address the application sends").fill("https://wiki.example.org/cb/")
+    page.get_by_role("button", name="Test this redirect URI").click()
+    page.get_by_role("status").filter(has_text="a trailing /").wait_for()
+    axe.check("/admin/oidc: a redirect URI tested")
 
 
 # --- keyboard only -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.cli_support import Ran, in_process_cli
+from twostep.domain.clock import FrozenClock
 from twostep.services.core.context import Context
 from twostep.services.oidc import clients, keys
 from twostep.settings import Settings
@@ -60,13 +61,20 @@ def test_cli_oidc_refuses_unsafe_redirect_uris(twostep: Callable[..., Ran], uri:
     assert ran.returncode == 1 and ran.stderr.startswith("error: ") and "Traceback" not in ran.stderr
 
 
-def test_cli_oidc_rotate_keys_keeps_the_old_key_published(twostep: Callable[..., Ran], ctx: Context) -> None:
+def test_cli_oidc_rotate_keys_keeps_the_old_key_published(
+    twostep: Callable[..., Ran], ctx: Context, clock: FrozenClock
+) -> None:
+    """The CLI is another instance: this one switches to the new key within ``CURRENT_KEY_SECONDS``,
+    and signs with the old one until then — still published, so its tokens stay verifiable."""
     with ctx.db.transaction() as db:
         old = keys.current(ctx, db).kid
     ran = twostep("oidc", "rotate-keys")
     assert ran.returncode == 0, ran.stderr
     with ctx.db.transaction() as db:
         published = {key["kid"] for key in keys.jwks(ctx, db)["keys"]}
+        assert keys.current(ctx, db).kid == old
+    clock.advance(seconds=keys.CURRENT_KEY_SECONDS + 1)
+    with ctx.db.transaction() as db:
         current = keys.current(ctx, db).kid
         sealed = db.get(OidcSigningKey, current)
         assert sealed is not None and b'"d"' not in sealed.private_sealed

@@ -5,16 +5,22 @@ then the behaviours the issue lists. Each runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import hashlib
+import re
 from base64 import urlsafe_b64encode
+from html import unescape
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import delete
 
+from tests.admin.test_admin import reauthenticate
 from tests.oidc_helpers import (
     POST_LOGOUT,
     REDIRECT,
+    Rp,
     authorize_to_code,
     authorize_url,
+    back_to_client,
     exchange,
     id_token_claims,
     pkce,
@@ -22,7 +28,21 @@ from tests.oidc_helpers import (
     refresh,
     register,
 )
-from tests.support import alerts, enrolled_user
+from tests.support import (
+    PASSWORD,
+    alerts,
+    code_for,
+    csrf_of,
+    enroll_totp,
+    enrolled_user,
+    login_password,
+    make_user,
+    otpauth_uri,
+    prove_mailbox,
+    secret_of,
+    sign_out,
+    submit_code,
+)
 from twostep.domain.amr import ACR_MULTI_FACTOR
 from twostep.domain.clock import FrozenClock
 from twostep.services.core import accounts, sessions
@@ -183,7 +203,7 @@ def test_oidcc_prompt_login_reruns_the_second_step_on_a_remembered_device(
     from tests.oidc_helpers import sign_in_through
 
     done = sign_in_through(client, login_at, EMAIL, secret, clock)
-    location = client.get(done.headers["location"], follow_redirects=False).headers["location"]
+    location = back_to_client(client.get(done.headers["location"], follow_redirects=False))
     body = exchange(client, rp, query_of(location)["code"], verifier).json()
     assert id_token_claims(client, body["id_token"])[1]["amr"] == ["pwd", "otp", "mfa"]
 
@@ -432,3 +452,102 @@ def test_purge_deletes_expired_oidc_rows_only(client: TestClient, ctx: Context, 
     clock.advance(days=31)
     purge.purge(ctx)
     assert counts() == (0, 0, 0)
+
+
+def _claims_of(client: TestClient, rp: Rp, location: str, verifier: str) -> dict[str, Any]:
+    body = exchange(client, rp, query_of(location)["code"], verifier).json()
+    return id_token_claims(client, body["id_token"])[1]
+
+
+def test_amr_names_the_method_enrolled_during_the_authorization(
+    client: TestClient, ctx: Context, clock: FrozenClock
+) -> None:
+    """A user who must enrol first: password, the mailbox check, then the new authenticator's code —
+    the sign-in the application gets back used a password and an OTP, as the twostep session says."""
+    rp = register(ctx)
+    make_user(ctx, EMAIL)
+    verifier, challenge = pkce()
+    login_at = client.get(authorize_url(rp, challenge=challenge), follow_redirects=False).headers["location"]
+    page = client.get(login_at)
+    action = re.search(r'<form method="post" action="(/login[^"]*)"', page.text)
+    assert action
+    password = client.post(unescape(action.group(1)), data={
+        "email": EMAIL, "password": PASSWORD, "csrf_token": csrf_of(page.text)}, follow_redirects=False)
+    assert password.headers["location"] == "/enroll"
+    prove_mailbox(client)
+    clock.advance(seconds=20)
+    enroll_page = client.get("/enroll/totp")
+    secret = secret_of(otpauth_uri(enroll_page.text))
+    enrolled = client.post("/enroll/totp", data={"code": code_for(secret, clock),
+                                                 "csrf_token": csrf_of(enroll_page.text)})
+    onward = re.search(r'<a class="button" href="([^"]+)">Continue</a>', enrolled.text)
+    assert enrolled.status_code == 200 and onward, alerts(enrolled.text)
+    resume = client.get(unescape(onward.group(1)), follow_redirects=False).headers["location"]
+    assert resume.startswith("/oauth2/authorize/resume?"), resume  # the authorization carries on
+    location = back_to_client(client.get(resume, follow_redirects=False))
+    claims = _claims_of(client, rp, location, verifier)
+    assert claims["amr"] == ["pwd", "otp", "mfa"] and claims["acr"] == ACR_MULTI_FACTOR
+    assert claims["auth_time"] == int(clock.now().timestamp())  # the enrolment's code, not the password
+
+
+def test_amr_after_reauthentication_on_a_remembered_device_names_the_second_step(
+    client: TestClient, ctx: Context, clock: FrozenClock
+) -> None:
+    """Signed in on a remembered device (``pwd`` only), then re-authenticated with password and code
+    (for a change in their account): the next authorization says so, with the new ``auth_time``."""
+    rp = register(ctx)
+    secret = enrolled_user(client, ctx, clock, EMAIL)
+    login_password(client, EMAIL)
+    assert submit_code(client, code_for(secret, clock), remember=True).status_code == 303
+    sign_out(client)
+    clock.advance(seconds=60)
+    login_password(client, EMAIL)  # the remembered device skips the second step
+    verifier, challenge = pkce()
+    location = client.get(authorize_url(rp, challenge=challenge), follow_redirects=False).headers["location"]
+    assert _claims_of(client, rp, location, verifier)["amr"] == ["pwd"]
+    clock.advance(seconds=60)
+    reauthenticate(client, secret, clock, "/account")
+    verifier, challenge = pkce()
+    location = client.get(authorize_url(rp, challenge=challenge, prompt="none"), follow_redirects=False)
+    claims = _claims_of(client, rp, location.headers["location"], verifier)
+    assert claims["amr"] == ["pwd", "otp", "mfa"] and claims["acr"] == ACR_MULTI_FACTOR
+    assert claims["auth_time"] == int(clock.now().timestamp())
+
+
+def test_amr_after_password_only_reauthentication_stays_pwd(
+    client: TestClient, ctx: Context, clock: FrozenClock
+) -> None:
+    """An account without any method (allowed by policy) re-authenticates with the password alone:
+    no second step is claimed."""
+    from twostep.services.core.context import RequestInfo
+    from twostep.services.rollout import policy
+
+    policy.save(ctx, {"twofa_required": "optional"}, actor_id=None, request=RequestInfo())
+    rp = register(ctx)
+    make_user(ctx, EMAIL)
+    login_password(client, EMAIL)
+    clock.advance(seconds=60)
+    page = client.get("/account/reauth?next=/account")
+    done = client.post("/account/reauth", data={"password": PASSWORD, "next": "/account",
+                                                "csrf_token": csrf_of(page.text)}, follow_redirects=False)
+    assert done.status_code == 303, alerts(done.text)
+    verifier, challenge = pkce()
+    location = client.get(authorize_url(rp, challenge=challenge), follow_redirects=False).headers["location"]
+    claims = _claims_of(client, rp, location, verifier)
+    assert claims["amr"] == ["pwd"] and claims["auth_time"] == int(clock.now().timestamp())
+
+
+def test_email_verified_is_false_for_the_setup_link_administrator(client: TestClient, ctx: Context,
+                                                                  clock: FrozenClock) -> None:
+    """The setup link stands in for the mailbox check so the first administrator can enrol, but no
+    code went to the address: it is not verified."""
+    from tests.enrollment.test_first_run import submit_setup
+
+    rp = register(ctx)
+    link = accounts.issue_setup_link(ctx)
+    assert link
+    assert submit_setup(client, link.removeprefix(ctx.settings.base_url)).headers["location"] == "/enroll"
+    enroll_totp(client, clock)
+    verifier, challenge = pkce()
+    location = client.get(authorize_url(rp, challenge=challenge), follow_redirects=False).headers["location"]
+    assert _claims_of(client, rp, location, verifier)["email_verified"] is False

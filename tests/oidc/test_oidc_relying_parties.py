@@ -1,17 +1,20 @@
 """Real relying parties against a real `twostep serve` on loopback (issue 16): openid-client 6 (Node)
-signs a user in with password + TOTP, reads the claims and userinfo, refreshes, and logs out through
-the end-session endpoint."""
+and Apache with mod_auth_openidc (configured with the block docs/oidc.md documents) each sign a user
+in with password + TOTP, see the claims, refresh, and log out through the end-session endpoint."""
 
 from __future__ import annotations
 
 import csv
 import html
 import os
+import pwd
 import re
+import secrets
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +23,7 @@ import pyotp
 import pytest
 from argon2 import PasswordHasher
 
+from tests.forward_auth_support import echo_server
 from tests.operations.test_behind_nginx import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,22 +60,27 @@ def provider(tmp_path: Path) -> Iterator[Provider]:
         server.wait(timeout=30)
 
 
-def register(provider: Provider, rp_base: str) -> tuple[str, str]:
+def register(provider: Provider, rp_base: str, *, redirect: str = "/callback",
+             post_logout: str = "/signed-out") -> tuple[str, str]:
     ran = subprocess.run(
-        [*TWOSTEP, "oidc", "client", "create", "Node RP", "--redirect-uri", f"{rp_base}/callback",
-         "--post-logout-uri", f"{rp_base}/signed-out"],
+        [*TWOSTEP, "oidc", "client", "create", "Test RP", "--redirect-uri", f"{rp_base}{redirect}",
+         "--post-logout-uri", f"{rp_base}{post_logout}"],
         env=provider.env, check=True, capture_output=True, text=True, timeout=60,
     )
     fields = dict(line.split(":", 1) for line in ran.stdout.splitlines())
     return fields["client_id"].strip(), fields["client_secret"].strip()
 
 
-def sign_in(browser: httpx.Client, start: str, provider: Provider) -> httpx.Response:
-    """Follow redirects like a browser; fill twostep's password and code forms when they come."""
+def sign_in(browser: httpx.Client, start: str, provider: Provider, *, remember: bool = False) -> httpx.Response:
+    """Follow redirects like a browser; fill twostep's password and code forms when they come
+    (``remember``: tick "remember this device" on the code form)."""
     response = browser.get(start)
     for _ in range(20):
         if response.status_code in (302, 303):
             response = browser.get(httpx.URL(str(response.url)).join(response.headers["location"]))
+            continue
+        if response.headers.get("refresh", "").startswith("0;url="):  # twostep's way back after a sign-in
+            response = browser.get(response.headers["refresh"].removeprefix("0;url="))
             continue
         if response.url.path == "/login":
             csrf = re.search(r'name="csrf_token" value="([^"]+)"', response.text)
@@ -83,8 +92,10 @@ def sign_in(browser: httpx.Client, start: str, provider: Provider) -> httpx.Resp
         if response.url.path == "/login/code":
             csrf = re.search(r'name="csrf_token" value="([^"]+)"', response.text)
             assert csrf
-            response = browser.post(f"{provider.base}/login/code", data={
-                "code": pyotp.TOTP(SECRET).now(), "csrf_token": csrf.group(1)})
+            fields = {"code": pyotp.TOTP(SECRET).now(), "csrf_token": csrf.group(1)}
+            if remember:
+                fields["remember_device"] = "1"
+            response = browser.post(f"{provider.base}/login/code", data=fields)
             continue
         return response
     raise AssertionError("too many redirects")
@@ -122,3 +133,125 @@ def test_openid_client_6_signs_in_with_totp_refreshes_and_logs_out(provider: Pro
     finally:
         rp.terminate()
         rp.wait(timeout=30)
+
+
+APACHE_MODULES = Path("/usr/lib/apache2/modules")
+
+
+def documented_apache_block() -> str:
+    """The ```apache block of docs/oidc.md, as an administrator would copy it."""
+    text = (ROOT / "docs" / "oidc.md").read_text()
+    section = text[text.index("## Example: Apache with mod_auth_openidc"):]
+    found = re.search(r"```apache\n(.*?)```", section, re.DOTALL)
+    assert found, "docs/oidc.md has no ```apache block under 'Example: Apache with mod_auth_openidc'"
+    return found.group(1)
+
+
+def apache_conf(root: Path, port: int, provider: Provider, client: tuple[str, str], upstream: int) -> str:
+    """A whole httpd.conf of the test's own: the documented block with only the addresses, the client
+    and the passphrase replaced, in a server with its own ServerRoot on a loopback port."""
+    site = documented_apache_block()
+    replacements = {
+        "https://auth.example.org": provider.base,
+        "https://app.example.org": f"http://127.0.0.1:{port}",
+        "<client_id>": client[0],
+        "<client_secret>": client[1],
+        "<a long random string>": secrets.token_urlsafe(32),
+        "http://127.0.0.1:8080": f"http://127.0.0.1:{upstream}",
+    }
+    for old, new in replacements.items():
+        assert old in site, f"the Apache block of docs/oidc.md no longer has {old!r}"
+        site = site.replace(old, new)
+    modules = ("mpm_event", "authn_core", "authz_core", "authz_user", "proxy", "proxy_http", "auth_openidc")
+    loads = "\n".join(f"LoadModule {name}_module {APACHE_MODULES}/mod_{name}.so" for name in modules)
+    # Apache refuses to serve as root: as root (CI, containers) its workers run as an unprivileged user.
+    run_as = "User www-data\nGroup www-data\n" if os.geteuid() == 0 else ""
+    return (
+        f'ServerRoot "{root}"\nServerName 127.0.0.1\nListen 127.0.0.1:{port}\n'
+        f"PidFile {root}/httpd.pid\nDefaultRuntimeDir {root}\nErrorLog {root}/error.log\nLogLevel warn\n"
+        f"{loads}\n{run_as}"
+        "StartServers 1\nServerLimit 1\nThreadsPerChild 16\nMaxRequestWorkers 16\n"
+        "MinSpareThreads 1\nMaxSpareThreads 16\n"
+        # The application's own pages outside /protected (the post-logout page): the same echo.
+        f"ProxyPass / http://127.0.0.1:{upstream}/\n"
+        f"{site}"
+    )
+
+
+@contextmanager
+def apache(root: Path, conf: str, port: int) -> Iterator[None]:
+    binary = shutil.which("apache2") or "/usr/sbin/apache2"
+    assert Path(binary).exists() and (APACHE_MODULES / "mod_auth_openidc.so").exists(), (
+        "Apache with mod_auth_openidc is needed: `make test` installs apache2 and libapache2-mod-auth-openidc"
+    )
+    root.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(root, pwd.getpwnam("www-data").pw_uid)
+    (root / "httpd.conf").write_text(conf)
+    checked = subprocess.run([binary, "-d", str(root), "-f", str(root / "httpd.conf"), "-t"],
+                             capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0, checked.stderr
+    server = subprocess.Popen([binary, "-d", str(root), "-f", str(root / "httpd.conf"), "-DFOREGROUND"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        try:
+            wait_for(f"http://127.0.0.1:{port}/up", server)
+        except AssertionError:
+            raise AssertionError((root / "error.log").read_text()[-3000:]) from None
+        yield
+    finally:
+        server.terminate()  # SIGTERM: the parent stops its workers and exits
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+
+
+def test_apache_mod_auth_openidc_signs_in_with_totp_refreshes_and_logs_out(
+    provider: Provider, tmp_path: Path
+) -> None:
+    port = free_port()
+    app = f"http://127.0.0.1:{port}"
+    client = register(provider, app, redirect="/protected/redirect_uri", post_logout="/")
+    with echo_server() as upstream, apache(tmp_path / "apache", apache_conf(
+            tmp_path / "apache", port, provider, client, upstream), port), \
+            httpx.Client(follow_redirects=False, timeout=10, headers={"Accept": "text/html"}) as browser:
+        first = browser.get(f"{app}/protected/page")
+        assert first.status_code == 302 and first.headers["location"].startswith(f"{provider.base}/oauth2/authorize?")
+        done = sign_in(browser, f"{app}/protected/page?x=1", provider, remember=True)
+        assert done.status_code == 200 and done.url == httpx.URL(f"{app}/protected/page?x=1"), done.text[:500]
+        seen = done.json()
+        assert seen["path"] == "/protected/page?x=1"
+        assert seen["oidc_claim_email"] == "ada@example.com" and seen["oidc_claim_name"] == "Ada Lovelace"
+        assert seen["oidc_claim_groups"] == "wiki-editors" and seen["oidc_claim_amr"] == "pwd,otp,mfa"
+        assert seen["oidc_claim_acr"] == "https://refeds.org/profile/mfa"
+        assert seen["oidc_claim_iss"] == provider.base and seen["oidc_claim_aud"] == client[0]
+        assert seen["oidc_claim_email_verified"] in ("0", "false")  # imported: never proven by an emailed code
+        forged = browser.get(f"{app}/protected/page", headers={"OIDC_CLAIM_phone_number": "+15550100"}).json()
+        assert "oidc_claim_phone_number" not in forged  # a claim header sent by the client never gets through
+        # Refresh through the module's own endpoint (the current access token proves the request is the user's).
+        token = seen["oidc_access_token"]
+        refreshed = browser.get(f"{app}/protected/redirect_uri",
+                                params={"refresh": f"{app}/protected/after-refresh", "access_token": token})
+        assert refreshed.status_code == 302, refreshed.text[:500]
+        assert refreshed.headers["location"] == f"{app}/protected/after-refresh"
+        after = browser.get(refreshed.headers["location"]).json()
+        assert after["oidc_access_token"] != token and after["oidc_claim_email"] == "ada@example.com"
+        # Logout: the module's session, then twostep's through the end-session endpoint, back to the app.
+        out = browser.get(f"{app}/protected/redirect_uri", params={"logout": f"{app}/"})
+        assert out.status_code == 302 and out.headers["location"].startswith(f"{provider.base}/oauth2/logout?")
+        back = browser.get(out.headers["location"])
+        assert back.status_code == 302 and back.headers["location"].split("?")[0] == f"{app}/"
+        assert browser.get(back.headers["location"]).json()["path"].startswith("/")
+        assert browser.get(f"{provider.base}/account").headers["location"].startswith("/login")
+        again = browser.get(f"{app}/protected/page")
+        assert again.status_code == 302 and again.headers["location"].startswith(f"{provider.base}/oauth2/authorize?")
+        assert browser.get(again.headers["location"]).headers["location"].startswith("/login")
+        # Signed in again on the remembered device: password only, acr sfa — the documented
+        # `Require claim acr:https://refeds.org/profile/mfa` turns it away.
+        refused = sign_in(browser, f"{app}/protected/page", provider)
+        # 401 on the page itself, after the module's callback: signed in there, but not authorized
+        # (an anonymous request is redirected to twostep instead, as above).
+        assert refused.status_code == 401 and refused.url.path == "/protected/page", refused.text[:300]
+        assert browser.get(f"{provider.base}/account").status_code == 200  # twostep itself did sign in

@@ -29,6 +29,7 @@ from twostep.domain.spreadsheet import csv_row
 from twostep.services.core import accounts, admin_role, audit, devices, notify, sessions, throttling
 from twostep.services.core.context import Context, RequestInfo
 from twostep.services.factors import passkey, recovery
+from twostep.services.oidc import verified_email
 from twostep.services.rollout import policy
 from twostep.storage.models import (
     AuditEvent,
@@ -146,6 +147,9 @@ class UserDetail:
     has_password: bool = True
     invited_at: datetime | None = None
     invitation_expires_at: datetime | None = None
+    #: When the sign-in address was proven by an emailed code or marked verified (OpenID Connect's
+    #: ``email_verified``), or None.
+    email_verified_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -300,6 +304,7 @@ def user_detail(ctx: Context, user_id: int) -> UserDetail | None:
             has_password=user.password_hash is not None,
             invited_at=_utc(user.invited_at),
             invitation_expires_at=_utc(user.invitation_expires_at),
+            email_verified_at=verified_email.verified_since(db, user),
         )
 
 
@@ -383,6 +388,21 @@ def unlock(ctx: Context, actor: Actor, user_id: int, request: RequestInfo) -> No
         throttling.clear(db, throttling.second_step_key(user.id))
         audit.record(ctx, db, "user_updated", request=request, user=user, actor=_actor_user(db, actor), action="unlock")
         _record_admin(ctx, db, actor, user, "unlock", request)
+
+
+def mark_email_verified(ctx: Context, actor: Actor, user_id: int, request: RequestInfo) -> bool:
+    """The administrator vouches for the user's sign-in address: OpenID Connect applications get
+    ``email_verified: true`` from the next sign-in on. False when it was verified already."""
+    with ctx.db.transaction() as db:
+        _check_actor(db, actor)
+        user = _get_user(db, user_id)
+        if verified_email.verified_since(db, user) is not None:
+            return False
+        verified_email.record(db, user, ctx.clock.now())
+        audit.record(ctx, db, "user_updated", request=request, user=user, actor=_actor_user(db, actor),
+                     action="email_verified", email=user.email)
+        _record_admin(ctx, db, actor, user, "email_verified", request)
+        return True
 
 
 def sign_out_everywhere(ctx: Context, actor: Actor, user_id: int, request: RequestInfo) -> int:

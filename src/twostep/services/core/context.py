@@ -43,6 +43,8 @@ class Context:
     # services.signin.completion: predicates on an absolute URL that allow it as ``continue_to``
     # (forward-auth registers its protected hosts in create_app; empty: same-origin paths only).
     continue_destinations: list[Callable[[str], bool]] = field(default_factory=list)
+    # services.oidc.keys: the current ID-token signing key, re-read from the database every few seconds.
+    oidc_key_cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def service_name(self) -> str:

@@ -256,6 +256,9 @@ def activate(
         password_at=row.password_at,
         second_step_at=now,
         replacing=row,
+        # The code of the method just bound was typed now: it is this session's second step (the
+        # admin gate and forward-auth count it as one; OpenID Connect's ``amr`` names it).
+        method=factor.kind,
     )
     audit.record(ctx, db, "authn_token_created", request=request, user=user, method=factor.kind)
     email, language = user.email, user.language

@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from twostep.services.core import accounts
-from twostep.storage.models import User
 
 
-def subject(user: User) -> str:
+class Person(Protocol):
+    """A ``User`` row, or the token endpoint's lighter read of one (services.oidc.token_store)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def legacy_username(self) -> str | None: ...
+    @property
+    def language(self) -> str | None: ...
+
+
+def subject(user: Person) -> str:
     """``sub``: the account's number, stable for its life and never the (changeable) email."""
     return str(user.id)
 
 
-def user_claims(db: Session, user: User, scope: str, *, email_verified: bool | None) -> dict[str, Any]:
-    """``email_verified`` None leaves the claim out (the ID token takes it from the code instead)."""
+def user_claims(
+    db: Session, user: Person, scope: str, *, email_verified: bool | None, roles: list[str] | None = None
+) -> dict[str, Any]:
+    """``email_verified`` None leaves the claim out (the ID token takes it from the code instead);
+    ``roles`` when the caller read them already."""
     scopes = set(scope.split())
     claims: dict[str, Any] = {"sub": subject(user)}
     if "profile" in scopes:
@@ -30,5 +47,5 @@ def user_claims(db: Session, user: User, scope: str, *, email_verified: bool | N
         if email_verified is not None:
             claims["email_verified"] = email_verified
     if "groups" in scopes:
-        claims["groups"] = accounts.roles_of(db, user.id)
+        claims["groups"] = roles if roles is not None else accounts.roles_of(db, user.id)
     return claims

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from twostep.domain.text_input import is_clean
 from twostep.services.core import audit
 from twostep.services.core.context import Context, RequestInfo
+from twostep.storage.database import Executor, FastStatement
 from twostep.storage.models import OidcClient, OidcToken, User
 
 SCOPES = ("openid", "profile", "email", "groups", "offline_access")
@@ -196,10 +197,16 @@ def update(
             row.redirect_uris = json.dumps(_check_uris(redirect_uris, required=True))
         if post_logout_uris is not None:
             row.post_logout_uris = json.dumps(_check_uris(post_logout_uris, required=False))
+        changed: dict[str, Any] = {}
+        if redirect_uris is not None:
+            changed["redirect_uris"] = json.loads(row.redirect_uris)
+        if post_logout_uris is not None:
+            changed["post_logout_uris"] = json.loads(row.post_logout_uris)
         if claims_in_userinfo_only is not None:
             row.claims_in_userinfo_only = claims_in_userinfo_only
+            changed["claims_in_userinfo_only"] = claims_in_userinfo_only
         audit.record(ctx, db, "oidc_client_updated", request=request or RequestInfo(), actor=_actor(db, actor_id),
-                     client_id=row.client_id)
+                     client_id=row.client_id, **changed)
         return info_of(row)
 
 
@@ -229,7 +236,47 @@ def delete(ctx: Context, client_id: str, *, actor_id: int | None = None, request
                      client_id=client_id, name=row.name)
 
 
-def secret_matches(ctx: Context, row: OidcClient, secret: str) -> bool:
+@dataclass(frozen=True)
+class ClientRow:
+    """What the protocol endpoints read of a client, by one prebuilt statement (no ORM)."""
+
+    client_id: str
+    name: str
+    secret_digest: str | None
+    public: bool
+    redirect_uris: str
+    post_logout_uris: str
+    scopes: str
+    auth_method: str
+    claims_in_userinfo_only: bool
+
+
+_TABLE: Table = OidcClient.__table__  # type: ignore[assignment]
+_BY_CLIENT_ID = FastStatement(
+    select(*(_TABLE.c[name] for name in ClientRow.__dataclass_fields__)).where(
+        _TABLE.c.client_id == bindparam("client_id")
+    )
+)
+
+
+def registered(db: Executor, client_id: str) -> ClientRow | None:
+    """The client as the OAuth endpoints see it, read afresh at every request: a deleted client or a
+    rotated secret stops working at once, on every instance."""
+    if not client_id or len(client_id) > 64:
+        return None
+    found = _BY_CLIENT_ID.execute(db, {"client_id": client_id}).fetchone()
+    if found is None:
+        return None
+    values = dict(zip(ClientRow.__dataclass_fields__, found, strict=True))
+    values["public"] = bool(values["public"])
+    values["claims_in_userinfo_only"] = bool(values["claims_in_userinfo_only"])
+    return ClientRow(**values)
+
+
+ClientLike = OidcClient | ClientRow
+
+
+def secret_matches(ctx: Context, row: ClientLike, secret: str) -> bool:
     if row.public or not row.secret_digest or not secret or len(secret) > 200:
         return False
     return any(
@@ -238,7 +285,7 @@ def secret_matches(ctx: Context, row: OidcClient, secret: str) -> bool:
     )
 
 
-def allowed_auth_methods(row: OidcClient) -> list[str]:
+def allowed_auth_methods(row: ClientLike) -> list[str]:
     if row.public:
         return ["none"]
     return [row.auth_method] if row.auth_method else list(AUTH_METHODS)
@@ -247,7 +294,7 @@ def allowed_auth_methods(row: OidcClient) -> list[str]:
 class RegisteredClient:
     """The Authlib client model (``ClientMixin``) over a row."""
 
-    def __init__(self, ctx: Context, row: OidcClient) -> None:
+    def __init__(self, ctx: Context, row: ClientLike) -> None:
         self.ctx = ctx
         self.row = row
         self.client_id = row.client_id

@@ -16,16 +16,14 @@ from urllib.parse import parse_qsl, urlencode
 
 from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
 from authlib.oidc.core.errors import LoginRequiredError
-from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from twostep.domain.amr import acr_for, amr_for
 from twostep.domain.clock import as_utc
-from twostep.domain.codes import CodePurpose
 from twostep.domain.login_flow import Stage
 from twostep.services.core import accounts, sessions
 from twostep.services.core.context import Context, RequestInfo
-from twostep.services.oidc import claims, clients, keys
+from twostep.services.oidc import claims, clients, keys, verified_email
 from twostep.services.oidc.provider import (
     ACCESS_TOKEN_LIFETIME,
     HttpRequest,
@@ -35,7 +33,7 @@ from twostep.services.oidc.provider import (
     SignedIn,
     find_token,
 )
-from twostep.storage.models import OidcPendingRequest, OidcVerifiedEmail, OneTimeCode, User, WebSession
+from twostep.storage.models import OidcPendingRequest, User
 
 PENDING_LIFETIME = timedelta(minutes=30)
 RESUME_PATH = "/oauth2/authorize/resume"
@@ -53,33 +51,6 @@ class AuthorizeOutcome:
     resume: str = ""
     fresh: bool = False
     ui_locales: list[str] = field(default_factory=list)
-
-
-def _email_proven(db: Session, user: User, row: WebSession) -> bool:
-    """True only for an address proven by an emailed code: this session's mailbox check, a used
-    mailbox-check or password-reset code, or a proof recorded earlier for the same address."""
-    recorded = db.get(OidcVerifiedEmail, user.id)
-    if recorded is not None and recorded.email == user.email:
-        return True
-    proven = row.mailbox_proven_at is not None or bool(
-        db.scalar(
-            select(
-                exists().where(
-                    OneTimeCode.user_id == user.id,
-                    OneTimeCode.purpose.in_([CodePurpose.MAILBOX_CHECK.value, CodePurpose.PASSWORD_RESET.value]),
-                    OneTimeCode.used_at.is_not(None),
-                )
-            )
-        )
-    )
-    if not proven:
-        return False
-    now = row.last_seen_at
-    if recorded is None:
-        db.add(OidcVerifiedEmail(user_id=user.id, email=user.email, verified_at=now))
-    else:
-        recorded.email, recorded.verified_at = user.email, now
-    return True
 
 
 def signed_in(ctx: Context, db: Session, token: str | None) -> SignedIn | None:
@@ -105,7 +76,7 @@ def signed_in(ctx: Context, db: Session, token: str | None) -> SignedIn | None:
         has_methods=bool(accounts.confirmed_methods(db, user.id)),
         amr=amr,
         acr=acr_for(amr),
-        email_verified=_email_proven(db, user, row),
+        email_verified=verified_email.proven(db, user),
     )
 
 

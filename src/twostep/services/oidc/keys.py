@@ -22,6 +22,10 @@ from twostep.services.core.context import Context
 from twostep.storage.models import OidcSigningKey
 
 ID_TOKEN_LIFETIME = timedelta(hours=1)
+#: How long an instance keeps signing with the key it last read as current. After ``rotate-keys`` on
+#: one instance the others switch within this time; until then they sign with the previous key, which
+#: stays published in the JWKS for ``ID_TOKEN_LIFETIME`` — so every token stays verifiable.
+CURRENT_KEY_SECONDS = 10.0
 ALGORITHMS = ("RS256", "ES256")
 DEFAULT_ALG = "RS256"
 
@@ -71,17 +75,30 @@ def create(ctx: Context, db: Session, alg: str = DEFAULT_ALG) -> str:
         )
     )
     db.flush()
+    ctx.oidc_key_cache.pop("current", None)  # this instance signs with the new key at once
     return kid
 
 
 def current(ctx: Context, db: Session) -> SigningKey:
-    """The key new ID tokens are signed with (created at first use)."""
+    """The key new ID tokens are signed with (created at first use); read from the database at most
+    every ``CURRENT_KEY_SECONDS`` per instance (the token endpoint signs with it at every exchange)."""
+    now = ctx.clock.now()
+    cached = ctx.oidc_key_cache.get("current")
+    if cached is not None and now < cached[0]:
+        key: SigningKey = cached[1]
+        return key
+    found = _current(ctx, db)
+    ctx.oidc_key_cache["current"] = (now + timedelta(seconds=CURRENT_KEY_SECONDS), found)
+    return found
+
+
+def _current(ctx: Context, db: Session) -> SigningKey:
     row = db.scalars(
         select(OidcSigningKey).where(OidcSigningKey.retired_at.is_(None)).order_by(OidcSigningKey.created_at.desc())
     ).first()
     if row is None:
         create(ctx, db)
-        return current(ctx, db)
+        return _current(ctx, db)
     with _cache_lock:
         cached = _cache.get(row.kid)
     if cached is not None:

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from twostep.domain.clock import as_utc
 from twostep.services.core import audit, sessions
 from twostep.services.core.context import Context, RequestInfo
-from twostep.services.oidc import claims, clients, keys
+from twostep.services.oidc import claims, clients, keys, token_store
 from twostep.storage.models import OidcAuthorizationCode, OidcToken, User
 
 # Authlib logs issued tokens and client ids at DEBUG ("Issue token %r to %r"): never let a debug log
@@ -125,7 +125,7 @@ class Request(OAuth2Request):
 class CodeRecord:
     """Authlib's ``AuthorizationCodeMixin`` over a consumed code row."""
 
-    def __init__(self, row: OidcAuthorizationCode) -> None:
+    def __init__(self, row: token_store.CodeRow) -> None:
         self.row = row
         self.code_challenge = row.code_challenge
         self.code_challenge_method = row.code_challenge_method
@@ -152,7 +152,7 @@ class CodeRecord:
 class TokenRecord:
     """Authlib's ``TokenMixin`` over a token row, as found by its access or its refresh token."""
 
-    def __init__(self, ctx: Context, row: OidcToken, *, as_refresh: bool) -> None:
+    def __init__(self, ctx: Context, row: OidcToken | token_store.RefreshRow, *, as_refresh: bool) -> None:
         self.ctx = ctx
         self.row = row
         self.as_refresh = as_refresh
@@ -259,11 +259,11 @@ class IdToken(OpenIDCode):
     def exists_nonce(self, nonce: str, request: Any) -> bool:
         return False
 
-    def generate_user_info(self, user: User, scope: str) -> dict[str, Any]:
+    def generate_user_info(self, user: token_store.Account, scope: str) -> dict[str, Any]:
         if self.client is not None and self.client.row.claims_in_userinfo_only:
             return {"sub": claims.subject(user)}
         verified = self.code.row.email_verified if self.code is not None else False
-        return claims.user_claims(self.provider.db, user, scope, email_verified=verified)
+        return claims.user_claims(self.provider.db, user, scope, email_verified=verified, roles=user.roles)
 
 
 class CodeGrant(AuthorizationCodeGrant):
@@ -304,20 +304,10 @@ class CodeGrant(AuthorizationCodeGrant):
         if not code or len(code) > 200:
             return None
         digest = _digest(ctx, code, CODE_PURPOSE)
-        consumed = db.execute(
-            update(OidcAuthorizationCode)
-            .where(
-                OidcAuthorizationCode.code_digest == digest,
-                OidcAuthorizationCode.client_id == client.get_client_id(),
-                OidcAuthorizationCode.used_at.is_(None),
-                OidcAuthorizationCode.expires_at > now,
-            )
-            .values(used_at=now),
-            execution_options={"synchronize_session": False},
-        )
-        row = db.get(OidcAuthorizationCode, digest)
-        if getattr(consumed, "rowcount", 0) == 1 and row is not None:
-            return CodeRecord(row)  # loaded after the update, in this transaction
+        consumed = token_store.consume_code(db, digest, client.get_client_id(), now)
+        if consumed is not None:
+            return CodeRecord(consumed)
+        row = db.get(OidcAuthorizationCode, digest)  # unknown, expired, another client's, or reused?
         if row is not None and row.used_at is not None and row.client_id == client.get_client_id():
             revoked = revoke_family(db, digest, now)
             audit.record(ctx, db, "oidc_code_reuse", request=self.provider.info, outcome="failure",
@@ -327,8 +317,8 @@ class CodeGrant(AuthorizationCodeGrant):
     def delete_authorization_code(self, authorization_code: CodeRecord) -> None:
         """Nothing to do: the code was consumed when it was read."""
 
-    def authenticate_user(self, authorization_code: CodeRecord) -> User | None:
-        return self.provider.db.get(User, authorization_code.row.user_id)
+    def authenticate_user(self, authorization_code: CodeRecord) -> token_store.Account | None:
+        return token_store.account(self.provider.db, authorization_code.row.user_id)
 
 
 class RefreshGrant(RefreshTokenGrant):
@@ -341,39 +331,41 @@ class RefreshGrant(RefreshTokenGrant):
         return server
 
     def authenticate_refresh_token(self, refresh_token: str) -> TokenRecord | None:
+        """The compare-and-set on ``refresh_used_at`` (one statement); when it finds nothing, the
+        slow path tells a reuse (the family is revoked) from an unknown or expired token."""
         ctx, db = self.provider.ctx, self.provider.db
         now = ctx.clock.now()
-        client = self.request.client
+        client_id = self.request.client.get_client_id()
+        if not refresh_token or len(refresh_token) > 200:
+            return None
+        for candidate in ctx.digester.candidates(refresh_token, TOKEN_PURPOSE):
+            used = token_store.use_refresh_token(db, candidate, client_id, now)
+            if used is not None:
+                return TokenRecord(ctx, used, as_refresh=True)
         record = find_token(ctx, db, refresh_token, "refresh_token")
-        if record is None or not record.as_refresh or record.row.client_id != client.get_client_id():
+        if record is None or not record.as_refresh or record.row.client_id != client_id:
             return None
         row = record.row
-        consumed = db.execute(
-            update(OidcToken)
-            .where(
-                OidcToken.id == row.id,
-                OidcToken.refresh_used_at.is_(None),
-                OidcToken.revoked_at.is_(None),
-                OidcToken.refresh_expires_at > now,
-            )
-            .values(refresh_used_at=now),
-            execution_options={"synchronize_session": False},
-        )
-        if getattr(consumed, "rowcount", 0) == 1:
-            db.refresh(row)
-            return record
-        db.refresh(row)
         if row.refresh_used_at is not None:
             revoked = revoke_family(db, row.family, now)
             audit.record(ctx, db, "oidc_refresh_reuse", request=self.provider.info, outcome="failure",
                          user=db.get(User, row.user_id), client_id=row.client_id, revoked_tokens=revoked)
         return None
 
-    def authenticate_user(self, refresh_token: TokenRecord) -> User | None:
-        return self.provider.db.get(User, refresh_token.row.user_id)
+    def authenticate_user(self, refresh_token: TokenRecord) -> RefreshUser:
+        """No read: a deleted account's tokens went with it (``ON DELETE CASCADE``), so a refresh
+        token just consumed belongs to an account that exists. Refreshing issues no ID token."""
+        return RefreshUser(refresh_token.row.user_id)
 
     def revoke_old_credential(self, refresh_token: TokenRecord) -> None:
         """Nothing to do: the refresh token was marked used when it was read."""
+
+
+@dataclass(frozen=True)
+class RefreshUser:
+    """The account a refresh token belongs to, as Authlib wants one (it only checks there is one)."""
+
+    id: int
 
 
 class Revocation(RevocationEndpoint):
@@ -389,7 +381,7 @@ class Revocation(RevocationEndpoint):
         now = server.ctx.clock.now()
         if token.as_refresh:
             revoke_family(server.db, token.row.family, now)
-        else:
+        elif isinstance(token.row, OidcToken):  # found by find_token: always an ORM row here
             token.row.revoked_at = token.row.revoked_at or now
 
 
@@ -475,7 +467,7 @@ class Provider(AuthorizationServer):
     # --- Authlib's storage hooks ---------------------------------------------------------------
     def query_client(self, client_id: str) -> clients.RegisteredClient | None:
         if client_id not in self._clients:
-            row = clients.find(self.db, client_id)
+            row = clients.registered(self.db, client_id)
             self._clients[client_id] = clients.RegisteredClient(self.ctx, row) if row is not None else None
         return self._clients[client_id]
 
@@ -506,22 +498,23 @@ class Provider(AuthorizationServer):
         else:
             source, family = request.refresh_token.row, request.refresh_token.row.family
         refresh = token.get("refresh_token")
-        self.db.add(
-            OidcToken(
-                family=family,
-                client_id=request.client.get_client_id(),
-                user_id=source.user_id,
-                scope=token.get("scope", ""),
-                access_digest=_digest(self.ctx, token["access_token"], TOKEN_PURPOSE),
-                refresh_digest=_digest(self.ctx, refresh, TOKEN_PURPOSE) if refresh else None,
-                issued_at=now,
-                access_expires_at=now + ACCESS_TOKEN_LIFETIME,
-                refresh_expires_at=now + REFRESH_TOKEN_LIFETIME if refresh else None,
-                auth_time=source.auth_time,
-                amr=source.amr,
-                acr=source.acr,
-                email_verified=source.email_verified,
-            )
+        token_store.add_token(
+            self.db,
+            {
+                "family": family,
+                "client_id": request.client.get_client_id(),
+                "user_id": source.user_id,
+                "scope": token.get("scope", ""),
+                "access_digest": _digest(self.ctx, token["access_token"], TOKEN_PURPOSE),
+                "refresh_digest": _digest(self.ctx, refresh, TOKEN_PURPOSE) if refresh else None,
+                "issued_at": now,
+                "access_expires_at": now + ACCESS_TOKEN_LIFETIME,
+                "refresh_expires_at": now + REFRESH_TOKEN_LIFETIME if refresh else None,
+                "auth_time": source.auth_time,
+                "amr": source.amr,
+                "acr": source.acr,
+                "email_verified": source.email_verified,
+            },
         )
 
     def authenticate_client(self, request: Any, methods: list[str], endpoint: str = "token") -> Any:

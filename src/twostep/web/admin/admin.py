@@ -86,7 +86,7 @@ def _refusal(page: Page, actor: Actor, raw_id: str, error: AdminError, *, reason
     return render_user(page, actor, raw_id, status_code=status, errors={error.field or "form": message}, reason=reason)
 
 
-Action = Literal["reset-2fa", "unlock", "sign-out", "delete", "grant-admin", "revoke-admin"]
+Action = Literal["reset-2fa", "unlock", "sign-out", "delete", "grant-admin", "revoke-admin", "verify-email"]
 
 
 def _act(
@@ -106,6 +106,8 @@ def _act(
         elif action == "unlock":
             admin.unlock(ctx, actor, user_id, info)
             notice = "unlocked"
+        elif action == "verify-email":
+            notice = "email_verified" if admin.mark_email_verified(ctx, actor, user_id, info) else "unchanged"
         elif action == "sign-out":
             admin.sign_out_everywhere(ctx, actor, user_id, info)
             if user_id == actor.id:
@@ -138,6 +140,12 @@ def reset_2fa(
 @returns_to("/admin/users/{user_id}")
 def unlock(page: AdminPageDep, actor: ActorDep, user_id: str, csrf_token: OptionalForm = "") -> Response:
     return _act(page, actor, user_id, "unlock", csrf_token)
+
+
+@router.post("/users/{user_id}/verify-email", response_class=HTMLResponse)
+@returns_to("/admin/users/{user_id}")
+def verify_email(page: AdminPageDep, actor: ActorDep, user_id: str, csrf_token: OptionalForm = "") -> Response:
+    return _act(page, actor, user_id, "verify-email", csrf_token)
 
 
 @router.post("/users/{user_id}/sign-out", response_class=HTMLResponse)

@@ -5,7 +5,7 @@ authorization endpoint answers redirects, or an error page when there is nowhere
 from __future__ import annotations
 
 import json
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -19,6 +19,7 @@ from twostep.services.signin import login
 from twostep.web.core import messages
 from twostep.web.core.pages import Page, WebState, build_page
 from twostep.web.core.security import client_ip
+from twostep.web.signin.return_address import SAFE_URL_CHARACTERS
 
 router = APIRouter()
 
@@ -63,8 +64,20 @@ def _to_client(location: str) -> Response:
     return Response(status_code=302, headers={"Location": location, "Cache-Control": "no-store"})
 
 
-def _authorize_answer(request: Request, outcome: flow.AuthorizeOutcome) -> Response:
+def _to_client_after_sign_in(page: Page, location: str) -> Response:
+    """The answer to the client at the end of a sign-in, as a page that moves on at once (``Refresh``,
+    and a link). The browser reaches ``/oauth2/authorize/resume`` through the redirects that follow the
+    sign-in form's POST, and twostep's CSP (``form-action 'self'``) governs those redirects too: a 302
+    to the application's origin would be blocked by the browser. A refresh is a new navigation."""
+    response = page.render("continue.html", target=location)
+    response.headers["Refresh"] = f"0;url={quote(location, safe=SAFE_URL_CHARACTERS)}"
+    return response
+
+
+def _authorize_answer(request: Request, outcome: flow.AuthorizeOutcome, *, after_sign_in: bool = False) -> Response:
     if outcome.kind == "redirect" and outcome.response is not None:
+        if after_sign_in:
+            return _to_client_after_sign_in(build_page(request), outcome.response.header("Location"))
         return _to_client(outcome.response.header("Location"))
     page = build_page(request)
     if outcome.kind == "error_page":
@@ -109,7 +122,7 @@ async def authorize_resume(request: Request) -> Response:
         page = build_page(request)
         resume_id = request.query_params.get("request", "")
         outcome = flow.authorize(page.ctx, http, _session_token(request), page.info, resume_id=resume_id)
-        return _authorize_answer(request, outcome)
+        return _authorize_answer(request, outcome, after_sign_in=True)
 
     return await run_in_threadpool(run)
 

@@ -165,6 +165,7 @@ ADMIN_NOTICES: dict[str, str] = {
     "unchanged": N_("Nothing changed."),
     "deleted": N_("The account was deleted."),
     "passkey_removed": N_("The passkey was removed. The user was told by email."),
+    "email_verified": N_("The email address is marked verified. Applications see it from the user's next sign-in."),
 }
 
 #: API keys in the console (web/admin/admin_apikeys.py).
@@ -221,6 +222,63 @@ OIDC_CLIENT_TEXT: dict[str, str] = {
     "name_invalid": N_("Use at most 200 characters for the name."),
     "client_unknown": N_("This application does not exist."),
     "public_client": N_("A public application has no secret."),
+    "settings_saved": N_("Settings saved."),
+}
+
+#: "Test this redirect URI" in /admin/oidc (services.oidc.redirect_check's finding codes).
+OIDC_REDIRECT_TEXT: dict[str, str] = {
+    "registered": N_("Registered for this application exactly: sign-ins can return to this address."),
+    "not_registered": N_(
+        "Not registered for this application. A sign-in request with this address gets an error page here, "
+        "never a redirect: register it exactly as the application sends it."
+    ),
+    "closest": N_("Closest registered address: %(uri)s. It differs in %(parts)s."),
+    "part_scheme": N_("the scheme (http or https)"),
+    "part_host": N_("the host name"),
+    "part_host_case": N_("the letter case of the host name"),
+    "part_port": N_("the port"),
+    "part_port_default": N_("the port: one address writes the default port out, the other leaves it out"),
+    "part_path": N_("the path"),
+    "part_path_slash": N_("the path: a trailing /"),
+    "part_path_case": N_("the letter case of the path"),
+    "part_query": N_("the query (after ?)"),
+    "part_encoding": N_("the way some characters are written (percent-encoding)"),
+    "https": N_("Uses https."),
+    "http_loopback": N_(
+        "Plain http on a loopback address: allowed, for applications that run on the user's own computer."
+    ),
+    "http_plain": N_(
+        "Plain http on a network address: the sign-in code travels unencrypted. Use https."
+    ),
+    "reach_ok": N_("From this server, %(host)s port %(port)s (%(address)s) accepted a connection in %(millis)s ms."),
+    "reach_ok_tls": N_(
+        "From this server, %(host)s port %(port)s (%(address)s) accepted a connection in %(millis)s ms, "
+        "with a valid certificate for %(host)s."
+    ),
+    "reach_no_dns": N_("From this server, the name %(host)s does not resolve."),
+    "reach_refused": N_(
+        "From this server, nothing accepts connections at %(host)s port %(port)s (%(address)s): %(detail)s"
+    ),
+    "reach_timeout": N_("From this server, %(host)s port %(port)s did not answer within %(seconds)s seconds."),
+    "reach_tls": N_(
+        "From this server, %(host)s port %(port)s (%(address)s) answered, but its certificate is not valid "
+        "for %(host)s: %(detail)s"
+    ),
+    "reach_loopback": N_(
+        "Not tested for reachability: a loopback address is the user's own computer, not this server."
+    ),
+    "reach_not_routable": N_(
+        "Not tested for reachability: %(address)s is a link-local, multicast or reserved address."
+    ),
+    "reach_registered_only": N_("Reachability is tested only for registered addresses."),
+    "reach_note": N_(
+        "The users' browsers, not this server, follow the redirect: an address that only their network "
+        "reaches can fail this test and still work."
+    ),
+    "level_ok": N_("OK"),
+    "level_warn": N_("Warning"),
+    "level_fail": N_("Problem"),
+    "level_info": N_("Note"),
 }
 
 #: The OpenID Connect pages (web.oidc).
