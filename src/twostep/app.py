@@ -29,7 +29,7 @@ from twostep.settings import Settings, startup_warnings
 from twostep.storage.database import DATABASE_ERRORS, Database, is_unavailable
 from twostep.web.account import account, reauth
 from twostep.web.admin import admin as admin_pages
-from twostep.web.admin import admin_apikeys, admin_policy
+from twostep.web.admin import admin_apikeys, admin_home, admin_passkeys, admin_policy, admin_users
 from twostep.web.admin import admin_oidc as oidc_admin_pages
 from twostep.web.api import api
 from twostep.web.api import oidc as oidc_pages
@@ -41,7 +41,10 @@ from twostep.web.core.input_guard import InputGuard
 from twostep.web.core.pages import WebState, build_offline_page, build_page
 from twostep.web.core.security import CookieNames, Csrf, SecurityHeaders, TrustedProxies
 from twostep.web.enrollment import authenticator_app, email_and_phone, help, mailbox
+from twostep.web.enrollment import passkey as passkey_enrollment_pages
+from twostep.web.reset import invitation
 from twostep.web.reset import password_reset as password_reset_pages
+from twostep.web.signin import passkey as passkey_ceremonies
 from twostep.web.signin import recover, reminder, sign_in
 from twostep.web.signin.return_address import router as return_address_router
 
@@ -150,6 +153,8 @@ def create_app(
     app.include_router(api.docs_router)
     app.include_router(sign_in.router)
     app.include_router(authenticator_app.router)
+    app.include_router(passkey_enrollment_pages.router)
+    app.include_router(passkey_ceremonies.router)
     app.include_router(mailbox.router)
     app.include_router(return_address_router)
     app.include_router(email_and_phone.router)
@@ -157,10 +162,14 @@ def create_app(
     app.include_router(account.router)
     app.include_router(reauth.router)
     app.include_router(recover.router)
+    app.include_router(admin_home.router)
+    app.include_router(admin_users.router)  # before admin_pages: /admin/users/new is not a user id
     app.include_router(admin_pages.router)
+    app.include_router(invitation.router)
     app.include_router(help.router)
     app.include_router(admin_apikeys.router)
     app.include_router(admin_policy.router)
+    app.include_router(admin_passkeys.router)
     app.include_router(reminder.router)
     app.include_router(oidc_pages.router)
     app.include_router(oidc_admin_pages.router)

@@ -98,9 +98,18 @@ class Settings(BaseSettings):
     twofa_required: Literal["all", "roles", "optional"] = "all"
     twofa_required_roles: str = ""
     twofa_immediate_roles: str = ""
-    twofa_allowed_methods: str = "totp,sms,email"
+    twofa_allowed_methods: str = "passkey,totp,sms,email"
     twofa_grace_days: int = Field(default=0, ge=0, le=3650)
     twofa_grace_sign_ins: int = Field(default=0, ge=0, le=1000)
+    # Passkeys (docs/operations.md#passkeys): a passkey alone may sign in (no password, no code);
+    # off: passkeys are a second step only. An administrator may override it at /admin/policy.
+    passkey_sign_in: bool = True
+    # The WebAuthn RP ID: empty = the base URL's host; a parent domain of it to share passkeys with
+    # sibling sites. Changing it later makes every registered passkey unusable.
+    webauthn_rp_id: str = ""
+    # AAGUIDs of the authenticator models that may be registered (comma-separated); empty = any.
+    # When set, registration asks for attestation ("direct") so the authenticator states its model.
+    webauthn_allowed_aaguids: str = ""
     password_require_lower: bool = False
     password_require_upper: bool = False
     password_require_digit: bool = False
@@ -160,6 +169,18 @@ class Settings(BaseSettings):
             )
         if domain != self.cookie_domain:
             object.__setattr__(self, "cookie_domain", domain)
+        return self
+
+    @model_validator(mode="after")
+    def _rp_id_covers_base_url(self) -> Settings:
+        """An explicit RP ID must be the base URL's host or a parent domain of it (a browser refuses
+        anything else): refused at start, never at the first passkey."""
+        if self.webauthn_rp_id.strip():
+            from twostep.domain.passkeys import rp_id_problem
+
+            problem = rp_id_problem(self.base_url, self.webauthn_rp_id)
+            if problem is not None:
+                raise ValueError(f"TWOSTEP_WEBAUTHN_RP_ID={self.webauthn_rp_id!r}: {problem}")
         return self
 
     @property
@@ -285,4 +306,10 @@ def startup_warnings(settings: Settings) -> list[str]:
             "TWOSTEP_ENROLL_MAILBOX_CHECK is off: anyone who knows (or imported) an account's password can bind "
             "their own authenticator to an account that has no method yet"
         )
+    from twostep.domain.passkeys import rp_id_problem
+
+    problem = rp_id_problem(settings.base_url, settings.webauthn_rp_id)
+    host = (urlsplit(settings.base_url).hostname or "").lower()
+    if problem is not None and not host.startswith("127.") and host != "::1":  # not the development default
+        warnings.append(f"passkeys are off: {problem}; set TWOSTEP_BASE_URL to the https:// address users open")
     return warnings

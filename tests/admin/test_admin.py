@@ -193,14 +193,15 @@ def test_admin_sees_users_and_their_two_step_state_but_never_secrets_or_codes(
     with ctx.db.transaction() as db:
         for _ in range(5):
             throttling.record_failure(db, throttling.second_step_key(user_id), clock.now())
-    listing = client.get("/admin")
+    listing = client.get("/admin/users")
     assert listing.status_code == 200
     assert "ada@example.com" in listing.text and "bob@example.com" in listing.text
     assert "Not set up" in listing.text and "Authenticator app" in listing.text
-    assert "2026-03-02 09:00 UTC" in listing.text  # enrolled at, and throttled until 09:00:30
-    found = client.get("/admin?q=ADA")
+    assert "Mar 2, 2026 9:00\u202fAM UTC" in listing.text  # enrolled at, and throttled until 09:00:30
+    assert '<time datetime="2026-03-02T09:00:30+00:00">' in listing.text
+    found = client.get("/admin/users?q=ADA")
     assert "ada@example.com" in found.text and "bob@example.com" not in found.text
-    assert "No user matches." in client.get("/admin?q=%25").text
+    assert "No user matches." in client.get("/admin/users?q=%25").text
     detail = client.get(f"/admin/users/{user_id}")
     assert detail.status_code == 200
     assert "Recovery codes left" in detail.text and ">10<" in detail.text
@@ -374,7 +375,7 @@ def test_delete_needs_the_email_typed_and_purges_the_account_but_not_its_audit_t
     assert alerts(mismatch.text) == ["Type the user's email address exactly to confirm the deletion."]
     assert count(ctx, User, id=user_id) == 1
     deleted = act(client, user_id, "delete", confirm=" ADA@example.com ")
-    assert deleted.status_code == 303 and deleted.headers["location"] == "/admin?notice=deleted"
+    assert deleted.status_code == 303 and deleted.headers["location"] == "/admin/users?notice=deleted"
     assert "The account was deleted." in client.get(deleted.headers["location"]).text
     for model in (User, Factor, RecoveryCode, UserRole):
         key = "id" if model is User else "user_id"

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import uvicorn
@@ -23,7 +24,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -41,7 +42,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path, sqlite_template) -> s
 
 @pytest.fixture
 def live_server(app: FastAPI) -> Iterator[str]:
-    port = _free_port()
+    with serve(app, free_port()) as base:
+        yield base
+
+
+@contextmanager
+def serve(app: FastAPI, port: int, host_name: str = "127.0.0.1") -> Iterator[str]:
+    """The app on 127.0.0.1:``port``; yields its base URL with ``host_name`` (``localhost`` for
+    passkeys: browsers refuse WebAuthn on an IP address)."""
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -50,9 +58,11 @@ def live_server(app: FastAPI) -> Iterator[str]:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.started, "live server did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=5)
+    try:
+        yield f"http://{host_name}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
 
 
 @pytest.fixture(scope="session")

@@ -104,7 +104,7 @@ def password_step(page: Page, live_server: str, email: str) -> None:
     page.goto(live_server + "/login")
     page.get_by_label("Email address").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def sign_in(

@@ -149,8 +149,9 @@ def test_a_refused_field_is_named_in_the_api_problem(client: TestClient) -> None
 
 
 def test_the_reset_reason_textarea_may_hold_several_lines_but_no_other_control_character() -> None:
-
-    assert {"reason"} == MULTILINE_FIELDS
+    """The reset reason and the console's list of people to invite (a textarea; pasted spreadsheet
+    rows are tab-separated) are the only multi-line fields."""
+    assert {"reason", "people"} == MULTILINE_FIELDS
     assert forbidden_character("lost phone\r\nreported by phone", multiline=True) is None
     assert forbidden_character("lost phone\x00", multiline=True) == "a control character (U+0000)"
     assert forbidden_character("ada@example.com\n") == "a control character (U+000A)"

@@ -26,6 +26,7 @@ HEADINGS = [
     "If the QR code will not scan",
     "Step 4: Enter the 6-digit code",
     "Step 5: Save your recovery codes",
+    "Even safer: a passkey",
 ]
 LETTERS = {"pl": "ąćęłńóśźż", "nl": "éëïöü", "sv": "åäö"}
 

@@ -6,6 +6,7 @@ logged. A new factor gets an arrangement in ``ARRANGE`` (the first test fails un
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -15,14 +16,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.passkey_support import BASE_URL, SoftAuthenticator, b64url
 from tests.support import code_for, make_user
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock
 from twostep.domain.codes import CodePurpose
 from twostep.domain.emails import mask_email
+from twostep.domain.passkeys import Purpose
 from twostep.domain.phone import mask_phone
 from twostep.services.core.context import Context, RequestInfo
-from twostep.services.factors import recovery, registry, sent_codes
+from twostep.services.factors import passkey, recovery, registry, sent_codes
 from twostep.services.factors.base import Proof
 from twostep.services.signin import second_step_check
 from twostep.storage.models import Factor, User
@@ -82,6 +85,33 @@ def _sent(kind: str) -> Callable[[Context, FrozenClock], Arranged]:
     return arrange
 
 
+def _passkey(ctx: Context, clock: FrozenClock) -> Arranged:
+    """A passkey registered through the real ceremony (a software authenticator); a "code" is one
+    signed assertion over a challenge issued for the pending sign-in."""
+    ctx.settings = ctx.settings.model_copy(update={"base_url": BASE_URL})  # WebAuthn needs a domain name
+    user_id = make_user(ctx, EMAIL)
+    authenticator = SoftAuthenticator()
+    with ctx.db.transaction() as db:
+        user = db.get(User, user_id)
+        assert user is not None
+        options = json.loads(passkey.begin_registration(ctx, db, user, bound_to=PENDING) or "{}")
+        registered = passkey.finish_registration(
+            ctx, db, user, json.dumps(authenticator.create(options)), bound_to=PENDING, request=RequestInfo()
+        )
+        factor = db.get(Factor, registered.factor_id)
+        assert factor is not None
+        factor.confirmed_at, factor.pending_session = clock.now(), None
+
+    def right_code() -> str:
+        with ctx.db.transaction() as db:
+            issued = passkey.begin_authentication(
+                ctx, db, bound_to=PENDING, purpose=Purpose.SECOND_STEP, user_id=user_id
+            )
+        return json.dumps(authenticator.get(json.loads(issued or "{}")))
+
+    return Arranged(user_id, Proof(PENDING), right_code, b64url(authenticator.credential_id))
+
+
 def _recovery_code(ctx: Context, clock: FrozenClock) -> Arranged:
     user_id = make_user(ctx, EMAIL)
     with ctx.db.transaction() as db:
@@ -91,6 +121,7 @@ def _recovery_code(ctx: Context, clock: FrozenClock) -> Arranged:
 
 
 ARRANGE: dict[str, Callable[[Context, FrozenClock], Arranged]] = {
+    "passkey": _passkey,
     "totp": _totp,
     "email": _sent("email"),
     "sms": _sent("sms"),
@@ -114,7 +145,8 @@ def wrong(code: str) -> str:
 
 def test_every_registered_factor_has_a_contract_arrangement() -> None:
     assert set(registry.FACTORS) == set(ARRANGE)
-    assert registry.sign_in_kinds() == ["totp", "sms", "email"]  # strongest first; recovery codes not offered
+    # strongest first (a passkey: phishing-resistant); recovery codes not offered
+    assert registry.sign_in_kinds() == ["passkey", "totp", "sms", "email"]
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -146,7 +146,7 @@ def test_purge_deletes_only_what_expired_in_small_batches(ctx: Context, clock: F
     removed = purge.purge(ctx, batch_size=2, pause=lambda: pauses.append(1))
     assert remaining(ctx) == KEPT
     assert removed == {"sessions": 3, "one_time_codes": 3, "remembered_devices": 1, "setup_tokens": 2,
-                       "abandoned_enrollments": 1, "rate_counters": 2,
+                       "abandoned_enrollments": 1, "rate_counters": 2, "passkey_challenges": 0,
                        "oidc_pending_requests": 0, "oidc_codes": 0, "oidc_tokens": 0}
     assert len(pauses) >= 4  # tables with 2 or more expired rows took several batches
     assert set(purge.purge(ctx).values()) == {0}  # nothing left to do

@@ -63,7 +63,7 @@ def start(env: dict[str, str], port: int, workers: int, log_path: Path) -> subpr
         stderr=log,
         text=True,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # generous: a loaded 2-core machine starts Python slowly
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"server exited: {log_path.read_text()[-2000:]}")

@@ -432,6 +432,32 @@ def render_setup_instructions(
             )
         )
 
+    # --- Passkeys -----------------------------------------------------------------------
+    add_passkey = _em(_("Add a passkey"))
+    with_passkey = _em(_("Sign in with a passkey"))
+    w.heading(_("Even safer: a passkey"))
+    w.para(
+        _(
+            "A passkey is a sign-in key that your phone, computer, password manager or a USB security key "
+            "keeps for %(service)s. You unlock it with your fingerprint, your face, your screen lock or the "
+            "key's PIN, and it only works on %(url)s: a fake site that looks like %(service)s cannot use it."
+        )
+        % {"service": service, "url": s_url}
+    )
+    w.steps(
+        _("Sign in to %(service)s and open My account.") % {"service": service},
+        _("Choose %(add)s and follow what your browser or phone asks.") % {"add": add_passkey},
+        _("Next time, choose %(with)s (or pick the passkey in the email field): no password and no code needed.")
+        % {"with": with_passkey},
+    )
+    w.para(
+        _(
+            "Keep your recovery codes anyway: if you lose the device with your passkey, they let you "
+            "sign in and set up a new one."
+        ),
+        muted=True,
+    )
+
     # --- Other options -----------------------------------------------------------------
     w.heading(_("Other ways to get a code"))
     w.para(

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-METHODS = ("totp", "sms", "email")
+METHODS = ("passkey", "totp", "sms", "email")
 #: The method a policy can never switch off (every account can always add an authenticator app).
 ALWAYS_ALLOWED = "totp"
 REQUIRED_CHOICES = ("all", "roles", "optional")

@@ -371,6 +371,11 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     @property
+    def product(self) -> str:
+        """The database's name for people ("PostgreSQL", "SQLite"): the console's health panel."""
+        return "SQLite" if self.is_sqlite else "PostgreSQL"
+
+    @property
     def concurrent_writers(self) -> bool:
         """Several transactions may write at once (PostgreSQL), rather than one writer at a time
         behind a lock (SQLite): the verification API picks its strategy by this, not by name."""

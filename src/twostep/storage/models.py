@@ -55,6 +55,10 @@ class User(Base):
     # Import (services.importer): the stored hash came from another system and was never used here.
     password_imported: Mapped[bool] = mapped_column(Boolean, default=False)
     imported_at: Mapped[datetime | None]
+    # Invitations (services.admin.users): when an administrator last invited the account, and until
+    # when that invitation's set-password code works. Accepted once the account has a password.
+    invited_at: Mapped[datetime | None]
+    invitation_expires_at: Mapped[datetime | None]
 
 
 class UserRole(Base):
@@ -86,6 +90,46 @@ class Factor(Base):
     pending_session: Mapped[str | None] = mapped_column(String(64))
     # Set after too many consecutive wrong codes (NIST SP 800-63B-4): unusable until recovery.
     disabled_at: Mapped[datetime | None]
+
+
+class PasskeyCredential(Base):
+    """The WebAuthn half of a passkey method (its ``factors`` row holds the name, the dates and the
+    disabled flag, as for every method): the public key and what the authenticator said about itself.
+    Nothing here is secret; the private key never leaves the authenticator."""
+
+    __tablename__ = "passkey_credentials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    factor_id: Mapped[int] = mapped_column(ForeignKey("factors.id", ondelete="CASCADE"), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # base64url of the raw id (at most 1023 bytes: 1364 characters)
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # COSE_Key
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    transports: Mapped[str] = mapped_column(String(200), default="")  # comma-separated hints
+    aaguid: Mapped[str] = mapped_column(String(36), default="")
+    backup_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
+    backed_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    user_handle: Mapped[str] = mapped_column(String(128), default="")  # base64url, opaque, per account
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+
+
+class PasskeyChallenge(Base):
+    """A WebAuthn challenge waiting for its answer: bound to one browser session (``bound_to``) and
+    one purpose, valid five minutes, deleted by the one answer that uses it (a compare-and-set
+    ``DELETE``: of concurrent answers exactly one finds the row)."""
+
+    __tablename__ = "passkey_challenges"
+    __table_args__ = (Index("ix_passkey_challenges_bound_to", "bound_to", "purpose"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    challenge: Mapped[str] = mapped_column(String(128), unique=True)  # base64url
+    bound_to: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class OneTimeCode(Base):
@@ -178,7 +222,11 @@ class AuditEvent(Base):
     """Append-only; user ids are kept as plain numbers so events outlive deleted accounts."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_at", "at"), Index("ix_audit_events_user", "user_id"))
+    __table_args__ = (
+        Index("ix_audit_events_at", "at"),
+        Index("ix_audit_events_user", "user_id"),
+        Index("ix_audit_events_event_at", "event", "at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at: Mapped[datetime]

@@ -13,6 +13,7 @@ from typing import Literal
 
 
 class FactorKind(StrEnum):
+    PASSKEY = "passkey"
     TOTP = "totp"
     EMAIL = "email"
     SMS = "sms"
@@ -48,6 +49,15 @@ class FactorSpec:
 
 
 REGISTRY: dict[FactorKind, FactorSpec] = {
+    # A passkey (WebAuthn): the only phishing-resistant method, so listed first. Several per account.
+    FactorKind.PASSKEY: FactorSpec(
+        FactorKind.PASSKEY,
+        sends_code=False,
+        phishing_resistant=True,
+        strength_rank=-1,
+        ceremony="json",
+        templates=("enroll_passkey.html", "code.html"),
+    ),
     FactorKind.TOTP: FactorSpec(
         FactorKind.TOTP,
         sends_code=False,
@@ -97,6 +107,9 @@ class Verdict:
     replayed: bool = False
     step: int | None = None
     drift_steps: int | None = None
+    #: How the signed-in session records the method when it differs from the factor's kind (a synced
+    #: passkey: ``passkey_synced``, a software key in ``amr``); None: the kind itself.
+    session_method: str | None = None
 
 
 def channel_of(kind: str) -> str:

@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 
 from twostep.domain import throttle as throttle_rules
 from twostep.domain.login_flow import Stage
+from twostep.domain.passkeys import clean_name
 from twostep.services.account import reauth
 from twostep.services.core import accounts, audit, devices, notify, sessions, throttling
 from twostep.services.core.context import Context, RequestInfo
-from twostep.services.factors import recovery
+from twostep.services.factors import passkey, recovery
 from twostep.services.rollout import policy
 from twostep.storage.models import RememberedDevice, User, WebSession
 
@@ -78,6 +79,27 @@ def remove_method(ctx: Context, token: str | None, factor_id: int, request: Requ
         accounts.revoke_remembered_devices(db, user.id)
         audit.record(ctx, db, "authn_token_delete", request=request, user=user, method=kind)
         notify.tell_owner_after_commit(ctx, db, user, "method_removed", request, method=kind, label=label)
+        return ChangeResult("done")
+
+
+def rename_passkey(
+    ctx: Context, token: str | None, factor_id: int, raw_name: str, request: RequestInfo
+) -> ChangeResult:
+    """A new name for one of this user's passkeys. Not a change to how anyone signs in, so no
+    re-authentication: a signed-in session and the user's own passkey are enough."""
+    with ctx.db.transaction() as db:
+        row = sessions.load(ctx, db, token)
+        if row is None or row.stage != Stage.SIGNED_IN.value:
+            return ChangeResult("no_session")
+        user = db.get(User, row.user_id)
+        factor = passkey.passkey_method(accounts.confirmed_methods(db, row.user_id), factor_id)
+        if user is None or factor is None:
+            return ChangeResult("not_found")
+        name = clean_name(raw_name)
+        if not name:
+            return ChangeResult("invalid", code="passkey_name_empty", form_field="name")
+        factor.label = name
+        audit.record(ctx, db, "authn_passkey_renamed", request=request, user=user, factor_id=factor.id)
         return ChangeResult("done")
 
 

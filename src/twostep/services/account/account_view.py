@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from twostep.domain import passkeys
+from twostep.domain.amr import counts_as_both_factors
 from twostep.domain.clock import as_utc
 from twostep.domain.codes import RECOVERY_CODE_COUNT, RECOVERY_LOW_WATERMARK
 from twostep.domain.login_flow import REAUTH_WINDOW, Stage
 from twostep.services.account import account_changes, reauth
 from twostep.services.core import accounts, devices, sessions
 from twostep.services.core.context import Context
-from twostep.services.factors import recovery
+from twostep.services.enrollment import passkey_enrollment
+from twostep.services.factors import passkey, recovery
 from twostep.services.factors import registry as factor_registry
 from twostep.storage.models import Factor, RememberedDevice, User, WebSession
 
@@ -28,6 +32,20 @@ class MethodRow:
     removable: bool
     # Turned off after too many consecutive wrong codes (services.guesses): not usable until replaced.
     disabled: bool = False
+
+
+@dataclass(frozen=True)
+class PasskeyRow:
+    """One passkey on My account: the name its owner gave it, its provider when the AAGUID is known
+    ("Google Password Manager"…), whether it is synced between devices (backed up)."""
+
+    id: int
+    name: str
+    provider: str | None
+    synced: bool
+    created_at: datetime | None
+    last_used_at: datetime | None
+    disabled: bool
 
 
 @dataclass(frozen=True)
@@ -62,6 +80,9 @@ class AccountOverview:
     can_change: bool
     change_window_until: datetime | None
     two_step_required: bool
+    passkeys: list[PasskeyRow] = field(default_factory=list)
+    #: "Add a passkey" is offered (passkeys work here and the policy allows them).
+    passkeys_offered: bool = False
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -135,7 +156,9 @@ def overview(ctx: Context, user_id: int, current_session_id: str) -> AccountOver
         can_change = current is not None and reauth.is_fresh(ctx, db, current)
         window_until = None
         if can_change and current is not None:
-            stamps = [as_utc(t) for t in (current.password_at, current.second_step_at) if t is not None]
+            moments = (current.second_step_at,) if counts_as_both_factors(current.method) else (
+                current.password_at, current.second_step_at)
+            stamps = [as_utc(t) for t in moments if t is not None]
             window_until = min(stamps) + REAUTH_WINDOW if stamps else None
         left = recovery.remaining(db, user_id)
         return AccountOverview(
@@ -150,7 +173,28 @@ def overview(ctx: Context, user_id: int, current_session_id: str) -> AccountOver
             can_change=can_change,
             change_window_until=window_until,
             two_step_required=required,
+            passkeys=_passkeys(db, passkey.passkey_methods(confirmed)),
+            passkeys_offered=passkey_enrollment.offered(ctx),
         )
+
+
+def _passkeys(db: Session, factors: list[Factor]) -> list[PasskeyRow]:
+    by_factor = {row.factor_id: row for row in passkey.credentials_of(db, [f.id for f in factors])}
+    rows = []
+    for factor in factors:
+        credential = by_factor.get(factor.id)
+        rows.append(
+            PasskeyRow(
+                id=factor.id,
+                name=factor.label,
+                provider=passkeys.provider_name(credential.aaguid) if credential is not None else None,
+                synced=credential is not None and (credential.backed_up or credential.backup_eligible),
+                created_at=_utc(factor.confirmed_at),
+                last_used_at=_utc(factor.last_used_at),
+                disabled=factor.disabled_at is not None,
+            )
+        )
+    return rows
 
 
 @dataclass(frozen=True)

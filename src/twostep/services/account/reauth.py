@@ -21,11 +21,13 @@ from sqlalchemy.orm import Session
 
 from twostep.domain import throttle as throttle_rules
 from twostep.domain.clock import as_utc
+from twostep.domain.factors import FactorKind, Verdict
 from twostep.domain.login_flow import REAUTH_WINDOW, Stage
+from twostep.domain.passkeys import Purpose
 from twostep.services.core import accounts, audit, sessions, throttling
 from twostep.services.core.context import Context, RequestInfo
+from twostep.services.factors import passkey, sent_codes
 from twostep.services.factors import registry as factor_registry
-from twostep.services.factors import sent_codes
 from twostep.services.factors.base import Proof
 from twostep.services.signin import second_step_check
 from twostep.storage.models import User, WebSession
@@ -36,6 +38,7 @@ Outcome = Literal["code", "done", "invalid", "throttled", "restart", "password",
 #: session's id, so a code sent for a sign-in elsewhere never counts here).
 #: How re-authentication's second-step checks read in the audit log.
 REAUTH = second_step_check.Caller(detail={"step": "reauth_second"})
+PASSKEY = FactorKind.PASSKEY.value
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class ReauthView:
     methods: list[str] = field(default_factory=list)
     wait_seconds: int = 0
     target_label: str = ""
+    #: The account has a usable passkey: it confirms in one step (``confirm_passkey``).
+    passkey: bool = False
 
 
 def _data(row: WebSession) -> dict[str, Any]:
@@ -97,8 +102,13 @@ def usable_methods(db: Session, user_id: int) -> list[str]:
     return factor_registry.available_methods(db, user_id)
 
 
+def code_methods(db: Session, user_id: int) -> list[str]:
+    """The methods the password-then-code route can use (a passkey has its own one-step route)."""
+    return [m for m in usable_methods(db, user_id) if factor_registry.ceremony(m) == "code"]
+
+
 def _method(db: Session, row: WebSession, user: User) -> str | None:
-    methods = usable_methods(db, user.id)
+    methods = code_methods(db, user.id)
     for candidate in (_data(row).get("reauth_method"), user.last_method):
         if candidate in methods:
             return str(candidate)
@@ -145,7 +155,8 @@ def view(ctx: Context, token: str | None) -> ReauthView | None:
             email=user.email,
             step=step,
             method=method,
-            methods=usable_methods(db, user.id),
+            methods=code_methods(db, user.id),
+            passkey=PASSKEY in usable_methods(db, user.id),
             wait_seconds=throttling.wait_seconds(db, wait_key, ctx.clock.now()),
             target_label=factor.label if factor is not None else "",
         )
@@ -154,7 +165,7 @@ def view(ctx: Context, token: str | None) -> ReauthView | None:
 def choose_method(ctx: Context, token: str | None, method: str) -> bool:
     with ctx.db.transaction() as db:
         found = _signed_in(ctx, db, token)
-        if found is None or method not in usable_methods(db, found[1].id):
+        if found is None or method not in code_methods(db, found[1].id):
             return False
         data = _data(found[0])
         data["reauth_method"] = method
@@ -191,7 +202,7 @@ def _attempt_failed(
 
 
 def _complete(
-    ctx: Context, db: Session, row: WebSession, user: User, password_at: datetime, method: str | None,
+    ctx: Context, db: Session, row: WebSession, user: User, password_at: datetime | None, method: str | None,
     request: RequestInfo,
 ) -> ReauthResult:
     now = ctx.clock.now()
@@ -281,3 +292,43 @@ def send_code(ctx: Context, token: str | None, request: RequestInfo) -> sent_cod
         return sent_codes.prepare_second_step(ctx, db, user, _method(db, row, user), row.id, request)
 
     return sent_codes.send(ctx, request, prepare)
+
+
+def passkey_options(ctx: Context, token: str | None) -> str | None:
+    """Options for re-authenticating with a passkey (one step: a passkey with user verification is
+    both factors, so no password first); None when the account has no usable passkey."""
+    with ctx.db.transaction() as db:
+        found = _signed_in(ctx, db, token)
+        if found is None or PASSKEY not in usable_methods(db, found[1].id):
+            return None
+        row, user = found
+        return passkey.begin_authentication(ctx, db, bound_to=row.id, purpose=Purpose.SECOND_STEP, user_id=user.id)
+
+
+def confirm_passkey(ctx: Context, token: str | None, raw_credential: str, request: RequestInfo) -> ReauthResult:
+    """Re-authenticate with a passkey: the one second-step check (throttle, verify with the
+    challenge bound to this session, counters, audit), then a new session id whose ``method`` says
+    passkey (``sessions.reauthenticated_recently`` counts it for five minutes)."""
+    now = ctx.clock.now()
+    with ctx.db.transaction() as db:
+        found = _signed_in(ctx, db, token)
+        if found is None:
+            return ReauthResult("no_session")
+        row, user = found
+        if PASSKEY not in usable_methods(db, user.id):
+            return ReauthResult("invalid")
+        proof = Proof(row.id, request=request)
+        verdicts: list[Verdict] = []
+
+        def attempt() -> second_step_check.Attempt:
+            verdicts.append(factor_registry.verify(ctx, db, user, PASSKEY, raw_credential, proof))
+            return PASSKEY, verdicts[-1]
+
+        checked = second_step_check.check(ctx, db, user, attempt, request, REAUTH, now=now)
+        second_step_check.notices_after_commit(ctx, db, checked, request)
+        if checked.accepted:
+            method = (verdicts[-1].session_method if verdicts else None) or PASSKEY
+            return _complete(ctx, db, row, user, row.password_at, method, request)
+        if not checked.method:
+            return ReauthResult("throttled", wait_seconds=checked.wait_seconds)
+        return _attempt_failed(ctx, db, row, user, request, "reauth_second", checked.wait_seconds)

@@ -15,21 +15,22 @@ a lost second step is fixed by another administrator):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import Select, delete, or_, select
 from sqlalchemy.orm import Session
 
 from twostep.domain.clock import as_utc
 from twostep.domain.emails import normalize_email
 from twostep.domain.spreadsheet import csv_row
-from twostep.services.core import accounts, admin_role, audit, notify, sessions, throttling
+from twostep.services.core import accounts, admin_role, audit, devices, notify, sessions, throttling
 from twostep.services.core.context import Context, RequestInfo
-from twostep.services.factors import recovery
+from twostep.services.factors import passkey, recovery
 from twostep.services.oidc import verified_email
+from twostep.services.rollout import policy
 from twostep.storage.models import (
     AuditEvent,
     Factor,
@@ -42,7 +43,6 @@ from twostep.storage.models import (
 )
 
 REASON_MAX = 500
-PAGE_SIZE = 50
 AUDIT_PAGE_SIZE = 100
 EXPORT_BATCH = 500
 ExportFormat = Literal["csv", "jsonl"]
@@ -85,37 +85,12 @@ CLI = Actor(id=None, email="", via="cli")
 
 
 @dataclass(frozen=True)
-class UserRow:
-    id: int
-    email: str
-    name: str
-    is_admin: bool
-    methods: list[str]
-    enrolled_at: datetime | None
-    last_used_at: datetime | None
-    last_sign_in_at: datetime | None
-    throttled_until: datetime | None
-
-    @property
-    def enrolled(self) -> bool:
-        return bool(self.methods)
-
-
-@dataclass(frozen=True)
-class UserList:
-    rows: list[UserRow]
-    total: int
-    offset: int
-    limit: int
-    query: str
-
-
-@dataclass(frozen=True)
 class MethodInfo:
     kind: str
     label: str
     enrolled_at: datetime | None
     last_used_at: datetime | None
+    id: int = 0
 
 
 @dataclass(frozen=True)
@@ -169,6 +144,9 @@ class UserDetail:
     throttled_until: datetime | None
     must_enroll: bool
     events: list[EventRow]
+    has_password: bool = True
+    invited_at: datetime | None = None
+    invitation_expires_at: datetime | None = None
     #: When the sign-in address was proven by an emailed code or marked verified (OpenID Connect's
     #: ``email_verified``), or None.
     email_verified_at: datetime | None = None
@@ -183,13 +161,13 @@ class AuditFilter:
     since: date | None = None
     until: date | None = None
     before_id: int | None = None
+    exact_event: bool = False  # the console's select names whole events; the CLI's --event is a prefix
 
 
 @dataclass(frozen=True)
 class AuditPage:
     rows: list[EventRow]
     next_before_id: int | None
-    event_names: list[str] = field(default_factory=list)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -255,7 +233,8 @@ def find_user_id(ctx: Context, raw_email: str) -> int | None:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _throttled_until(ctx: Context, db: Session, users: list[User]) -> dict[int, datetime]:
+def throttled_until(ctx: Context, db: Session, users: Sequence[audit.Identified]) -> dict[int, datetime]:
+    """Until when each of ``users`` is throttled (password or second step), for those that are now."""
     keys: dict[str, int] = {}
     for user in users:
         keys[throttling.second_step_key(user.id)] = user.id
@@ -272,53 +251,8 @@ def _throttled_until(ctx: Context, db: Session, users: list[User]) -> dict[int, 
     return until
 
 
-def _like(text: str) -> str:
+def like_pattern(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def list_users(ctx: Context, query: str = "", offset: int = 0, limit: int = PAGE_SIZE) -> UserList:
-    """Users with their two-step state; ``query`` matches part of the email address or name."""
-    query = query.strip()[:200]
-    offset = max(0, offset)
-    with ctx.db.transaction() as db:
-        statement = select(User)
-        if query:
-            pattern = _like(query.lower())
-            statement = statement.where(
-                or_(
-                    func.lower(User.email).like(pattern, escape="\\"),
-                    func.lower(User.name).like(pattern, escape="\\"),
-                )
-            )
-        total = int(db.scalar(select(func.count()).select_from(statement.subquery())) or 0)
-        users = list(db.scalars(statement.order_by(User.email).offset(offset).limit(limit)))
-        ids = [u.id for u in users]
-        admins = set(db.scalars(select(UserRole.user_id).where(UserRole.role == accounts.ADMIN)))
-        factors: dict[int, list[Factor]] = {}
-        for factor in db.scalars(
-            select(Factor).where(Factor.user_id.in_(ids), Factor.confirmed_at.is_not(None)).order_by(Factor.id)
-        ):
-            factors.setdefault(factor.user_id, []).append(factor)
-        throttled = _throttled_until(ctx, db, users)
-        rows = []
-        for user in users:
-            mine = factors.get(user.id, [])
-            enrolled = [as_utc(f.confirmed_at) for f in mine if f.confirmed_at is not None]
-            used = [as_utc(f.last_used_at) for f in mine if f.last_used_at is not None]
-            rows.append(
-                UserRow(
-                    id=user.id,
-                    email=user.email,
-                    name=user.name,
-                    is_admin=user.id in admins,
-                    methods=sorted({f.kind for f in mine}),
-                    enrolled_at=min(enrolled) if enrolled else None,
-                    last_used_at=max(used) if used else None,
-                    last_sign_in_at=_utc(user.last_sign_in_at),
-                    throttled_until=throttled.get(user.id),
-                )
-            )
-        return UserList(rows=rows, total=total, offset=offset, limit=limit, query=query)
 
 
 def user_detail(ctx: Context, user_id: int) -> UserDetail | None:
@@ -329,7 +263,7 @@ def user_detail(ctx: Context, user_id: int) -> UserDetail | None:
             return None
         roles = accounts.roles_of(db, user.id)
         methods = [
-            MethodInfo(f.kind, f.label, _utc(f.confirmed_at), _utc(f.last_used_at))
+            MethodInfo(f.kind, f.label, _utc(f.confirmed_at), _utc(f.last_used_at), f.id)
             for f in accounts.confirmed_methods(db, user.id)
         ]
         device_count = sum(
@@ -364,9 +298,12 @@ def user_detail(ctx: Context, user_id: int) -> UserDetail | None:
             active_sessions=session_count,
             last_sign_in_at=_utc(user.last_sign_in_at),
             sign_in_count=user.sign_in_count or 0,
-            throttled_until=_throttled_until(ctx, db, [user]).get(user.id),
+            throttled_until=throttled_until(ctx, db, [user]).get(user.id),
             must_enroll=user.must_enroll,
             events=events,
+            has_password=user.password_hash is not None,
+            invited_at=_utc(user.invited_at),
+            invitation_expires_at=_utc(user.invitation_expires_at),
             email_verified_at=verified_email.verified_since(db, user),
         )
 
@@ -410,6 +347,36 @@ def reset_2fa(ctx: Context, actor: Actor, user_id: int, reason: str, request: Re
         email, language = user.email, user.language
         notify.tell_after_commit(ctx, db, email, language, "2fa_reset", request)
         return email
+
+
+def remove_passkey(ctx: Context, actor: Actor, user_id: int, factor_id: int, request: RequestInfo) -> str:
+    """Remove one of a user's passkeys (lost, or registered by someone else). Not the last method
+    while two-step verification is required for the user: that is "Reset two-step verification",
+    which makes them enroll again. Audited (``user_updated`` and ``authz_admin``) and told to the
+    user. Returns the passkey's name."""
+    with ctx.db.transaction() as db:
+        _check_actor(db, actor)
+        user = _get_user(db, user_id)
+        methods = accounts.confirmed_methods(db, user.id)
+        factor = passkey.passkey_method(methods, factor_id)
+        if factor is None:
+            raise AdminError("passkey_not_found")
+        required = policy.two_step_policy(policy.current(ctx, db)).required_for(accounts.roles_of(db, user.id))
+        if len(methods) == 1 and required:
+            raise AdminError("passkey_last_method")
+        label = factor.label
+        db.delete(factor)
+        accounts.revoke_remembered_devices(db, user.id)
+        audit.record(
+            ctx, db, "user_updated", request=request, user=user, actor=_actor_user(db, actor),
+            action="remove_passkey", factor_id=factor_id,
+        )  # fmt: skip
+        _record_admin(ctx, db, actor, user, "remove_passkey", request, factor_id=factor_id)
+        notify.tell_after_commit(
+            ctx, db, user.email, user.language, "method_removed", request, method=passkey.KIND,
+            label=label, browser_label=devices.browser_summary(request.user_agent),
+        )  # fmt: skip
+        return label
 
 
 def unlock(ctx: Context, actor: Actor, user_id: int, request: RequestInfo) -> None:
@@ -529,18 +496,20 @@ def set_admin(ctx: Context, actor: Actor, user_id: int, grant: bool, request: Re
 
 def _filtered(db: Session, filters: AuditFilter) -> Select[AuditEvent]:
     statement = select(AuditEvent)
-    if filters.event:
+    if filters.event and filters.exact_event:
+        statement = statement.where(AuditEvent.event == filters.event.strip())
+    elif filters.event:
         statement = statement.where(AuditEvent.event.startswith(filters.event.strip(), autoescape=True))
     user = filters.user.strip().lower()
     if user.isdigit():
         statement = statement.where(AuditEvent.user_id == int(user))
     elif user:
-        statement = statement.where(AuditEvent.user_email.like(_like(user), escape="\\"))
+        statement = statement.where(AuditEvent.user_email.like(like_pattern(user), escape="\\"))
     actor = filters.actor.strip().lower()
     if actor.isdigit():
         statement = statement.where(AuditEvent.actor_id == int(actor))
     elif actor:
-        ids = list(db.scalars(select(User.id).where(User.email.like(_like(actor), escape="\\"))))
+        ids = list(db.scalars(select(User.id).where(User.email.like(like_pattern(actor), escape="\\"))))
         statement = statement.where(AuditEvent.actor_id.in_(ids))
     if filters.outcome:
         statement = statement.where(AuditEvent.outcome == filters.outcome)
@@ -593,10 +562,9 @@ def audit_page(ctx: Context, filters: AuditFilter, limit: int = AUDIT_PAGE_SIZE)
     """Newest first; ``next_before_id`` continues with older events (keyset paging)."""
     with ctx.db.transaction() as db:
         rows = _event_rows(db, _filtered(db, filters).order_by(AuditEvent.id.desc()).limit(limit + 1))
-        names = sorted(db.scalars(select(AuditEvent.event).distinct()))
     more = len(rows) > limit
     rows = rows[:limit]
-    return AuditPage(rows=rows, next_before_id=rows[-1].id if more and rows else None, event_names=names)
+    return AuditPage(rows=rows, next_before_id=rows[-1].id if more and rows else None)
 
 
 def record_export(ctx: Context, actor: Actor, fmt: str, filters: AuditFilter, request: RequestInfo) -> None:

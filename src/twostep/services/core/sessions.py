@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from twostep.domain.amr import counts_as_both_factors
 from twostep.domain.clock import as_utc
 from twostep.domain.login_flow import (
     ABSOLUTE_TIMEOUT,
@@ -143,9 +144,14 @@ def destroy_all(db: Session, user_id: int, *, except_id: str | None = None) -> N
 
 
 def reauthenticated_recently(ctx: Context, row: WebSession) -> bool:
-    """Password and a real second step within five minutes; a remembered device never counts."""
+    """Password and a real second step within five minutes, or a passkey (two factors by itself:
+    user verification on the authenticator) within five minutes; a remembered device never counts."""
     now = ctx.clock.now()
-    if row.password_at is None or row.second_step_at is None or row.via_remembered_device:
+    if row.second_step_at is None or row.via_remembered_device:
+        return False
+    if counts_as_both_factors(row.method):
+        return now - as_utc(row.second_step_at) <= REAUTH_WINDOW
+    if row.password_at is None:
         return False
     return (
         now - as_utc(row.password_at) <= REAUTH_WINDOW and now - as_utc(row.second_step_at) <= REAUTH_WINDOW

@@ -6,7 +6,9 @@ code exactly one wins), sends a challenge or not (``challenge``), and names itse
 without revealing it (``label``: masked). Enrollment (begin/confirm) is each factor's own pages and
 use cases (``spec.templates``; ``services.enrollment``, ``services.oob_enrollment``). A passkey fits
 the same shape: ``spec.ceremony == "json"``, ``challenge`` returns the WebAuthn options, ``verify``
-checks the signed assertion (``code`` is then its JSON) and its signature counter.
+checks the signed assertion (``code`` is then its JSON) and its signature counter
+(``services.factors.passkey``; its options come from ``/webauthn/authenticate/options``, so its
+``challenge`` sends nothing).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class Proof:
 
     bound_to: str
     purpose: CodePurpose = CodePurpose.SIGN_IN
+    #: Who presents it, for a factor's own audit events (a passkey's counter regression).
+    request: RequestInfo | None = None
 
 
 class Factor(Protocol):

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from twostep.domain.factors import Verdict
 from twostep.services.core import accounts
 from twostep.services.core.context import Context, RequestInfo
-from twostep.services.factors import recovery_code, sent_code, totp
+from twostep.services.factors import passkey, recovery_code, sent_code, totp
 from twostep.services.factors.base import Challenge, Factor, Proof
 from twostep.storage.models import Factor as FactorRow
 from twostep.storage.models import User
@@ -21,10 +21,10 @@ from twostep.storage.models import User
 #: Every factor, by kind. Adding a method: one line here.
 FACTORS: dict[str, Factor] = {
     factor.spec.kind: factor
-    for factor in (totp.FACTOR, sent_code.SMS, sent_code.EMAIL, recovery_code.FACTOR)
+    for factor in (passkey.FACTOR, totp.FACTOR, sent_code.SMS, sent_code.EMAIL, recovery_code.FACTOR)
 }
 #: Other names a caller's method may go by (the reset page's ``?method=recovery``).
-ALIASES = {"recovery": recovery_code.FACTOR.spec.kind}
+ALIASES = {"recovery": recovery_code.FACTOR.spec.kind, "passkey_synced": passkey.FACTOR.spec.kind}
 
 
 def find(method: str | None) -> Factor | None:
@@ -59,6 +59,19 @@ def delivers_to_mailbox(kind: str) -> bool:
 def sent_at_once(method: str | None) -> bool:
     found = find(method)
     return found is not None and found.spec.sent_at_once
+
+
+def phishing_resistant(method: str | None) -> bool:
+    """A sign-in with this method can't be relayed by a look-alike site (a passkey: WebAuthn binds
+    it to our origin). Marked on every ``authn_login_success``."""
+    found = find(method)
+    return found is not None and found.spec.phishing_resistant
+
+
+def ceremony(kind: str | None) -> str:
+    """``code`` (typed) or ``json`` (a browser ceremony: a passkey)."""
+    found = find(kind)
+    return found.spec.ceremony if found is not None else "code"
 
 
 def rank(kind: str) -> int:

@@ -31,6 +31,7 @@ from twostep.storage.models import (
     OidcPendingRequest,
     OidcToken,
     OneTimeCode,
+    PasskeyChallenge,
     RateCounter,
     RememberedDevice,
     SetupToken,
@@ -80,6 +81,8 @@ def _rules(now: datetime) -> dict[str, tuple[Any, tuple[Any, ...], ColumnElement
                 and_(RateCounter.window_start == 0, RateCounter.count < cutoff),
             ),
         ),
+        # WebAuthn challenges nobody answered (services.factors.passkey): five minutes, then useless.
+        "passkey_challenges": (PasskeyChallenge, (PasskeyChallenge.id,), PasskeyChallenge.expires_at < now),
         # OpenID Connect (services.oidc): waiting requests, codes a day after expiry (long enough to
         # answer a late reuse with a revocation), token pairs whose refresh token has expired.
         "oidc_pending_requests": (OidcPendingRequest, (OidcPendingRequest.id,), OidcPendingRequest.expires_at < now),

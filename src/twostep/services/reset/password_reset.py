@@ -23,7 +23,7 @@ import base64
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Literal
 
@@ -382,6 +382,8 @@ def second_step_methods(ctx: Context, db: Session, user: User) -> list[str]:
     """The app, SMS, the separate 2FA address (if it really is another mailbox), recovery codes."""
     methods: list[str] = []
     for kind in factor_registry.available_methods(db, user.id):
+        if factor_registry.ceremony(kind) != "code":  # a passkey: not (yet) a step of the reset page
+            continue
         if factor_registry.delivers_to_mailbox(kind):
             factor = sent_codes.confirmed_factor(db, user.id, kind)
             if factor is None or mailbox_key(sent_codes.open_target(ctx, factor)) == mailbox_key(user.email):
@@ -513,3 +515,35 @@ def _apply(
     throttling.clear(db, throttling.password_key(_address_digest(ctx, user.email)))
     audit.record(ctx, db, "authn_password_change", request=request, user=user, via="reset", second_step=second_step)
     notify.tell_owner_after_commit(ctx, db, user, "password_reset", request, recovery_left=recovery_left)
+
+
+# --- invitations: the same code, issued by an administrator ---------------------------------------
+
+
+def issue_set_password_code(ctx: Context, db: Session, user: User, expires_at: datetime) -> str:
+    """A new reset code for ``user`` that works until ``expires_at`` (an invitation's lifetime, not
+    ten minutes), inside the caller's transaction; earlier unused codes stop working. The invited
+    person enters it on ``/password/reset`` like any reset code (services.reset.invitation)."""
+    now = ctx.clock.now()
+    code = new_reset_code()
+    _void_reset_codes(db, user.id, now)
+    db.add(
+        OneTimeCode(
+            user_id=user.id,
+            factor_id=None,
+            purpose=CodePurpose.PASSWORD_RESET.value,
+            code_digest=_code_digest(ctx, user.id, code),
+            bound_to="",
+            created_at=now,
+            expires_at=expires_at,
+            used_at=None,
+            voided_at=None,
+            wrong_tries=0,
+        )
+    )
+    return code
+
+
+def void_set_password_codes(ctx: Context, db: Session, user_id: int) -> None:
+    """Withdraws every unused reset or invitation code of the account."""
+    _void_reset_codes(db, user_id, ctx.clock.now())

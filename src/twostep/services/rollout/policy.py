@@ -49,6 +49,7 @@ FIELDS: tuple[PolicyField, ...] = (
     PolicyField("twofa_allowed_methods", "methods"),
     PolicyField("twofa_grace_days", "int", 0, 3650),
     PolicyField("twofa_grace_sign_ins", "int", 0, 1000),
+    PolicyField("passkey_sign_in", "bool"),
     PolicyField("remember_device_days", "int", 0, 365),
     PolicyField("password_min_length", "int", 8, 128),
     PolicyField("password_require_lower", "bool"),

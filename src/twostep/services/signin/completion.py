@@ -48,6 +48,7 @@ from twostep.domain.login_flow import Stage
 from twostep.domain.text_input import is_clean
 from twostep.services.core import audit, devices, notify, sessions
 from twostep.services.core.context import Context, RequestInfo
+from twostep.services.factors import registry as factor_registry
 from twostep.storage.models import RememberedDevice, User, WebSession
 
 DEFAULT_TARGET = "/account"
@@ -160,6 +161,7 @@ def complete_sign_in(
     continue_to: str | None = None,
     default_target: str = DEFAULT_TARGET,
     sign_in_method: bool = True,
+    session_method: str | None = None,
     **audit_detail: Any,
 ) -> Completion:
     """End a sign-in in ``db``'s transaction (see the module doc).
@@ -169,8 +171,10 @@ def complete_sign_in(
     "remember this device" (honoured when the setting allows); ``continue_to``: a target given at
     this very step (validated here), else the one the session carries, else ``default_target``;
     ``sign_in_method``: False for a method never offered at sign-in (a recovery code), which is then
-    not remembered as the account's last method; ``audit_detail``: what the success event says
-    beyond the method (``via``, ``recovery_codes_left``…)."""
+    not remembered as the account's last method; ``session_method``: how the session records the
+    method for ``amr`` when it differs from the kind (a synced passkey); ``audit_detail``: what the
+    success event says beyond the method (``via``, ``recovery_codes_left``…). Every success event
+    says whether the sign-in was phishing-resistant (a passkey: bound to our origin)."""
     now = ctx.clock.now()
     target = continue_target(ctx, continue_to) or stored_target(ctx, replacing) or default_target
     token = sessions.create(
@@ -183,7 +187,7 @@ def complete_sign_in(
         second_step_at=now if method else None,
         via_remembered_device=remembered is not None,
         replacing=replacing,
-        method=method,  # the second-step method used: OpenID Connect's ``amr`` reports it
+        method=session_method or method,  # the second-step method used: OpenID Connect's ``amr`` reports it
         carry_data=False,  # a path is used up here: a later page never resumes it again
         data=None if target.startswith("/") else {DATA_KEY: target},  # another host: via RESUME_PATH
     )
@@ -203,7 +207,8 @@ def complete_sign_in(
     user.sign_in_count = (user.sign_in_count or 0) + 1
     if method and sign_in_method:
         user.last_method = method
-    detail = {"method": method, **audit_detail} if method else audit_detail
+    detail = {"method": method, **audit_detail} if method else dict(audit_detail)
+    detail["phishing_resistant"] = remembered is None and factor_registry.phishing_resistant(method)
     audit.record(ctx, db, "authn_login_success", request=request, user=user, **detail)
     onward = target if target.startswith("/") else RESUME_PATH
     return Completion(token=token, continue_to=onward, device_token=device_token, notices=notices)

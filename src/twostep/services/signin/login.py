@@ -13,17 +13,20 @@ from sqlalchemy.orm import Session
 from twostep.domain import rollout
 from twostep.domain import throttle as throttle_rules
 from twostep.domain.emails import looks_like_email, normalize_email
+from twostep.domain.factors import FactorKind, Verdict
 from twostep.domain.login_flow import Stage, stage_after_password
+from twostep.domain.passkeys import Purpose
 from twostep.services.core import accounts, audit, devices, sessions, throttling
 from twostep.services.core.context import Context, RequestInfo
+from twostep.services.factors import passkey, sent_codes
 from twostep.services.factors import registry as factor_registry
-from twostep.services.factors import sent_codes
 from twostep.services.factors.base import Proof
 from twostep.services.rollout import policy
 from twostep.services.signin import completion, second_step_check
 from twostep.storage.models import User, WebSession
 
 PasswordOutcome = Literal["signed_in", "second_step", "enroll", "remind", "invalid", "throttled", "not_email"]
+PASSKEY = FactorKind.PASSKEY.value
 CodeOutcome = Literal["signed_in", "invalid", "throttled", "restart", "no_session", "no_method"]
 
 
@@ -203,8 +206,12 @@ def second_step(
     *,
     remember_device: bool,
     request: RequestInfo,
+    method: str | None = None,
 ) -> CodeStepResult:
-    """One transaction: the one second-step check (``second_step_check.check``: throttle check → verify →
+    """``method``: the method the browser answered with (a passkey's ceremony), if it is one of the
+    account's; else the chosen one.
+
+    One transaction: the one second-step check (``second_step_check.check``: throttle check → verify →
     consume → counters → audit), then this pending sign-in's own attempts, or the signed-in session."""
     now = ctx.clock.now()
     with ctx.db.transaction() as db:
@@ -214,13 +221,15 @@ def second_step(
         user = db.get(User, row.user_id)
         if user is None:
             return CodeStepResult("no_session")
-        method = chosen_method(db, user, row)
-        if method is None:
+        used = method if method in available_methods(db, user.id) else chosen_method(db, user, row)
+        if used is None:
             return CodeStepResult("no_method")
-        proof = Proof(bound_to=row.id)
+        proof = Proof(bound_to=row.id, request=request)
+        verdicts: list[Verdict] = []
 
         def attempt() -> second_step_check.Attempt:
-            return method, factor_registry.verify(ctx, db, user, method, raw_code, proof)
+            verdicts.append(factor_registry.verify(ctx, db, user, used, raw_code, proof))
+            return used, verdicts[-1]
 
         checked = second_step_check.check(ctx, db, user, attempt, request, now=now)
         second_step_check.notices_after_commit(ctx, db, checked, request)
@@ -242,8 +251,9 @@ def second_step(
             request,
             replacing=row,
             password_at=row.password_at,
-            method=method,
+            method=used,
             remember_device=remember_device,
+            session_method=verdicts[-1].session_method if verdicts else None,
         )
         return CodeStepResult(
             "signed_in",
@@ -283,3 +293,15 @@ def send_sign_in_code(
         return method if not at_once_only or factor_registry.sent_at_once(method) else None
 
     return sent_codes.send_for_session(ctx, token, request, stage=Stage.SECOND_STEP, choose=choose)
+
+
+def passkey_options(ctx: Context, token: str | None) -> str | None:
+    """Options for answering this pending sign-in's second step with a passkey (its challenge is bound
+    to the pending session); None when the account has no usable passkey."""
+    with ctx.db.transaction() as db:
+        row = sessions.pending(ctx, db, token, Stage.SECOND_STEP)
+        if row is None or PASSKEY not in available_methods(db, row.user_id):
+            return None
+        return passkey.begin_authentication(
+            ctx, db, bound_to=row.id, purpose=Purpose.SECOND_STEP, user_id=row.user_id
+        )

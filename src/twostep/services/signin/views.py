@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import update
 
+from twostep.domain.factors import FactorKind
 from twostep.domain.login_flow import Stage
 from twostep.services.core import accounts, sessions, throttling
 from twostep.services.core.context import Context
+from twostep.services.factors import passkey
 from twostep.services.rollout.policy import allowed_methods
 from twostep.services.signin import login
 from twostep.storage.models import User
@@ -82,8 +84,10 @@ def code_page_view(ctx: Context, token: str | None) -> CodePageView | None:
 
 
 def enrollment_choices(ctx: Context) -> list[str]:
-    """The app first (the safer choice), then SMS when enabled, then email."""
-    choices = ["totp"]
+    """A passkey first (phishing-resistant) where passkeys can work, then the app, then SMS when
+    enabled, then email."""
+    choices = [FactorKind.PASSKEY.value] if passkey.available(ctx) else []
+    choices.append("totp")
     if ctx.settings.sms_enabled:
         choices.append("sms")
     choices.append("email")

@@ -130,6 +130,21 @@ def remove_method(page: PageDep, factor_id: FactorId, csrf_token: OptionalForm =
     return _after_change(page, result, here, "method_removed")
 
 
+@router.post("/account/passkeys/{factor_id}/name", response_class=HTMLResponse)
+def rename_passkey(
+    page: PageDep, factor_id: FactorId, name: Annotated[str, Form(max_length=200)] = "", csrf_token: OptionalForm = ""
+) -> Response:
+    blocked = _signed_in(page)
+    if blocked:
+        return blocked
+    if not page.csrf_ok(csrf_token):
+        return render_account(page, status_code=400, error=page.message("csrf"))
+    result = account_changes.rename_passkey(page.ctx, page.session_token, factor_id, name, page.info)
+    if result.outcome == "done":
+        return page.redirect("/account?notice=passkey_renamed#passkeys")
+    return _after_change(page, result, "/account", "passkey_renamed")
+
+
 # --- remembered devices and sessions -------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ one console gate (``web/admin/admin_gate.py``), which runs before any path param
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Annotated, Literal
 from urllib.parse import quote, urlencode
@@ -16,7 +17,9 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from twostep.services.admin import admin
 from twostep.services.admin.admin import Actor, AdminError, AuditFilter
 from twostep.web.admin.admin_gate import ActorDep, AdminPageDep, AdminRoute, returns_to
+from twostep.web.admin.readable import Readable, render
 from twostep.web.core import messages
+from twostep.web.core.messages import EVENT_NAMES
 from twostep.web.core.pages import Page
 
 router = APIRouter(prefix="/admin", route_class=AdminRoute)
@@ -38,23 +41,10 @@ def _user_id(raw: str) -> int | None:
 # --- users -----------------------------------------------------------------------------------
 
 
-@router.get("", response_class=HTMLResponse)
-def users(page: AdminPageDep, q: str = "", offset: str = "0") -> Response:
-    start = int(offset) if offset.isdigit() and len(offset) < 9 else 0
-    listing = admin.list_users(page.ctx, q, start)
-    notice = NOTICES.get(page.request.query_params.get("notice", ""), "")
-    return page.render(
-        "admin/users.html",
-        listing=listing,
-        notice=page.gettext(notice) if notice else "",
-        wide=True,
-        now=page.ctx.clock.now(),
-    )
-
-
 @router.get("/users/{user_id}", response_class=HTMLResponse)
 def user_page(page: AdminPageDep, actor: ActorDep, user_id: str) -> Response:
-    notice = NOTICES.get(page.request.query_params.get("notice", ""), "")
+    code = page.request.query_params.get("notice", "")
+    notice = NOTICES.get(code) or messages.USERS_NOTICES.get(code, "")
     return render_user(page, actor, user_id, notice=page.gettext(notice) if notice else "")
 
 
@@ -77,7 +67,8 @@ def render_user(
             title=page.gettext("Page not found"),
             error=page.message(MESSAGES["not_found"]),
         )
-    return page.render(
+    return render(
+        page,
         "admin/user.html",
         status_code=status_code,
         user=detail,
@@ -85,7 +76,6 @@ def render_user(
         errors=errors or {},
         notice=notice,
         reason=reason,
-        wide=True,
         now=page.ctx.clock.now(),
     )
 
@@ -126,7 +116,7 @@ def _act(
             notice = "signed_out"
         elif action == "delete":
             admin.delete_user(ctx, actor, user_id, confirm[:400], info)
-            return page.redirect("/admin?notice=deleted")
+            return page.redirect("/admin/users?notice=deleted")
         else:
             grant = action == "grant-admin"
             changed = admin.set_admin(ctx, actor, user_id, grant, info)
@@ -210,6 +200,7 @@ def _filters(page: Page) -> tuple[AuditFilter, dict[str, str]]:
             since=dates["since"],
             until=dates["until"],
             before_id=int(before) if before.isdigit() and len(before) < 19 else None,
+            exact_event=params.get("event", "") in EVENT_NAMES,
         ),
         errors,
     )
@@ -232,17 +223,35 @@ def _query(filters: AuditFilter, **extra: str) -> str:
 def audit_log(page: AdminPageDep) -> Response:
     filters, errors = _filters(page)
     result = admin.audit_page(page.ctx, filters)
-    return page.render(
+    fmt = Readable(page.language)
+    return render(
+        page,
         "admin/audit.html",
         status_code=422 if errors else 200,
         result=result,
         filters=filters,
         errors=errors,
+        event_groups=fmt.groups(),
+        details={row.id: _detail(row.detail) for row in result.rows},
         export_csv="/admin/audit/export?" + _query(filters, format="csv"),
         export_jsonl="/admin/audit/export?" + _query(filters, format="jsonl"),
         older=("/admin/audit?" + _query(filters, before=str(result.next_before_id))) if result.next_before_id else "",
-        wide=True,
+        newest="/admin/audit?" + _query(filters) if filters.before_id else "",
     )
+
+
+def _detail(raw: str) -> dict[str, str]:
+    """An event's JSON detail as text pairs for a <dl> (nested values as compact JSON)."""
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        return {"detail": raw[:2000]}
+    if not isinstance(value, dict):
+        return {"detail": raw[:2000]}
+    return {
+        str(key): item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)
+        for key, item in sorted(value.items())
+    }
 
 
 @router.get("/audit/export")

@@ -135,10 +135,12 @@ def _render_roles(
     errors: dict[str, str] | None = None,
     notice: str = "",
 ) -> Response:
+    found = bool(email) and "email" not in (errors or {}) and roles.roles_of_email(page.ctx, email) is not None
     return page.render(
         "admin/roles.html",
         status_code=status_code,
         in_use=roles.roles_in_use(page.ctx),
+        found=found,
         email=email,
         current=current,
         errors=errors or {},

@@ -96,7 +96,10 @@ class ChallengeResponse(BaseModel):
 
 class MethodsResponse(BaseModel):
     user: str
-    methods: list[str] = Field(description="Confirmed methods, strongest first: `totp`, `sms`, `email`.")
+    methods: list[str] = Field(
+        description="Confirmed methods, strongest first: `passkey`, `totp`, `sms`, `email`. A passkey is used in the "
+        "browser on twostep's own pages (WebAuthn); `/verify` does not check it."
+    )
 
 
 class Problem(BaseModel):

@@ -41,8 +41,9 @@ log = logging.getLogger("twostep")
 
 MAX_CHECKED_BODY = 1024 * 1024
 #: Fields that really hold several lines (tab, line feed and carriage return allowed): the reason
-#: an administrator gives for a reset (a textarea on /admin/users/{id}).
-MULTILINE_FIELDS = frozenset({"reason"})
+#: an administrator gives for a reset (a textarea on /admin/users/{id}), and the list of people to
+#: invite (/admin/users/invite; rows pasted from a spreadsheet are tab-separated).
+MULTILINE_FIELDS = frozenset({"reason", "people"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -218,7 +219,7 @@ class InputGuard:
 
 
     async def refusal_response(self, scope: Scope, refusal: Refusal) -> Response:
-        if scope["path"].startswith("/api/"):
+        if scope["path"].startswith(("/api/", "/webauthn/")):  # JSON clients: problem+json
             slug = "payload-too-large" if refusal.status == 413 else "invalid-request"
             base_url = scope["app"].state.web.ctx.settings.base_url
             status, headers, body = self.api_problem(base_url, slug, refusal.detail)

@@ -15,7 +15,7 @@ from twostep.domain.login_flow import Area, Stage, home_for, may_enter
 from twostep.i18n import LANGUAGES, environment, gettext_for, negotiate
 from twostep.services.core.context import Context, RequestInfo
 from twostep.services.rollout import policy
-from twostep.services.signin import completion, views
+from twostep.services.signin import completion, passwordless, views
 from twostep.web.core.links import same_origin_path
 from twostep.web.core.messages import MESSAGES, support_contact
 from twostep.web.core.security import (
@@ -67,6 +67,17 @@ class Page:
             user_agent=self.request.headers.get("user-agent", "")[:300],
             request_id=getattr(self.request.state, "request_id", ""),
         )
+
+    @property
+    def passkey_sign_in(self) -> bool:
+        """Offer "Sign in with a passkey" and autofill on /login (policy ``passkey_sign_in``)."""
+        return passwordless.allowed(self.ctx)
+
+    @property
+    def passkey_next(self) -> str:
+        """Where a passkey sign-in from this page continues (``?next=``, validated), for the script."""
+        params = self.request.query_params
+        return completion.continue_target(self.ctx, params.get("next")) or ""
 
     @property
     def csrf_token(self) -> str:

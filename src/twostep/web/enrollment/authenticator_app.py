@@ -20,7 +20,7 @@ OptionalForm = Annotated[str, Form()]
 
 
 #: Where the mailbox check may send the user back to (never anywhere else).
-ENROLL_PAGES = frozenset({"/enroll", "/enroll/totp", "/enroll/email", "/enroll/sms"})
+ENROLL_PAGES = frozenset({"/enroll", "/enroll/passkey", "/enroll/totp", "/enroll/email", "/enroll/sms"})
 
 
 def qr_data_uri(uri: str) -> str:

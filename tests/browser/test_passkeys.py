@@ -1,0 +1,400 @@
+"""Passkeys in Chromium with the DevTools virtual authenticator (``WebAuthn.addVirtualAuthenticator``:
+CTAP2, resident keys, user verification, presence simulated): register, the second step, sign-in
+with a passkey alone (button and autofill), user verification refused, a replayed assertion, a
+counter that goes backwards, lost key → recovery code → new key, removal behind re-authentication,
+and a USB security key as another passkey.
+
+The RP ID can't be an IP address, so these pages are served as http://localhost:<port>.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from playwright.sync_api import Browser, CDPSession, Page, expect
+from sqlalchemy import select
+
+from tests.browser.conftest import free_port, serve
+from tests.browser.flows import Auditor, password_step, prove_mailbox
+from tests.support import PASSWORD
+from twostep.domain.clock import FrozenClock
+from twostep.services.core import accounts
+from twostep.services.core.context import Context
+from twostep.settings import Settings, load_settings
+from twostep.storage.models import AuditEvent, PasskeyCredential
+
+pytestmark = pytest.mark.browser
+
+EMAIL = "ada@example.com"
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, port: int) -> Settings:
+    return load_settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        service_name="Acme",
+        support_email="help@acme.test",
+        base_url=f"http://localhost:{port}",
+    )
+
+
+@pytest.fixture
+def live_server(app: FastAPI, port: int) -> Iterator[str]:
+    with serve(app, port, host_name="localhost") as base:
+        yield base
+
+
+class Authenticators:
+    """The tab's virtual authenticators (one DevTools session)."""
+
+    def __init__(self, page: Page) -> None:
+        self.cdp: CDPSession = page.context.new_cdp_session(page)
+        self.cdp.send("WebAuthn.enable", {"enableUI": False})
+
+    def add(self, transport: str = "internal", *, verified: bool = True) -> str:
+        options = {
+            "protocol": "ctap2",
+            "transport": transport,
+            "hasResidentKey": True,
+            "hasUserVerification": True,
+            "isUserVerified": verified,
+            "automaticPresenceSimulation": True,
+        }
+        answer = self.cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})
+        return str(answer["authenticatorId"])
+
+    def remove(self, authenticator_id: str) -> None:
+        self.cdp.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": authenticator_id})
+
+    def verified(self, authenticator_id: str, value: bool) -> None:
+        self.cdp.send("WebAuthn.setUserVerified", {"authenticatorId": authenticator_id, "isUserVerified": value})
+
+    def credentials(self, authenticator_id: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator_id})[
+            "credentials"
+        ]
+        return found
+
+
+@pytest.fixture
+def keys(page: Page) -> Authenticators:
+    return Authenticators(page)
+
+
+def without_autofill(page: Page) -> None:
+    """A browser without passkey autofill (conditional mediation): the virtual authenticator would
+    otherwise answer /login's autofill request at once, before any password or button."""
+    page.add_init_script(
+        "PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);"
+    )
+
+
+def add_passkey(page: Page, name: str = "") -> list[str]:
+    """On /enroll/passkey: name it, create it (the virtual authenticator answers), land on "Done!".
+    Returns the recovery codes shown (none when the account had some already)."""
+    expect(page.get_by_role("heading", name="Add a passkey")).to_be_visible()
+    if name:
+        page.get_by_label("Name for this passkey (optional)").fill(name)
+    page.get_by_role("button", name="Create a passkey").click()
+    expect(page.get_by_role("status")).to_contain_text("Done!")
+    return [text.strip() for text in page.locator("#recovery-codes li").all_inner_texts()]
+
+
+def sign_up_with_passkey(page: Page, live_server: str, ctx: Context, name: str = "") -> list[str]:
+    accounts.create_user(ctx, EMAIL, PASSWORD)
+    password_step(page, live_server, EMAIL)
+    page.get_by_role("link", name="Passkey").click()
+    prove_mailbox(page, ctx)
+    codes = add_passkey(page, name)
+    page.get_by_role("link", name="Continue").click()
+    expect(page.get_by_role("heading", name="My account")).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+    return codes
+
+
+def signed_in(page: Page) -> None:
+    expect(page.get_by_role("heading", name="My account")).to_be_visible()
+
+
+def events(ctx: Context, name: str) -> list[AuditEvent]:
+    with ctx.db.transaction() as db:
+        found = list(db.scalars(select(AuditEvent).where(AuditEvent.event == name)))
+        db.expunge_all()
+    return found
+
+
+def test_register_then_sign_in_with_the_passkey_as_the_second_step(
+    page: Page, live_server: str, ctx: Context, keys: Authenticators
+) -> None:
+    platform = keys.add()
+    without_autofill(page)
+    codes = sign_up_with_passkey(page, live_server, ctx, "This laptop")
+    assert len(codes) == 10 and len(keys.credentials(platform)) == 1
+    password_step(page, live_server, EMAIL)
+    expect(page).to_have_url(re.compile(r"/login/code$"))
+    page.get_by_role("button", name="Use your passkey").click()
+    signed_in(page)
+    expect(page.locator("tr.method[data-kind=passkey]")).to_contain_text("This laptop")
+
+
+def test_sign_in_with_a_passkey_alone_by_the_button(
+    page: Page, live_server: str, ctx: Context, keys: Authenticators
+) -> None:
+    keys.add()
+    without_autofill(page)
+    sign_up_with_passkey(page, live_server, ctx)
+    page.goto(live_server + "/login")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    signed_in(page)
+    [success] = [e for e in events(ctx, "authn_login_success") if '"via": "passkey"' in e.detail]
+    assert '"phishing_resistant": true' in success.detail
+
+
+def test_sign_in_with_a_passkey_alone_by_autofill(
+    page: Page, browser: Browser, live_server: str, ctx: Context, keys: Authenticators
+) -> None:
+    """Conditional mediation starts when /login loads; the virtual authenticator answers it (as a
+    person picks the passkey in the email field's autofill), and the browser is signed in with
+    nothing typed and no button clicked. The passkey is created in one browser and used in another
+    (copied between virtual authenticators), so nothing else could have signed it in."""
+    platform = keys.add()
+    without_autofill(page)
+    sign_up_with_passkey(page, live_server, ctx)
+    [passkey] = keys.credentials(platform)
+    other = browser.new_context(locale="en-US").new_page()
+    try:
+        other_keys = Authenticators(other)
+        other_keys.cdp.send("WebAuthn.addCredential", {"authenticatorId": other_keys.add(), "credential": passkey})
+        other.goto(live_server + "/login")
+        signed_in(other)
+    finally:
+        other.context.close()
+    assert len([e for e in events(ctx, "authn_login_success") if '"via": "passkey"' in e.detail]) == 1
+
+
+def test_a_passkey_whose_user_is_not_verified_is_refused(
+    page: Page, live_server: str, ctx: Context, keys: Authenticators
+) -> None:
+    platform = keys.add()
+    without_autofill(page)
+    sign_up_with_passkey(page, live_server, ctx)
+    keys.verified(platform, False)  # the fingerprint or PIN check failed
+    page.goto(live_server + "/login")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page.get_by_role("alert")).to_contain_text("didn't work")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    keys.verified(platform, True)
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    signed_in(page)
+
+
+def test_a_replayed_assertion_is_refused(page: Page, live_server: str, ctx: Context, keys: Authenticators) -> None:
+    """The browser's own answer, captured on its way to the server and sent again after sign-out."""
+    keys.add()
+    without_autofill(page)
+    sign_up_with_passkey(page, live_server, ctx)
+    captured: list[str] = []
+    page.route(
+        "**/webauthn/authenticate/verify",
+        lambda route: (captured.append(route.request.post_data or ""), route.continue_()),
+    )
+    page.goto(live_server + "/login")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    signed_in(page)
+    page.unroute("**/webauthn/authenticate/verify")
+    page.get_by_role("button", name="Sign out").click()
+    [body] = captured
+    status = page.evaluate(
+        """async (body) => {
+            const token = document.querySelector("[data-passkey]").getAttribute("data-csrf");
+            const answer = await fetch("/webauthn/authenticate/verify", {method: "POST", body,
+                headers: {"Content-Type": "application/json", "X-CSRF-Token": token}});
+            return answer.status;
+        }""",
+        body,
+    )
+    assert status == 401
+    assert len(events(ctx, "authn_token_reuse")) == 1
+    page.goto(live_server + "/account")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_a_counter_that_goes_backwards_is_refused_and_audited(
+    page: Page, live_server: str, ctx: Context, keys: Authenticators
+) -> None:
+    """A copy of the passkey that counted less than the original: a possible clone."""
+    platform = keys.add()
+    without_autofill(page)
+    sign_up_with_passkey(page, live_server, ctx)
+    for _ in range(2):
+        page.goto(live_server + "/login")
+        page.get_by_role("button", name="Sign in with a passkey").click()
+        signed_in(page)
+        page.get_by_role("button", name="Sign out").click()
+    [original] = keys.credentials(platform)
+    assert original["signCount"] >= 2
+    keys.remove(platform)
+    clone = keys.add()
+    keys.cdp.send("WebAuthn.addCredential", {"authenticatorId": clone, "credential": {**original, "signCount": 0}})
+    page.goto(live_server + "/login")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page.get_by_role("alert")).to_contain_text("didn't work")
+    [regressed] = events(ctx, "authn_passkey_counter_regressed")
+    assert regressed.reason == "possible_clone"
+
+
+def test_lost_key_then_recovery_code_then_a_new_key(
+    page: Page, live_server: str, ctx: Context, keys: Authenticators, clock: FrozenClock
+) -> None:
+    old = keys.add()
+    without_autofill(page)
+    codes = sign_up_with_passkey(page, live_server, ctx)
+    [old_passkey] = keys.credentials(old)
+    keys.remove(old)  # the laptop is gone
+
+    password_step(page, live_server, EMAIL)
+    page.get_by_role("link", name="Can't get a code?").click()
+    page.get_by_label("Recovery code", exact=True).fill(codes[0])
+    page.get_by_role("button", name="Sign in with the recovery code").click()
+    expect(page.get_by_role("status")).to_contain_text("You signed in with a recovery code")
+    page.get_by_label("Passkey").check()
+    page.get_by_role("button", name="I lost my phone: remove it and set up a new one").click()
+    expect(page.get_by_role("heading", name="Set up two-step verification")).to_be_visible()
+    page.get_by_role("link", name="Passkey").click()
+    new = keys.add()
+    new_codes = add_passkey(page, "New laptop")
+    assert len(new_codes) == 10 and not set(new_codes) & set(codes)
+    page.get_by_role("link", name="Continue").click()
+    page.get_by_role("button", name="Sign out").click()
+
+    # The new key signs in; the old one (found again) no longer does.
+    page.goto(live_server + "/login")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    signed_in(page)
+    page.get_by_role("button", name="Sign out").click()
+    keys.remove(new)
+    found_again = keys.add()
+    keys.cdp.send("WebAuthn.addCredential", {"authenticatorId": found_again, "credential": old_passkey})
+    page.goto(live_server + "/login")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page.get_by_role("alert")).to_contain_text("didn't work")
+    with ctx.db.transaction() as db:
+        assert [row.aaguid for row in db.scalars(select(PasskeyCredential))] != []
+        assert db.scalar(select(PasskeyCredential.credential_id)) != old_passkey["credentialId"]
+
+
+def test_a_usb_security_key_as_another_passkey_and_removal_needs_reauthentication(
+    page: Page, live_server: str, ctx: Context, keys: Authenticators, clock: FrozenClock
+) -> None:
+    platform = keys.add()
+    without_autofill(page)
+    sign_up_with_passkey(page, live_server, ctx, "Laptop")
+    [laptop] = keys.credentials(platform)
+
+    # Signed in with the laptop's passkey, then the USB key is added from My account.
+    page.goto(live_server + "/login")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    signed_in(page)
+    keys.remove(platform)
+    usb = keys.add("usb")
+    page.get_by_role("link", name="Add a passkey").click()
+    add_passkey(page, "Blue key")
+    page.get_by_role("link", name="Continue").click()
+    expect(page.locator("tr.method[data-kind=passkey]")).to_have_count(2)
+    page.get_by_role("button", name="Sign out").click()
+
+    # The USB key alone signs in.
+    page.goto(live_server + "/login")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    signed_in(page)
+    assert len(keys.credentials(usb)) == 1
+
+    # Six minutes later, removing the laptop's passkey asks to confirm it's you first.
+    clock.advance(minutes=6)
+    page.locator("tr.method", has_text="Laptop").get_by_role("link", name="Remove").click()
+    expect(page.get_by_role("heading", name="Confirm it's you")).to_be_visible()
+    page.get_by_role("button", name="Use your passkey").click()
+    expect(page.get_by_role("heading", name="Remove a method")).to_be_visible()
+    page.get_by_role("button", name="Remove this method").click()
+    expect(page.locator("tr.method[data-kind=passkey]")).to_have_count(1)
+    expect(page.locator("tr.method[data-kind=passkey]")).to_contain_text("Blue key")
+    [removed] = events(ctx, "authn_token_delete")
+    assert '"method": "passkey"' in removed.detail
+    assert any(message.subject.endswith("A passkey was removed") for message in ctx.mail.sent)  # type: ignore[attr-defined]
+    with ctx.db.transaction() as db:
+        assert db.scalars(select(PasskeyCredential.credential_id)).all() != [laptop["credentialId"]]
+
+
+def test_the_passkey_pages_pass_axe_in_their_states(
+    browser: Browser, live_server: str, ctx: Context, clock: FrozenClock
+) -> None:
+    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    keys = Authenticators(page)
+    platform = keys.add()
+    without_autofill(page)
+    auditor = Auditor(page)
+    accounts.create_user(ctx, EMAIL, PASSWORD)
+    password_step(page, live_server, EMAIL)
+    auditor.check("/enroll (passkey first)")
+    page.get_by_role("link", name="Passkey").click()
+    prove_mailbox(page, ctx)
+    auditor.check("/enroll/passkey")
+    add_passkey(page, "Laptop")
+    auditor.check("enrolled with a passkey")
+    page.get_by_role("link", name="Continue").click()
+    auditor.check("/account with a passkey")
+    clock.advance(minutes=6)
+    page.goto(live_server + "/account/reauth?next=/account")
+    expect(page.get_by_role("button", name="Use your passkey")).to_be_visible()
+    auditor.check("/account/reauth with a passkey")
+    page.get_by_role("button", name="Sign out").click()
+    auditor.check("/login with a passkey button")
+    keys.verified(platform, False)
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    auditor.check("/login, the passkey refused")
+    keys.verified(platform, True)
+    password_step(page, live_server, EMAIL)
+    auditor.check("/login/code with a passkey")
+    page.goto(live_server + "/login/code?lang=pl")
+    expect(page.get_by_role("button", name="Użyj klucza dostępu")).to_be_visible()
+    auditor.check("/login/code with a passkey (pl)")
+    context.close()
+    auditor.assert_clean()
+
+
+def test_without_javascript_the_passkey_pages_explain_and_offer_the_other_ways(
+    browser: Browser, page: Page, live_server: str, ctx: Context, keys: Authenticators
+) -> None:
+    keys.add()
+    without_autofill(page)
+    codes = sign_up_with_passkey(page, live_server, ctx)
+    context = browser.new_context(locale="en-US", java_script_enabled=False)
+    plain = context.new_page()
+    plain.set_default_timeout(10_000)
+    try:
+        password_step(plain, live_server, EMAIL)
+        expect(plain.get_by_text("Using a passkey needs JavaScript")).to_be_visible()
+        expect(plain.get_by_role("button", name="Use your passkey")).to_be_hidden()
+        plain.get_by_role("link", name="Can't get a code?").click()
+        plain.get_by_label("Recovery code", exact=True).fill(codes[0])
+        plain.get_by_role("button", name="Sign in with the recovery code").click()
+        expect(plain.get_by_role("status")).to_contain_text("You signed in with a recovery code")
+        plain.goto(live_server + "/enroll/passkey")
+        expect(plain.get_by_text("Creating a passkey needs JavaScript")).to_be_visible()
+        expect(plain.get_by_role("link", name="Authenticator app")).to_be_visible()
+    finally:
+        context.close()
