@@ -217,7 +217,11 @@ def activate(
     factor: Factor,
     step: int | None,
     request: RequestInfo,
+    *,
+    session_method: str | None = None,
 ) -> ConfirmResult:
+    """``session_method``: the second-step method the session records (OpenID Connect's ``amr``),
+    when the factor's kind does not say it all (a synced passkey)."""
     now = ctx.clock.now()
     first_method = not accounts.confirmed_methods(db, user.id)
     replacing = row.must_replace_method
@@ -258,7 +262,7 @@ def activate(
         replacing=row,
         # The code of the method just bound was typed now: it is this session's second step (the
         # admin gate and forward-auth count it as one; OpenID Connect's ``amr`` names it).
-        method=factor.kind,
+        method=session_method or factor.kind,
     )
     audit.record(ctx, db, "authn_token_created", request=request, user=user, method=factor.kind)
     email, language = user.email, user.language

@@ -112,4 +112,5 @@ def confirm(ctx: Context, token: str | None, raw_name: str, request: RequestInfo
         if factor is None:
             return ConfirmResult("expired")
         factor.label = clean_name(raw_name) or factor.label
-        return enrollment.activate(ctx, db, row, user, factor, None, request)
+        method = passkey.enrolled_session_method(db, factor.id)
+        return enrollment.activate(ctx, db, row, user, factor, None, request, session_method=method)

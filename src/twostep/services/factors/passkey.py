@@ -421,6 +421,14 @@ class Assertion:
         return "passkey_synced" if self.synced else KIND
 
 
+def enrolled_session_method(db: Session, factor_id: int) -> str:
+    """The session's second-step method right after this passkey was registered (with user
+    verification): a synced passkey is a software key in ``amr``, as at sign-in."""
+    row = db.scalar(select(PasskeyCredential).where(PasskeyCredential.factor_id == factor_id))
+    synced = row is not None and row.backup_eligible
+    return Assertion("accepted", synced=synced).session_method
+
+
 def _credential_row(db: Session, credential_id: str) -> PasskeyCredential | None:
     if not credential_id or len(credential_id) > 1400:
         return None
