@@ -92,9 +92,14 @@ def test_a_passkey_enrolled_during_the_authorization_is_named_in_amr(client: Tes
     assert _password(client, login_at) == "/enroll"
     prove_mailbox(client, "/enroll/passkey")
     enrolled = register_passkey(client, SoftAuthenticator(synced=True), "Phone")
-    onward = re.search(r'<a class="button" href="([^"]+)">Continue</a>', enrolled.text)
+    # "Continue" under the recovery codes is a form: "I have saved these codes", then onward.
+    onward = re.search(r'<input type="hidden" name="continue_to" value="([^"]+)">', enrolled.text)
     assert enrolled.status_code == 200 and onward, enrolled.text[-800:]
-    answer = client.get(unescape(onward.group(1)), follow_redirects=False)
+    answer = client.post(
+        "/enroll/done",
+        data={"saved": "1", "continue_to": unescape(onward.group(1)), "csrf_token": csrf_of(enrolled.text)},
+        follow_redirects=False,
+    )
     while answer.status_code == 303 and answer.headers["location"].startswith("/"):  # via /login/continue
         answer = client.get(answer.headers["location"], follow_redirects=False)
     assert answer.url.path == "/oauth2/authorize/resume", answer.url

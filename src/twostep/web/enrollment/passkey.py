@@ -71,7 +71,7 @@ def enroll_passkey_submit(
             "enrolled.html",
             method=passkey_enrollment.KIND,
             recovery_codes=result.recovery_codes,
-            continue_to=completion.take_target(page.ctx, result.token) or "/account",
+            continue_to=completion.RESUME_PATH,  # resumes what the session carries, else My account
         )
     if result.outcome in ("reauth", "mailbox", "no_session"):
         return not_admitted(page, result.outcome, PATH)
