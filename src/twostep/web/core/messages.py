@@ -354,6 +354,7 @@ EVENT_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("authn_login_lock", N_("Sign-in paused after wrong attempts")),
             ("authn_login_fail_max", N_("Sign-in ended after five wrong codes")),
             ("authn_token_reuse", N_("A code was used a second time (refused)")),
+            ("authn_passkey_counter_regressed", N_("Passkey refused: its counter went backwards (a copy?)")),
             ("authn_device_remembered", N_("Browser remembered")),
             ("authn_code_sent", N_("Code sent")),
             ("authn_code_send_fail", N_("Code or invitation could not be sent")),
@@ -368,6 +369,7 @@ EVENT_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("authn_token_created", N_("Method set up or new recovery codes")),
             ("authn_token_enroll_fail", N_("Wrong code while setting up a method")),
             ("authn_token_delete", N_("Method removed")),
+            ("authn_passkey_renamed", N_("Passkey renamed")),
             ("authn_token_revoked", N_("Unfinished method withdrawn")),
             ("authn_token_disabled", N_("Method turned off after too many wrong codes")),
             ("authn_mailbox_check", N_("Mailbox confirmed")),
@@ -407,6 +409,7 @@ EVENT_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("oidc_client_updated", N_("Application changed")),
             ("oidc_client_deleted", N_("Application deleted")),
             ("oidc_client_secret_rotated", N_("Application secret replaced")),
+            ("oidc_redirect_uri_tested", N_("Redirect address tested")),
             ("oidc_code_reuse", N_("Authorization code used twice (refused)")),
             ("oidc_refresh_reuse", N_("Refresh token used twice (refused)")),
         ),
@@ -429,6 +432,8 @@ ADMIN_ACTIONS: dict[str, str] = {
     "bulk_reset_2fa": N_("reset two-step verification of several users"),
     "bulk_sign_out": N_("signed out several users"),
     "bulk_delete": N_("deleted several accounts"),
+    "email_verified": N_("marked the email address verified"),
+    "remove_passkey": N_("removed a passkey"),
 }
 
 OUTCOMES: dict[str, str] = {"success": N_("Success"), "failure": N_("Failure")}
