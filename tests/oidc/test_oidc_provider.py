@@ -480,11 +480,18 @@ def test_amr_names_the_method_enrolled_during_the_authorization(
     secret = secret_of(otpauth_uri(enroll_page.text))
     enrolled = client.post("/enroll/totp", data={"code": code_for(secret, clock),
                                                  "csrf_token": csrf_of(enroll_page.text)})
-    onward = re.search(r'<a class="button" href="([^"]+)">Continue</a>', enrolled.text)
+    # "Continue" under the recovery codes is a form: "I have saved these codes", then onward.
+    onward = re.search(r'<input type="hidden" name="continue_to" value="([^"]+)">', enrolled.text)
     assert enrolled.status_code == 200 and onward, alerts(enrolled.text)
-    resume = client.get(unescape(onward.group(1)), follow_redirects=False).headers["location"]
-    assert resume.startswith("/oauth2/authorize/resume?"), resume  # the authorization carries on
-    location = back_to_client(client.get(resume, follow_redirects=False))
+    answer = client.post(
+        "/enroll/done",
+        data={"saved": "1", "continue_to": unescape(onward.group(1)), "csrf_token": csrf_of(enrolled.text)},
+        follow_redirects=False,
+    )
+    while answer.status_code == 303 and answer.headers["location"].startswith("/"):  # via /login/continue
+        answer = client.get(answer.headers["location"], follow_redirects=False)
+    assert answer.url.path == "/oauth2/authorize/resume", answer.url  # the authorization carries on
+    location = back_to_client(answer)
     claims = _claims_of(client, rp, location, verifier)
     assert claims["amr"] == ["pwd", "otp", "mfa"] and claims["acr"] == ACR_MULTI_FACTOR
     assert claims["auth_time"] == int(clock.now().timestamp())  # the enrolment's code, not the password
