@@ -110,7 +110,8 @@ def test_enrollment_and_sign_in_codes_arrive_over_smtp_and_work(
     make_user(ctx)
     login_password(client, "ada@example.com", mailbox=False)
     prove_mailbox(client, read_code=lambda: code_in(smtp.inbox.last_text("ada@example.com")))
-    assert post_form(client, "/enroll/email", email=CODES).status_code == 200
+    sent = post_form(client, "/enroll/email", email=CODES)
+    assert sent.status_code == 303 and sent.headers["location"] == "/enroll/email?sent=1"
     [message] = smtp.inbox.messages_to(CODES)
     assert message["Subject"] == "[Acme] Verification code"
     assert message["From"] == "Acme <no-reply@acme.test>" and message["To"] == CODES
@@ -134,7 +135,7 @@ def test_smtp_down_gives_a_clear_message_and_a_retry_works_once_it_is_back(
     response = login_password(client, "ada@example.com")
     assert response.headers["location"] == "/login/code?sent=failed"
     page = client.get(response.headers["location"])
-    assert page.status_code == 200 and alerts(page.text) == [FAILED]
+    assert page.status_code == 503 and alerts(page.text) == [FAILED]
     retry = press_send(client)
     assert retry.status_code == 503 and alerts(retry.text) == [FAILED]
     assert client.get("/account", follow_redirects=False).headers["location"] == "/login/code"

@@ -119,7 +119,8 @@ def ctx(settings: Settings, clock: FrozenClock, mail: RecordingMail) -> Iterator
 
 
 def expected_text(code: str) -> str:
-    return f"{code} is your Acme verification code. It expires in 10 minutes."
+    """The message, then the WebOTP line that lets a phone's browser offer the code (bound to the site)."""
+    return f"{code} is your Acme verification code. It expires in 10 minutes.\n\n@127.0.0.1:8000 #{code}"
 
 
 def test_the_code_arrives_through_the_webhook_and_works(
@@ -127,7 +128,8 @@ def test_the_code_arrives_through_the_webhook_and_works(
 ) -> None:
     make_user(ctx)
     login_password(client, "ada@example.com")
-    assert post_form(client, "/enroll/sms", phone="+32 470 12 34 56", country="").status_code == 200
+    sent = post_form(client, "/enroll/sms", phone="+32 470 12 34 56", country="")
+    assert sent.status_code == 303 and sent.headers["location"] == "/enroll/sms?sent=1"
     [(path, headers, body)] = webhook.requests
     payload = json.loads(body)
     assert path == "/sms" and headers["authorization"] == f"Bearer {TOKEN}"
