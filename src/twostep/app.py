@@ -177,6 +177,8 @@ def create_app(
     app.state.verify_endpoint = api.VerifyEndpoint(app.state.web, hsts=settings.uses_https)
     fast = [metrics.FastRoute(app.state.verify_endpoint, "POST", "/api/v1/verify")]
     fast += forward_auth_routes(app.state.web, hsts=settings.uses_https)  # docs/forward-auth.md
+    app.state.oidc_back_channel = oidc_pages.back_channel_endpoints(app.state.web, hsts=settings.uses_https)
+    fast += oidc_pages.fast_routes(app.state.oidc_back_channel)  # docs/oidc.md, "Throughput"
     metrics.install(app, ctx, fast_routes=fast)
 
     @app.get("/healthz")

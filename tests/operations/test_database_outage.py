@@ -98,6 +98,10 @@ def test_postgresql_down_answers_503_and_logs_once_per_state_change(
                 headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
             )
             assert_unavailable_problem(challenge)
+            grant = {"grant_type": "refresh_token", "refresh_token": "x"}
+            token = client.post("/oauth2/token", data=grant, auth=("app", "secret"))
+            assert token.status_code == 503 and token.json()["error"] == "temporarily_unavailable"
+            assert int(token.headers["retry-after"]) > 0  # OAuth clients get RFC 6749's JSON, not a page
             for path in ("/login", "/account", "/password/forgot"):
                 page = client.get(path, headers={"Accept-Language": "pl"}, follow_redirects=False)
                 assert page.status_code == 503, (path, page.text[:300])

@@ -17,7 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from twostep.domain.text_input import first_bad_json_string
 from twostep.services.api import verification_api
@@ -272,18 +272,7 @@ async def verify(request: Request) -> Response:
     """Declared here for routing (405 for other verbs) and the OpenAPI document; the answer comes from
     ``VerifyEndpoint``, which ``metrics.FastApp`` calls before FastAPI for ``POST /api/v1/verify``."""
     endpoint: VerifyEndpoint = request.app.state.verify_endpoint
-    return _Delegate(endpoint)
-
-
-class _Delegate(Response):
-    """A response that is a plain ASGI app answering the request itself."""
-
-    def __init__(self, endpoint: ASGIApp) -> None:
-        super().__init__()
-        self.endpoint = endpoint
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.endpoint(scope, receive, send)
+    return metrics.Delegate(endpoint)
 
 
 class VerifyEndpoint:

@@ -65,7 +65,7 @@ def _check(where: str, text: str, *, multiline: bool = False) -> None:
         raise Refusal(where, problem)
 
 
-def _check_pairs(kind: str, pairs: Iterable[tuple[str, str]]) -> None:
+def check_pairs(kind: str, pairs: Iterable[tuple[str, str]]) -> None:
     for name, value in pairs:
         _check(f"the {kind} name {name[:40]!r}", name)
         _check(f"the {kind} {name[:40]!r}", value, multiline=name in MULTILINE_FIELDS)
@@ -77,7 +77,7 @@ def check_head(scope: Scope) -> None:
     query = scope.get("query_string", b"")
     if query:
         # As Starlette reads it (latin-1 bytes, then %-decoding as UTF-8), so the same text is checked.
-        _check_pairs("query parameter", parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+        check_pairs("query parameter", parse_qsl(query.decode("latin-1"), keep_blank_values=True))
 
 
 def _clean_cookie_header(value: bytes) -> bytes | None:
@@ -181,7 +181,7 @@ async def check_body(scope: Scope, kind: str, body: bytes, extra: list[Message],
     except Exception:  # malformed: FastAPI answers it (422) when the handler asks for the form
         return
     try:
-        _check_pairs("form field", _form_pairs(form.multi_items()))
+        check_pairs("form field", _form_pairs(form.multi_items()))
     finally:
         await form.close()
 

@@ -294,6 +294,18 @@ class FastRoute:
                 _access_line(self.method, self.path, status, elapsed, request_id, state.get("user_id"))
 
 
+class Delegate(Response):
+    """The answer of a FastAPI route declared for a ``FastRoute`` (for routing, 405s and the OpenAPI
+    document): the route's plain ASGI endpoint answers the request itself."""
+
+    def __init__(self, endpoint: ASGIApp) -> None:
+        super().__init__()
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.endpoint(scope, receive, send)
+
+
 class FastApp(FastAPI):
     """The application: FastAPI, with ``fast_routes`` ((method, exact path) → ``FastRoute``) answered
     first, before anything else runs."""
