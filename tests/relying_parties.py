@@ -77,9 +77,12 @@ def documented_apache_block() -> str:
     return found.group(1)
 
 
-def apache_conf(root: Path, port: int, provider: Provider, client: tuple[str, str], upstream: int) -> str:
+def apache_conf(
+    root: Path, port: int, provider: Provider, client: tuple[str, str], upstream: int, *, extra: str = ""
+) -> str:
     """A whole httpd.conf of the test's own: the documented block with only the addresses, the client
-    and the passphrase replaced, in a server with its own ServerRoot on a loopback port."""
+    and the passphrase replaced, in a server with its own ServerRoot on a loopback port; ``extra``:
+    directives added after the block."""
     site = documented_apache_block()
     replacements = {
         "https://auth.example.org": provider.base,
@@ -104,7 +107,7 @@ def apache_conf(root: Path, port: int, provider: Provider, client: tuple[str, st
         "MinSpareThreads 1\nMaxSpareThreads 16\n"
         # The application's own pages outside /protected (the post-logout page): the same echo.
         f"ProxyPass / http://127.0.0.1:{upstream}/\n"
-        f"{site}"
+        f"{site}{extra}"
     )
 
 

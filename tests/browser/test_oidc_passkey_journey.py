@@ -167,3 +167,33 @@ def test_a_passkey_alone_signs_in_through_apache_mod_auth_openidc_which_refreshe
         signed_out_of_twostep(page, live_server)
         page.goto(f"{site}/protected/reports")  # the module's session is gone as well: to twostep again
         page.wait_for_url(f"{live_server}/login?**")
+
+
+def test_apache_mod_auth_openidc_refreshes_on_its_own_before_the_access_token_expires(
+    page: Page, live_server: str, ctx: Context, passkey_user: str, tmp_path: Path
+) -> None:
+    """``OIDCRefreshAccessTokenBeforeExpiry`` longer than twostep's access tokens live (an hour): the
+    module finds every token about to expire and refreshes it at each request, as it would near the
+    end of a real token's life; ``logout_on_error`` would send the browser back to twostep if a
+    refresh failed (a refresh token refused as reused, say)."""
+    apache_port = free_port()
+    site = f"http://127.0.0.1:{apache_port}"
+    created = clients.create(ctx, "App", [f"{site}/protected/redirect_uri"], post_logout_uris=[f"{site}/"])
+    assert created.secret is not None
+    root = tmp_path / "apache"
+    client = (created.info.client_id, created.secret)
+    refresh = "OIDCRefreshAccessTokenBeforeExpiry 3700 logout_on_error\n"
+    with echo_server() as upstream, apache(root, apache_conf(root, apache_port, Provider(live_server, {}), client,
+                                                             upstream, extra=refresh), apache_port):
+        page.goto(f"{site}/protected/reports")
+        page.wait_for_url(f"{live_server}/login?**")
+        page.get_by_role("button", name="Sign in with a passkey").click()
+        page.wait_for_url(f"{site}/protected/reports")
+        tokens = [page_json(page)["oidc_access_token"]]
+        for visit in range(2):
+            page.goto(f"{site}/protected/reports?visit={visit}")
+            seen = page_json(page)
+            assert seen["path"] == f"/protected/reports?visit={visit}"  # still signed in: every refresh worked
+            assert seen["oidc_claim_amr"] == "hwk,user,mfa"
+            tokens.append(seen["oidc_access_token"])
+        assert len(set(tokens)) == 3
