@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import pytest
 from fastapi import FastAPI
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import free_port, serve
 from tests.browser.passkeys import EMAIL, Authenticators, sign_up_with_passkey, without_autofill
@@ -132,6 +132,33 @@ def test_password_and_a_passkey_as_the_second_step_sign_in_to_openid_client(
         page.goto(f"{rp.base}/logout")
         page.wait_for_url(f"{rp.post_logout_uri}?**")
     signed_out_of_twostep(page, live_server)
+
+
+def test_a_passkey_picked_from_autofill_signs_in_to_openid_client_with_nothing_clicked(
+    browser: Browser, live_server: str, ctx: Context, keys: Authenticators, passkey_user: str
+) -> None:
+    """Conditional mediation on the /login the application sent the browser to: the virtual
+    authenticator answers it at once (as a person picks the passkey in the email field's autofill),
+    and the sign-in goes on to the application. Another browser, holding a copy of the passkey, so
+    that nothing else could have signed it in."""
+    [passkey] = keys.credentials(passkey_user)
+    rp_port = free_port()
+    addresses = node_rp_addresses(rp_port)
+    created = clients.create(ctx, "Node app", [addresses.redirect_uri], post_logout_uris=[addresses.post_logout_uri])
+    assert created.secret is not None
+    context = browser.new_context(locale="en-US")
+    try:
+        other = context.new_page()
+        other.set_default_timeout(10_000)
+        other_keys = Authenticators(other)
+        other_keys.cdp.send("WebAuthn.addCredential", {"authenticatorId": other_keys.add(), "credential": passkey})
+        with node_rp(live_server, (created.info.client_id, created.secret), rp_port) as rp:
+            other.goto(f"{rp.base}/login")
+            other.wait_for_url(f"{rp.redirect_uri}?**")
+            claims = page_json(other)["claims"]
+            assert claims["amr"] == ["hwk", "user", "mfa"] and claims["email"] == EMAIL
+    finally:
+        context.close()
 
 
 def test_a_passkey_alone_signs_in_through_apache_mod_auth_openidc_which_refreshes_and_signs_out_through_twostep(
