@@ -17,6 +17,8 @@ import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.browser.passkeys import Authenticators
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -80,3 +82,9 @@ def page(browser: Browser) -> Iterator[Page]:
     tab.set_default_timeout(10_000)
     yield tab
     context.close()
+
+
+@pytest.fixture
+def keys(page: Page) -> Authenticators:
+    """The ``page`` tab's virtual authenticators (none added yet)."""
+    return Authenticators(page)

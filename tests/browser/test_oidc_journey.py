@@ -25,8 +25,8 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser
 
 from tests.forward_auth_support import echo_server
-from tests.oidc.test_oidc_relying_parties import Provider, apache, apache_conf
 from tests.real_servers import free_port
+from tests.relying_parties import Provider, apache, apache_conf
 from tests.support import PASSWORD, code_for, enrolled_user
 from twostep.domain import totp
 from twostep.domain.clock import FrozenClock

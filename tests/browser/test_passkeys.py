@@ -12,15 +12,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from playwright.sync_api import Browser, CDPSession, Page, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from tests.browser.conftest import free_port, serve
 from tests.browser.flows import Auditor, password_step, prove_mailbox
+from tests.browser.passkeys import (
+    EMAIL,
+    Authenticators,
+    add_passkey,
+    continue_after_enrolling,
+    sign_up_with_passkey,
+    without_autofill,
+)
 from tests.support import PASSWORD
 from twostep.domain.clock import FrozenClock
 from twostep.services.core import accounts
@@ -29,8 +36,6 @@ from twostep.settings import Settings, load_settings
 from twostep.storage.models import AuditEvent, PasskeyCredential
 
 pytestmark = pytest.mark.browser
-
-EMAIL = "ada@example.com"
 
 
 @pytest.fixture
@@ -53,84 +58,6 @@ def settings(tmp_path: Path, database_url: str, port: int) -> Settings:
 def live_server(app: FastAPI, port: int) -> Iterator[str]:
     with serve(app, port, host_name="localhost") as base:
         yield base
-
-
-class Authenticators:
-    """The tab's virtual authenticators (one DevTools session)."""
-
-    def __init__(self, page: Page) -> None:
-        self.cdp: CDPSession = page.context.new_cdp_session(page)
-        self.cdp.send("WebAuthn.enable", {"enableUI": False})
-
-    def add(self, transport: str = "internal", *, verified: bool = True) -> str:
-        options = {
-            "protocol": "ctap2",
-            "transport": transport,
-            "hasResidentKey": True,
-            "hasUserVerification": True,
-            "isUserVerified": verified,
-            "automaticPresenceSimulation": True,
-        }
-        answer = self.cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})
-        return str(answer["authenticatorId"])
-
-    def remove(self, authenticator_id: str) -> None:
-        self.cdp.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": authenticator_id})
-
-    def verified(self, authenticator_id: str, value: bool) -> None:
-        self.cdp.send("WebAuthn.setUserVerified", {"authenticatorId": authenticator_id, "isUserVerified": value})
-
-    def credentials(self, authenticator_id: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = self.cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator_id})[
-            "credentials"
-        ]
-        return found
-
-
-@pytest.fixture
-def keys(page: Page) -> Authenticators:
-    return Authenticators(page)
-
-
-def without_autofill(page: Page) -> None:
-    """A browser without passkey autofill (conditional mediation): the virtual authenticator would
-    otherwise answer /login's autofill request at once, before any password or button."""
-    page.add_init_script(
-        "PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);"
-    )
-
-
-def add_passkey(page: Page, name: str = "") -> list[str]:
-    """On /enroll/passkey: name it, create it (the virtual authenticator answers), land on "Done!".
-    Returns the recovery codes shown (none when the account had some already)."""
-    expect(page.get_by_role("heading", name="Add a passkey")).to_be_visible()
-    if name:
-        page.get_by_label("Name for this passkey (optional)").fill(name)
-    page.get_by_role("button", name="Create a passkey").click()
-    expect(page.get_by_role("status")).to_contain_text("Done!")
-    return [text.strip() for text in page.locator("#recovery-codes li").all_inner_texts()]
-
-
-def continue_after_enrolling(page: Page) -> None:
-    """"Continue" on the confirmation: after ticking "I have saved these codes" when codes are shown."""
-    saved = page.get_by_label("I have saved these codes")
-    if saved.count():
-        saved.check()
-        page.get_by_role("button", name="Continue").click()
-    else:
-        page.get_by_role("link", name="Continue").click()
-
-
-def sign_up_with_passkey(page: Page, live_server: str, ctx: Context, name: str = "") -> list[str]:
-    accounts.create_user(ctx, EMAIL, PASSWORD)
-    password_step(page, live_server, EMAIL)
-    page.get_by_role("link", name="Passkey").click()
-    prove_mailbox(page, ctx)
-    codes = add_passkey(page, name)
-    continue_after_enrolling(page)
-    expect(page.get_by_role("heading", name="My account")).to_be_visible()
-    page.get_by_role("button", name="Sign out").click()
-    return codes
 
 
 def signed_in(page: Page) -> None:

@@ -1,4 +1,5 @@
-// A relying party on openid-client 6, for tests/oidc/test_oidc_relying_parties.py.
+// A relying party on openid-client 6, for tests/oidc/test_oidc_relying_parties.py and
+// tests/browser/test_oidc_passkey_journey.py (started by tests/relying_parties.py).
 // GET /login → twostep; GET /callback → code exchange (PKCE, state, nonce checked by openid-client),
 // userinfo, one refresh; shows the claims as JSON. GET /logout → twostep's end-session endpoint.
 import http from 'node:http'

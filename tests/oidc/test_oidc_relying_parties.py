@@ -7,15 +7,10 @@ from __future__ import annotations
 import csv
 import html
 import os
-import pwd
 import re
-import secrets
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -25,17 +20,11 @@ from argon2 import PasswordHasher
 
 from tests.forward_auth_support import echo_server
 from tests.operations.test_behind_nginx import free_port, wait_for
+from tests.relying_parties import Provider, apache, apache_conf, node_rp, node_rp_addresses
 
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "violet staple meadow 42"
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 TWOSTEP = [sys.executable, "-m", "twostep.cli"]
-
-
-@dataclass
-class Provider:
-    base: str
-    env: dict[str, str]
 
 
 @pytest.fixture
@@ -102,110 +91,24 @@ def sign_in(browser: httpx.Client, start: str, provider: Provider, *, remember: 
 
 
 def test_openid_client_6_signs_in_with_totp_refreshes_and_logs_out(provider: Provider) -> None:
-    node = shutil.which("node")
-    assert node, "Node.js is needed (the browser tests' axe-core uses it too)"
-    assert (ROOT / "node_modules" / "openid-client").exists(), "run `npm ci` (package.json lists openid-client)"
     rp_port = free_port()
-    rp_base = f"http://127.0.0.1:{rp_port}"
-    client_id, secret = register(provider, rp_base)
-    rp = subprocess.Popen(
-        [node, str(ROOT / "tests" / "oidc" / "oidc_rp.mjs")],
-        env={**os.environ, "ISSUER": provider.base, "CLIENT_ID": client_id, "CLIENT_SECRET": secret,
-             "PORT": str(rp_port)},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for(f"{rp_base}/signed-out", rp)
-        with httpx.Client(follow_redirects=False, timeout=10) as browser:
-            done = sign_in(browser, f"{rp_base}/login", provider)
-            assert done.status_code == 200 and done.url.path == "/callback", done.text
-            result = done.json()
-            claims = result["claims"]
-            assert claims["iss"] == provider.base and claims["aud"] == client_id
-            assert claims["amr"] == ["pwd", "otp", "mfa"] and claims["name"] == "Ada Lovelace"
-            assert claims["groups"] == ["wiki-editors"] and claims["email"] == "ada@example.com"
-            assert claims["email_verified"] is False  # imported, never proven by an emailed code
-            assert result["userinfo"]["sub"] == claims["sub"] and result["refreshed"] is True
-            assert browser.get(f"{provider.base}/account").status_code == 200
-            out = sign_in(browser, f"{rp_base}/logout", provider)
-            assert out.url.path == "/signed-out" and out.json() == {"signed_out": True}
-            assert browser.get(f"{provider.base}/account").headers["location"].startswith("/login")
-    finally:
-        rp.terminate()
-        rp.wait(timeout=30)
-
-
-APACHE_MODULES = Path("/usr/lib/apache2/modules")
-
-
-def documented_apache_block() -> str:
-    """The ```apache block of docs/oidc.md, as an administrator would copy it."""
-    text = (ROOT / "docs" / "oidc.md").read_text()
-    section = text[text.index("## Example: Apache with mod_auth_openidc"):]
-    found = re.search(r"```apache\n(.*?)```", section, re.DOTALL)
-    assert found, "docs/oidc.md has no ```apache block under 'Example: Apache with mod_auth_openidc'"
-    return found.group(1)
-
-
-def apache_conf(root: Path, port: int, provider: Provider, client: tuple[str, str], upstream: int) -> str:
-    """A whole httpd.conf of the test's own: the documented block with only the addresses, the client
-    and the passphrase replaced, in a server with its own ServerRoot on a loopback port."""
-    site = documented_apache_block()
-    replacements = {
-        "https://auth.example.org": provider.base,
-        "https://app.example.org": f"http://127.0.0.1:{port}",
-        "<client_id>": client[0],
-        "<client_secret>": client[1],
-        "<a long random string>": secrets.token_urlsafe(32),
-        "http://127.0.0.1:8080": f"http://127.0.0.1:{upstream}",
-    }
-    for old, new in replacements.items():
-        assert old in site, f"the Apache block of docs/oidc.md no longer has {old!r}"
-        site = site.replace(old, new)
-    modules = ("mpm_event", "authn_core", "authz_core", "authz_user", "proxy", "proxy_http", "auth_openidc")
-    loads = "\n".join(f"LoadModule {name}_module {APACHE_MODULES}/mod_{name}.so" for name in modules)
-    # Apache refuses to serve as root: as root (CI, containers) its workers run as an unprivileged user.
-    run_as = "User www-data\nGroup www-data\n" if os.geteuid() == 0 else ""
-    return (
-        f'ServerRoot "{root}"\nServerName 127.0.0.1\nListen 127.0.0.1:{port}\n'
-        f"PidFile {root}/httpd.pid\nDefaultRuntimeDir {root}\nErrorLog {root}/error.log\nLogLevel warn\n"
-        f"{loads}\n{run_as}"
-        "StartServers 1\nServerLimit 1\nThreadsPerChild 16\nMaxRequestWorkers 16\n"
-        "MinSpareThreads 1\nMaxSpareThreads 16\n"
-        # The application's own pages outside /protected (the post-logout page): the same echo.
-        f"ProxyPass / http://127.0.0.1:{upstream}/\n"
-        f"{site}"
-    )
-
-
-@contextmanager
-def apache(root: Path, conf: str, port: int) -> Iterator[None]:
-    binary = shutil.which("apache2") or "/usr/sbin/apache2"
-    assert Path(binary).exists() and (APACHE_MODULES / "mod_auth_openidc.so").exists(), (
-        "Apache with mod_auth_openidc is needed: `make test` installs apache2 and libapache2-mod-auth-openidc"
-    )
-    root.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(root, pwd.getpwnam("www-data").pw_uid)
-    (root / "httpd.conf").write_text(conf)
-    checked = subprocess.run([binary, "-d", str(root), "-f", str(root / "httpd.conf"), "-t"],
-                             capture_output=True, text=True, timeout=30)
-    assert checked.returncode == 0, checked.stderr
-    server = subprocess.Popen([binary, "-d", str(root), "-f", str(root / "httpd.conf"), "-DFOREGROUND"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        try:
-            wait_for(f"http://127.0.0.1:{port}/up", server)
-        except AssertionError:
-            raise AssertionError((root / "error.log").read_text()[-3000:]) from None
-        yield
-    finally:
-        server.terminate()  # SIGTERM: the parent stops its workers and exits
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
+    addresses = node_rp_addresses(rp_port)
+    client_id, secret = register(provider, addresses.base)
+    with node_rp(provider.base, (client_id, secret), rp_port) as rp, \
+            httpx.Client(follow_redirects=False, timeout=10) as browser:
+        done = sign_in(browser, f"{rp.base}/login", provider)
+        assert done.status_code == 200 and done.url.path == "/callback", done.text
+        result = done.json()
+        claims = result["claims"]
+        assert claims["iss"] == provider.base and claims["aud"] == client_id
+        assert claims["amr"] == ["pwd", "otp", "mfa"] and claims["name"] == "Ada Lovelace"
+        assert claims["groups"] == ["wiki-editors"] and claims["email"] == "ada@example.com"
+        assert claims["email_verified"] is False  # imported, never proven by an emailed code
+        assert result["userinfo"]["sub"] == claims["sub"] and result["refreshed"] is True
+        assert browser.get(f"{provider.base}/account").status_code == 200
+        out = sign_in(browser, f"{rp.base}/logout", provider)
+        assert out.url.path == "/signed-out" and out.json() == {"signed_out": True}
+        assert browser.get(f"{provider.base}/account").headers["location"].startswith("/login")
 
 
 def test_apache_mod_auth_openidc_signs_in_with_totp_refreshes_and_logs_out(
