@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
 
 def _context(settings: Settings):  # type: ignore[no-untyped-def]
-    from twostep.app import build_context
     from twostep.services.rollout import policy
+    from twostep.services.wiring import build_context
 
     ctx = build_context(settings)
     policy.apply(ctx)  # password rules an administrator saved at /admin/policy
@@ -505,8 +505,8 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from twostep.app import build_context
     from twostep.services.operations import secret_keys
+    from twostep.services.wiring import build_context
     from twostep.storage import backup as backups
     from twostep.storage.database import Database
     from twostep.storage.migrate import upgrade
