@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from httpx import Response
@@ -181,3 +183,21 @@ def test_the_appearance_page_is_in_the_admin_navigation_and_marked_current(
     assert '<a href="/admin/appearance" aria-current="page">Appearance</a>' in page.text
     assert '<a href="/admin/appearance">Appearance</a>' in client.get("/admin/policy").text
     assert 'enctype="multipart/form-data"' in page.text and 'accept="image/png,image/jpeg,image/webp"' in page.text
+
+
+def test_the_setup_pdf_carries_the_uploaded_logo_in_its_header(
+    client: TestClient, ctx: Context, clock: FrozenClock, tmp_path: Path
+) -> None:
+    signed_in(client, ctx, clock, ROOT, is_admin=True)
+
+    def images(pdf: bytes) -> list[str]:
+        path = tmp_path / "setup.pdf"
+        path.write_bytes(pdf)
+        listing = subprocess.run(["pdfimages", "-list", str(path)], capture_output=True, text=True, check=True)
+        return [" ".join(line.split()[3:5]) for line in listing.stdout.splitlines()[2:] if line.strip()]
+
+    before = images(client.get("/help/two-step-setup.pdf?lang=en").content)
+    assert "150 50" not in before
+    upload(client, image_bytes("PNG", (150, 50)))
+    after = images(client.get("/help/two-step-setup.pdf?lang=en").content)
+    assert after == ["150 50", *before]
