@@ -8,14 +8,17 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 from PIL import Image
+from sqlalchemy.exc import OperationalError
 
 from tests.admin.test_admin import ROOT, count, events, reauthenticate, signed_in
 from tests.support import csrf_of
 from twostep.app import create_app
 from twostep.domain.clock import FrozenClock
+from twostep.services.admin import appearance
 from twostep.services.core.context import Context
 from twostep.settings import Settings
 from twostep.storage.models import BrandingImage
@@ -201,3 +204,15 @@ def test_the_setup_pdf_carries_the_uploaded_logo_in_its_header(
     upload(client, image_bytes("PNG", (150, 50)))
     after = images(client.get("/help/two-step-setup.pdf?lang=en").content)
     assert after == ["150 50", *before]
+
+
+def test_pages_still_render_with_the_configured_logo_when_the_database_cannot_say_which_logo(
+    settings: Settings, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx.settings = settings.model_copy(update={"logo_url": "/static/icon.svg"})
+
+    def broken() -> None:
+        raise OperationalError("SELECT", {}, Exception("database is down"))
+
+    monkeypatch.setattr(ctx.db, "transaction", broken)
+    assert appearance.logo_src(ctx) == "/static/icon.svg"

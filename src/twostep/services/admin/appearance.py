@@ -9,8 +9,11 @@ by ``domain.logo``. Every change is one transaction with its audit event.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from twostep.domain.logo import Logo, LogoRefused, check_logo
 from twostep.services.core import audit
@@ -18,6 +21,8 @@ from twostep.services.core.context import Context, RequestInfo
 from twostep.storage.models import BrandingImage, User
 
 __all__ = ["LOGO", "REFRESH_SECONDS", "LogoRefused", "StoredLogo", "find_logo", "logo_src", "remove_logo", "save_logo"]
+
+log = logging.getLogger("twostep")
 
 LOGO = "logo"
 #: How long an instance keeps believing what it last read (another instance's upload shows this late).
@@ -48,9 +53,13 @@ def _version(ctx: Context) -> str:
     now = time.monotonic()
     if now - cache.get("loaded", -REFRESH_SECONDS - 1.0) < REFRESH_SECONDS:
         return str(cache.get("version", ""))
-    with ctx.db.transaction() as db:
-        row = db.get(BrandingImage, LOGO)
-        version = row.digest if row is not None else ""
+    try:
+        with ctx.db.transaction() as db:
+            row = db.get(BrandingImage, LOGO)
+            version = row.digest if row is not None else ""
+    except SQLAlchemyError:  # the database is down: the error page still renders, with the last logo known
+        log.warning("could not read the uploaded logo's version", exc_info=True)
+        return str(cache.get("version", ""))
     cache["loaded"], cache["version"] = now, version
     return version
 
