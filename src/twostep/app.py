@@ -26,7 +26,7 @@ from twostep.settings import Settings
 from twostep.storage.database import DATABASE_ERRORS, is_unavailable
 from twostep.web.account import account, reauth
 from twostep.web.admin import admin as admin_pages
-from twostep.web.admin import admin_apikeys, admin_home, admin_passkeys, admin_policy, admin_users
+from twostep.web.admin import admin_apikeys, admin_appearance, admin_home, admin_passkeys, admin_policy, admin_users
 from twostep.web.admin import admin_oidc as oidc_admin_pages
 from twostep.web.api import api
 from twostep.web.api import oidc as oidc_pages
@@ -103,6 +103,7 @@ def create_app(
     app.include_router(branding.router)
     app.include_router(admin_apikeys.router)
     app.include_router(admin_policy.router)
+    app.include_router(admin_appearance.router)
     app.include_router(admin_passkeys.router)
     app.include_router(reminder.router)
     app.include_router(oidc_pages.router)

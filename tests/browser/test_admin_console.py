@@ -16,12 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
 from tests.browser.flows import Auditor, sign_up_and_enroll
 from tests.browser.test_accessibility import focused, tab_to
 from tests.support import PASSWORD
 from twostep.domain.clock import FrozenClock
+from twostep.services.admin import appearance
 from twostep.services.core import accounts, audit, throttling
 from twostep.services.core.context import Context, RequestInfo
 from twostep.storage.models import UserRole
@@ -74,8 +76,6 @@ SHOWN = {"dashboard", "users", "add-user-error", "invite-check", "bulk-confirm",
 def save_screenshot(page: Page, path: Path) -> None:
     """The whole page as a small PNG: at most 2,400 px tall, reduced to a 64-colour palette (flat UI
     colours survive it; a screenshot shrinks to about a third)."""
-    from PIL import Image  # fpdf2's dependency; only needed when screenshots are asked for
-
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = page.screenshot(full_page=True, type="png")
     with Image.open(io.BytesIO(raw)) as image:
@@ -104,6 +104,8 @@ def test_every_console_page_fits_1280_and_390_pixels_and_passes_axe(
     setup = axe_contexts["wide"].new_page()
     admin_id = make_admin(setup, live_server, ctx, clock)
     ada = some_people(ctx, clock)
+    logo = io.BytesIO()
+    Image.new("RGB", (160, 48), (23, 73, 140)).save(logo, format="PNG")
     cookies = axe_contexts["wide"].cookies()
     axe_contexts["phone"].add_cookies(cookies)  # type: ignore[arg-type]
     wide: dict[str, str] = {}
@@ -135,9 +137,13 @@ def test_every_console_page_fits_1280_and_390_pixels_and_passes_axe(
             ("roles", "/admin/roles"),
             ("api-keys", "/admin/api-keys"),
             ("applications", "/admin/oidc"),
+            ("appearance", "/admin/appearance"),
         ]:
+            if name == "appearance":  # with a logo: in the header and as the preview
+                appearance.save_logo(ctx, logo.getvalue(), actor_id=admin_id, request=RequestInfo())
             page.goto(live_server + path)
             check(name)
+            appearance.remove_logo(ctx, actor_id=admin_id, request=RequestInfo())
         # the states: errors, a checked list, the confirmation page, an open audit detail
         page.goto(live_server + "/admin/users/new")
         page.get_by_label("Email address").fill("not an address")
@@ -167,7 +173,7 @@ def test_every_console_page_fits_1280_and_390_pixels_and_passes_axe(
         check("audit-details")
         axe.assert_clean()
     assert not wide, wide
-    assert len(checked) == 2 * 18
+    assert len(checked) == 2 * 19
 
 
 def test_add_a_user_and_invite_a_list_with_the_keyboard_alone(

@@ -311,6 +311,8 @@ def test_password_reset_to_signed_in_takes_three_pages(
         journey.page.keyboard.press("Enter")
     expect(journey.page.get_by_role("heading", name="One more step")).to_be_visible()
     expect(journey.page.get_by_role("button", name="Cancel")).to_be_visible()  # nobody is signed in yet
+    expect(journey.page.get_by_text(f"Resetting the password for {EMAIL}.")).to_be_visible()
+    expect(journey.page.get_by_role("button", name="Not you?")).to_be_visible()
     journey.state("/password/reset (second step)", "reset-second-step")
     clock.advance(seconds=30)
     journey.type_code(oathtool_code(secret, clock))

@@ -57,7 +57,8 @@ def test_is_a_pdf_and_deterministic() -> None:
 
 def test_has_no_secret_parameter() -> None:
     params = set(inspect.signature(render_setup_instructions).parameters)
-    assert params == {"gettext", "service_name", "support_email", "base_url"}
+    # The language only picks the screenshots (of a demo account); the logo is the uploaded image.
+    assert params == {"gettext", "service_name", "support_email", "base_url", "language", "logo"}
 
 
 @needs_poppler

@@ -340,3 +340,26 @@ def test_the_reset_pages_offer_cancel_never_sign_out(client: TestClient, ctx: Co
     second = client.get("/password/reset")
     assert ">Cancel</button>" in second.text and ">Sign out</button>" not in second.text
     assert ">Sign out</button>" not in client.get("/password/forgot").text
+
+
+def test_the_second_step_names_the_account_and_not_you_ends_the_reset_back_at_sign_in(
+    client: TestClient, ctx: Context, mail: RecordingMail
+) -> None:
+    totp_user(ctx)
+    forgot(client, "ada@example.com")
+    reset(client, reset_code(mail))
+    second = client.get("/password/reset")
+    assert "Resetting the password for ada@example.com." in second.text
+    assert re.search(r'<form method="post" action="/password/reset/cancel"[^>]*>.*?>Not you\?</button>', second.text)
+    refused = client.post("/password/reset/cancel", data={"csrf_token": "forged"}, follow_redirects=False)
+    assert refused.status_code == 303 and refused.headers["location"] == "/password/reset"
+    with ctx.db.transaction() as db:
+        assert "reset_second_step" in [row.stage for row in db.scalars(select(WebSession))]
+    cancelled = client.post("/password/reset/cancel", data={"csrf_token": csrf_of(second.text)}, follow_redirects=False)
+    assert cancelled.status_code == 303 and cancelled.headers["location"] == "/login"
+    with ctx.db.transaction() as db:
+        assert "reset_second_step" not in [row.stage for row in db.scalars(select(WebSession))]
+    # The pending reset is gone and so is the ticket: /password/reset starts over at /password/forgot.
+    assert client.get("/password/reset", follow_redirects=False).headers["location"] == "/password/forgot"
+    assert client.get("/login").status_code == 200
+    assert password_works(client, PASSWORD) and not password_works(client, NEW_PASSWORD)

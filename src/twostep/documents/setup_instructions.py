@@ -3,6 +3,11 @@
 The document is generic: it is the same for every user and never contains a secret, a
 setup key, a QR code or a recovery code, so it can be downloaded without signing in.
 
+Step 2 to 4 show small screenshots of the real pages in the reader's language
+(``screens/<lang>/*.png``, taken by ``scripts/pdf_screenshots.py`` with a made-up demo account and
+the QR code pixelated), each next to the step it illustrates, with a caption. The header shows the
+logo an administrator uploaded, when there is one.
+
 Every human-readable string is written literally as ``_("...")`` inside
 :func:`render_setup_instructions` so that Babel's extractor finds it. Labels of buttons
 in twostep itself (for example "Can't get a code?") use the same msgids as the web
@@ -11,17 +16,24 @@ pages, so the PDF and the screens stay consistent in every language.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 from fpdf import FPDF
+from PIL import Image
 
-__all__ = ["FONT_DIR", "render_setup_instructions"]
+__all__ = ["FONT_DIR", "SCREENS", "SCREENS_DIR", "render_setup_instructions", "screen_path"]
 
 #: Fonts shipped inside the package (DejaVu, see LICENSE-DejaVu.txt there).
 FONT_DIR = Path(__file__).resolve().parent.parent / "fonts"
+#: Screenshots of the real pages, one folder per language (scripts/pdf_screenshots.py makes them).
+SCREENS_DIR = Path(__file__).resolve().parent / "screens"
+#: Every language has each of these: the method choice, the QR step and the code field of
+#: /enroll/totp, and the code page at a later sign-in.
+SCREENS = ("choose.png", "qr.png", "code.png", "sign-in.png")
 
 _FONT = "DejaVuSans"
 # A fixed date keeps the output byte-for-byte identical for the same inputs.
@@ -48,6 +60,14 @@ _EM_ON = "\x02"
 _EM_OFF = "\x03"
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _EM_SPLIT = re.compile(f"({_EM_ON}|{_EM_OFF})")
+
+
+def screen_path(language: str, name: str) -> Path | None:
+    """The screenshot ``name`` in ``language``, or None when that language has none."""
+    if name not in SCREENS or not re.fullmatch(r"[a-z]{2}", language):
+        return None
+    path = SCREENS_DIR / language / name
+    return path if path.is_file() else None
 
 
 def _clean(value: str) -> str:
@@ -171,6 +191,40 @@ class _Writer:
             self._rich(item, indent=_INDENT, bullet=f"{number}.", space_after=1.8)
         self.pdf.set_y(self.pdf.y + 1)
 
+    def screenshot(self, path: Path | None, caption: str, *, width: float = 80.0) -> None:
+        """The screenshot, indented like the steps, framed, with its caption below; on the next page
+        when it doesn't fit. Nothing when the language has no such screenshot."""
+        if path is None:
+            return
+        pdf = self.pdf
+        with Image.open(path) as image:
+            height = width * image.height / image.width
+        if pdf.y + height + 12 > pdf.page_break_trigger:
+            pdf.add_page()
+        x, y = _MARGIN + _INDENT, pdf.y + 1
+        pdf.image(path, x=x, y=y, w=width)
+        pdf.set_draw_color(*_RULE)
+        pdf.set_line_width(0.3)
+        pdf.rect(x, y, width, height)
+        pdf.set_y(y + height + 1.5)
+        pdf.set_x(x)
+        pdf.set_font(_FONT, "", 8.5)
+        pdf.set_text_color(*_MUTED)
+        pdf.multi_cell(pdf.w - _MARGIN - x, 4, _clean(caption), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(*_INK)
+        pdf.set_y(pdf.y + 3)
+
+    def logo(self, data: bytes | None) -> None:
+        """The uploaded logo, 12 mm high, above the title (checked by domain.logo when uploaded)."""
+        if not data:
+            return
+        pdf = self.pdf
+        try:
+            info = pdf.image(io.BytesIO(data), x=_MARGIN, y=pdf.y, h=12)
+        except Exception:  # a logo fpdf2 cannot read must never stop the guide
+            return
+        pdf.set_y(pdf.y + float(info.rendered_height) + 3)
+
     def bullets(self, *items: str) -> None:
         for item in items:
             self._rich(item, indent=_INDENT, bullet="•", space_after=1.5)
@@ -183,12 +237,15 @@ def render_setup_instructions(
     service_name: str,
     support_email: str,
     base_url: str,
+    language: str = "en",
+    logo: bytes | None = None,
 ) -> bytes:
     """Return the A4 PDF "Setting up two-step verification for <service>".
 
-    ``gettext`` translates one message (pass the translations of the requested
-    language); ``support_email`` may be empty, then readers are sent to their
-    administrator. The same inputs always give the same bytes.
+    ``gettext`` translates one message (pass the translations of ``language``, whose
+    screenshots the document shows); ``support_email`` may be empty, then readers are sent to
+    their administrator; ``logo`` is the uploaded logo's bytes, if any. The same inputs always
+    give the same bytes.
     """
     _ = gettext
     service = _clean(service_name)
@@ -242,6 +299,7 @@ def render_setup_instructions(
     pdf.set_creator("twostep")
     pdf.add_page()
     w = _Writer(pdf, links)
+    w.logo(logo)
 
     w.title(
         title,
@@ -249,10 +307,7 @@ def render_setup_instructions(
         % {"service": service, "url": s_url},
     )
     w.para(
-        _(
-            "This guide contains no passwords, codes or keys, so it is safe to print "
-            "and to share with colleagues."
-        ),
+        _("This guide contains no passwords, codes or keys, so it is safe to print and to share with colleagues."),
         muted=True,
     )
 
@@ -301,10 +356,7 @@ def render_setup_instructions(
         _("Tap %(get)s and wait until the app is installed.") % {"get": get},
     )
     w.para(
-        _(
-            "Check that the app is published by Google LLC or Microsoft Corporation, so that "
-            "you get the real app."
-        ),
+        _("Check that the app is published by Google LLC or Microsoft Corporation, so that you get the real app."),
         muted=True,
     )
 
@@ -326,9 +378,18 @@ def render_setup_instructions(
         % {"link": _em(_("Add to an authenticator on this phone"))},
         muted=True,
     )
+    w.screenshot(
+        screen_path(language, "choose.png"),
+        _("%(page)s: choose %(app)s.") % {"page": _("Set up two-step verification"), "app": _("Authenticator app")},
+    )
 
     # --- Step 3: scan the QR code ------------------------------------------------------
     w.heading(_("Step 3: Scan the QR code with the app"))
+    w.screenshot(
+        screen_path(language, "qr.png"),
+        _("The QR code on %(service)s (blurred in this guide: scan the one on your own screen).")
+        % {"service": service},
+    )
     w.subheading(_("In Google Authenticator"))
     w.steps(
         _("Open Google Authenticator on your phone."),
@@ -357,31 +418,22 @@ def render_setup_instructions(
         )
     )
     w.steps(
-        _(
-            "Below the QR code, choose %(cant_scan)s. %(service)s shows a key: letters and "
-            "numbers in groups of four."
-        )
+        _("Below the QR code, choose %(cant_scan)s. %(service)s shows a key: letters and numbers in groups of four.")
         % {"cant_scan": cant_scan, "service": service},
-        _("In Google Authenticator, tap %(plus)s, then %(enter_key)s.")
-        % {"plus": plus, "enter_key": enter_key},
+        _("In Google Authenticator, tap %(plus)s, then %(enter_key)s.") % {"plus": plus, "enter_key": enter_key},
         _("In Microsoft Authenticator, tap %(plus)s, choose %(other)s, then %(manual)s.")
         % {"plus": plus, "other": other_account, "manual": enter_manually},
-        _(
-            "Enter %(service)s as the account name, and type the key exactly as shown. You can "
-            "leave out the spaces."
-        )
+        _("Enter %(service)s as the account name, and type the key exactly as shown. You can leave out the spaces.")
         % {"service": service},
-        _(
-            "Make sure the key is time-based (in Google Authenticator, choose %(time_based)s), "
-            "then add the account."
-        )
+        _("Make sure the key is time-based (in Google Authenticator, choose %(time_based)s), then add the account.")
         % {"time_based": time_based},
     )
 
     # --- Step 4: enter the code ----------------------------------------------------------
     w.heading(_("Step 4: Enter the 6-digit code"))
     w.steps(
-        _("Type the 6-digit code that the app shows into %(service)s and confirm.") % {"service": service},
+        _("Type the 6-digit code that the app shows into %(field)s and choose %(button)s.")
+        % {"field": _em(_("Enter the 6-digit code from the app")), "button": _em(_("Activate"))},
         _(
             "The app shows a new code every 30 seconds. If a code is rejected, wait for the "
             "next one and try again. You do not need to scan the QR code again."
@@ -391,9 +443,18 @@ def render_setup_instructions(
             "in your phone's settings, then try again."
         ),
     )
+    w.screenshot(
+        screen_path(language, "code.png"),
+        _("Type the code into %(field)s, then choose %(button)s.")
+        % {"field": _("Enter the 6-digit code from the app"), "button": _("Activate")},
+    )
     w.para(
         _("That's it! From now on, %(service)s asks for a code from the app each time you sign in.")
         % {"service": service}
+    )
+    w.screenshot(
+        screen_path(language, "sign-in.png"),
+        _("%(page)s: the code from the app at every sign-in.") % {"page": _("Two-step verification")},
     )
 
     # --- Step 5: recovery codes ----------------------------------------------------------
@@ -435,12 +496,7 @@ def render_setup_instructions(
             % {"support": _em(support)}
         )
     else:
-        w.para(
-            _(
-                "If you have no recovery codes left, contact your administrator. They can "
-                "help you sign in again."
-            )
-        )
+        w.para(_("If you have no recovery codes left, contact your administrator. They can help you sign in again."))
 
     # --- Passkeys -----------------------------------------------------------------------
     add_passkey = _em(_("Add a passkey"))

@@ -275,6 +275,22 @@ class PolicySetting(Base):
     updated_by: Mapped[int | None] = mapped_column(Integer)
 
 
+class BrandingImage(Base):
+    """An image an administrator uploaded at /admin/appearance (today only ``name="logo"``), kept in
+    the database so that every instance serves the same one. Checked by ``domain.logo`` first."""
+
+    __tablename__ = "branding_images"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    digest: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[int | None] = mapped_column(Integer)
+
+
 # --- OpenID Connect provider (services.oidc) -------------------------------------------------------
 
 

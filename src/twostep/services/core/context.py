@@ -45,6 +45,8 @@ class Context:
     continue_destinations: list[Callable[[str], bool]] = field(default_factory=list)
     # services.oidc.keys: the current ID-token signing key, re-read from the database every few seconds.
     oidc_key_cache: dict[str, Any] = field(default_factory=dict)
+    # services.admin.appearance: the uploaded logo's version, re-read from the database every few seconds.
+    branding_cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def service_name(self) -> str:

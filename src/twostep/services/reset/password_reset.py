@@ -512,7 +512,7 @@ def confirm_second_step(ctx: Context, token: str | None, raw_code: str, request:
 
 
 def cancel(ctx: Context, token: str | None) -> None:
-    """A new /password/forgot request from this browser ends its unfinished reset."""
+    """A new /password/forgot request, or "Not you?" on the second step, ends this browser's unfinished reset."""
     with ctx.db.transaction() as db:
         row = sessions.pending(ctx, db, token, Stage.RESET_SECOND_STEP)
         if row is not None:

@@ -398,6 +398,8 @@ EVENT_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("authz_admin", N_("Administrator action")),
             ("authz_fail", N_("Refused: not an administrator")),
             ("policy_changed", N_("Policy changed")),
+            ("branding_logo_uploaded", N_("Logo uploaded")),
+            ("branding_logo_removed", N_("Logo removed")),
         ),
     ),
     (
@@ -434,6 +436,19 @@ ADMIN_ACTIONS: dict[str, str] = {
     "bulk_delete": N_("deleted several accounts"),
     "email_verified": N_("marked the email address verified"),
     "remove_passkey": N_("removed a passkey"),
+}
+
+#: /admin/appearance (web/admin/admin_appearance.py): why a logo file was refused (``domain.logo``
+#: reasons), and what changed.
+APPEARANCE_TEXT: dict[str, str] = {
+    "empty": N_("Choose an image file to upload."),
+    "too_large": N_("The file is larger than 256 KB. Save the logo smaller (about 200 pixels wide is plenty)."),
+    "svg": N_("SVG files are not accepted, because they can contain scripts. Upload a PNG, JPEG or WebP image."),
+    "not_image": N_("This file is not a PNG, JPEG or WebP image. Upload a PNG, JPEG or WebP image."),
+    "too_many_pixels": N_("The image is larger than 2048 pixels on a side. Make it smaller and upload it again."),
+    "too_small": N_("The image is smaller than 16 pixels on a side. Upload a larger one."),
+    "logo_saved": N_("The logo is saved. Every page now shows it."),
+    "logo_removed": N_("The logo is removed."),
 }
 
 OUTCOMES: dict[str, str] = {"success": N_("Success"), "failure": N_("Failure")}

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from twostep.domain.authz import ReturnUrl
 from twostep.domain.login_flow import Area, Stage, home_for, may_enter
 from twostep.i18n import LANGUAGES, environment, gettext_for, negotiate
+from twostep.services.admin import appearance
 from twostep.services.core.context import Context, RequestInfo
 from twostep.services.rollout import policy
 from twostep.services.signin import completion, passwordless, views
@@ -79,6 +80,12 @@ class Page:
         validated by the one function), for the script."""
         params = self.request.query_params
         return completion.continue_target(self.ctx, params.get("next") or params.get("rd")) or ""
+
+    @property
+    def logo_src(self) -> str:
+        """The header's logo: the one an administrator uploaded (a versioned ``/branding/logo``), else
+        ``TWOSTEP_LOGO_URL``, else "" (the service name alone)."""
+        return appearance.logo_src(self.ctx)
 
     @property
     def csrf_token(self) -> str:

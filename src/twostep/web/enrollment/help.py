@@ -9,17 +9,23 @@ from fastapi.responses import Response
 
 from twostep.documents.setup_instructions import render_setup_instructions
 from twostep.i18n import LANGUAGES, gettext_for
+from twostep.services.admin import appearance
 from twostep.web.core.pages import build_page
 
 router = APIRouter()
 
 
 @lru_cache(maxsize=32)
-def _pdf(language: str, service_name: str, support_email: str, base_url: str) -> bytes:
+def _pdf(language: str, service_name: str, support_email: str, base_url: str, logo: bytes | None) -> bytes:
     """The document is the same for everyone and byte-for-byte deterministic (about 150 ms to
-    draw), so each language is drawn once per configuration."""
+    draw), so each language is drawn once per configuration and logo."""
     return render_setup_instructions(
-        gettext=gettext_for(language), service_name=service_name, support_email=support_email, base_url=base_url
+        gettext=gettext_for(language),
+        service_name=service_name,
+        support_email=support_email,
+        base_url=base_url,
+        language=language,
+        logo=logo,
     )
 
 
@@ -28,7 +34,8 @@ def setup_pdf(request: Request, lang: str = "") -> Response:
     explicit = lang in LANGUAGES
     language = lang if explicit else build_page(request).language
     settings = request.app.state.ctx.settings
-    pdf = _pdf(language, settings.service_name, settings.support_email, settings.base_url)
+    logo = appearance.find_logo(request.app.state.ctx)  # the uploaded logo, in the header too
+    pdf = _pdf(language, settings.service_name, settings.support_email, settings.base_url, logo and logo.data)
     headers = {
         "Content-Disposition": f'inline; filename="two-step-setup-{language}.pdf"',
         # The same document for everyone (no secret in it), so shared caches may keep it; without

@@ -200,3 +200,16 @@ def reset_send_code(page: PageDep, csrf_token: FormStr = "") -> Response:
         page.set_session(None)
         return page.redirect("/password/forgot?notice=expired")
     return page.redirect(f"/password/reset?sent={send_flag(result)}")
+
+
+@router.post("/password/reset/cancel")
+def reset_cancel(page: PageDep, csrf_token: FormStr = "") -> Response:
+    """"Not you?" on the second step: the pending reset ends (its session and the ticket cookie), and
+    the browser starts again at /login. Nothing changed, so nothing is audited."""
+    if not page.csrf_ok(csrf_token):
+        return page.redirect("/password/reset")
+    if page.stage is Stage.RESET_SECOND_STEP:
+        password_reset.cancel(page.ctx, page.session_token)
+        page.set_session(None)
+    page.cookies_to_clear.append(ticket_cookie(page))
+    return page.redirect("/login")
