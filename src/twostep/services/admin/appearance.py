@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from twostep.domain.logo import Logo, LogoRefused, check_logo
 from twostep.services.core import audit
 from twostep.services.core.context import Context, RequestInfo
+from twostep.storage.database import is_unavailable
 from twostep.storage.models import BrandingImage, User
 
 __all__ = ["LOGO", "REFRESH_SECONDS", "LogoRefused", "StoredLogo", "find_logo", "logo_src", "remove_logo", "save_logo"]
@@ -57,8 +58,14 @@ def _version(ctx: Context) -> str:
         with ctx.db.transaction() as db:
             row = db.get(BrandingImage, LOGO)
             version = row.digest if row is not None else ""
-    except SQLAlchemyError:  # the database is down: the error page still renders, with the last logo known
-        log.warning("could not read the uploaded logo's version", exc_info=True)
+    except SQLAlchemyError as error:
+        # The error page still renders, with the last logo known; the next try is REFRESH_SECONDS away
+        # (not one connection attempt per page while the database is down).
+        if is_unavailable(error):
+            ctx.db.outage.failed(error)  # one line per outage, not a traceback per page
+        else:
+            log.exception("could not read the uploaded logo's version")
+        cache["loaded"] = now
         return str(cache.get("version", ""))
     cache["loaded"], cache["version"] = now, version
     return version
