@@ -22,6 +22,7 @@ from tests.support import RecordingMail, RecordingSms
 from twostep.app import build_context, create_app
 from twostep.delivery.sms import FailoverSmsSender
 from twostep.domain.clock import FrozenClock
+from twostep.domain.passwords import PasswordHashing
 from twostep.services.core.context import Context
 from twostep.settings import Settings, load_settings
 from twostep.storage.database import Database, normalize_url
@@ -32,6 +33,13 @@ pytest_plugins = ["tests.services_plugin", "tests.log_capture_plugin"]
 
 # A moment at the very start of a 30-second TOTP step, so "now" codes stay valid while tests run.
 T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
+
+#: Argon2id at a test cost (1 MiB, one pass): the same code path at about a fiftieth of the work.
+#: Measured: at the production floor (19 MiB, two passes) hashing and checking passwords took a
+#: quarter of the busy time of tests/account. The floor itself is tested where it matters:
+#: tests/domain/test_passwords.py (the defaults), tests/core/test_wiring.py (settings -> context),
+#: and every test that runs a real `twostep serve`.
+TEST_HASHING = PasswordHashing(time_cost=1, memory_kib=1024, parallelism=1)
 
 
 def _worker() -> str:
@@ -120,6 +128,7 @@ def ctx(settings: Settings, clock: FrozenClock, mail: RecordingMail, sms: Record
         mail=mail,
         sms=FailoverSmsSender([sms]),
         database=Database(settings.resolved_database_url),
+        hashing=TEST_HASHING,
     )
     yield context
     context.db.dispose()

@@ -27,9 +27,11 @@ def build_context(
     mail: MailSender | None = None,
     sms: FailoverSmsSender | None = None,
     database: Database | None = None,
+    hashing: PasswordHashing | None = None,
     warn: bool = False,
 ) -> Context:
-    """``warn``: log what the configuration risks (the server does at start-up; CLI commands don't)."""
+    """``warn``: log what the configuration risks (the server does at start-up; CLI commands don't).
+    ``hashing``: tests pass a cheaper Argon2id; everything else hashes at the configured costs."""
     if warn:
         for warning in startup_warnings(settings):
             log.warning(warning)
@@ -39,7 +41,8 @@ def build_context(
         settings=settings,
         db=database or Database(settings.resolved_database_url),
         clock=clock or SystemClock(),
-        hashing=PasswordHashing(
+        hashing=hashing
+        or PasswordHashing(
             time_cost=settings.argon2_time_cost,
             memory_kib=settings.argon2_memory_kib,
             parallelism=settings.argon2_parallelism,
