@@ -2,6 +2,8 @@
 
 Reached only by accounts that must set up two-step verification but are still within the grace
 period (services.policy); the sign-in already counted. Everyone else is sent to My account.
+"Later" goes on through ``/login/continue``: back to the application the sign-in came from (the
+sign-in kept its target in the session), else My account.
 """
 
 from __future__ import annotations

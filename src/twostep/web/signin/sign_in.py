@@ -115,6 +115,10 @@ def login_submit(
     step = {"second_step": "/login/code", "enroll": "/enroll", "remind": "/reminder"}[result.outcome]
     if result.outcome == "second_step":
         step += code_feedback.auto_send_query(page.ctx, result.token, page)  # email codes: at once (issue 3)
+    if result.outcome == "remind" and result.continue_to not in (completion.RESUME_PATH, completion.DEFAULT_TARGET):
+        # The reminder's "Later" and the enrollment's "Continue" lead to RESUME_PATH, which resumes
+        # the application the sign-in came from (an OpenID Connect authorization, a page of this site).
+        completion.keep_target(page.ctx, result.token, result.continue_to)
     if result.outcome == "enroll":
         # The first method needs the sign-in mailbox proven: its code goes out now, so the page
         # that asks for it already has it (issue 18: first sign-in to enrolled in three pages).
