@@ -507,3 +507,60 @@ def test_an_administrator_turns_passwordless_sign_in_off_and_on(
     client.post("/admin/policy", data={**form, "passkey_sign_in": "1"}, follow_redirects=False)
     policy.apply(ctx, force=True)
     assert ctx.settings.passkey_sign_in is True
+
+
+# --- the password reset's second step -------------------------------------------------------------
+
+
+def _reset_up_to_the_second_step(client: TestClient, ctx: Context) -> None:
+    from tests.reset.test_password_reset import forgot, reset, reset_code
+
+    mail = ctx.mail
+    forgot(client, EMAIL)
+    answer = reset(client, reset_code(mail))  # type: ignore[arg-type]
+    assert answer.status_code == 303 and answer.headers["location"] == "/password/reset", answer.text[:300]
+
+
+def test_a_passkey_completes_a_password_reset_and_signs_in(client: TestClient, ctx: Context) -> None:
+    """A passkey-only account (its recovery codes aside) resets its password with the passkey as the
+    second step, instead of spending a recovery code."""
+    authenticator = SoftAuthenticator(synced=True)
+    passkey_user(client, ctx, authenticator)
+    _reset_up_to_the_second_step(client, ctx)
+    page = client.get("/password/reset")
+    assert 'data-passkey="reset"' in page.text and "Use your passkey" in page.text
+    assert 'href="/password/reset?method=recovery"' in page.text  # the other way stays offered
+    done = sign_in_with_passkey(client, authenticator, purpose="reset", page_path="/password/reset")
+    assert done.status_code == 200
+    assert done.json() == {"status": "signed_in", "redirect": "/account?notice=password_reset"}
+    assert client.get("/account").status_code == 200
+    method, _, second_step_at = signed_in_method(ctx)
+    assert method == "passkey_synced" and second_step_at is not None  # amr: swk, as a passkey sign-in
+    sign_out(client)
+    from tests.reset.test_password_reset import NEW_PASSWORD
+
+    assert login_password(client, EMAIL, NEW_PASSWORD).headers["location"] == "/login/code"
+    [changed] = events(ctx, "authn_password_change")
+    assert detail(changed)["second_step"] == "passkey"
+    success = events(ctx, "authn_login_success")[-1]
+    assert detail(success)["via"] == "reset" and detail(success)["phishing_resistant"] is True
+
+
+def test_a_passkey_answer_is_refused_outside_a_pending_reset_and_for_another_session(
+    client: TestClient, ctx: Context
+) -> None:
+    authenticator = SoftAuthenticator()
+    passkey_user(client, ctx, authenticator)
+    signed_out = client.get("/login")
+    refused = ceremony(client, "/webauthn/authenticate/options", {"purpose": "reset"}, csrf_of(signed_out.text))
+    assert refused.status_code == 401 and refused.json()["redirect"] == "/password/forgot?notice=expired"
+    _reset_up_to_the_second_step(client, ctx)
+    # A second-step challenge of a *sign-in* does not answer the reset: the challenge is bound to its session.
+    other = TestClient(client.app, base_url=BASE_URL)
+    login_password(other, EMAIL)
+    sign_in_options = options_for(other, "second_step", csrf_of(other.get("/login/code").text))
+    credential = authenticator.get(sign_in_options)
+    csrf = csrf_of(client.get("/password/reset").text)
+    wrong = ceremony(client, "/webauthn/authenticate/verify", {"purpose": "reset", "credential": credential}, csrf)
+    assert wrong.status_code in (400, 401) and wrong.json()["title"] == "invalid"
+    assert events(ctx, "authn_password_change") == []

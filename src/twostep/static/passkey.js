@@ -2,7 +2,7 @@
  * only this site's files). Progressive enhancement: every page works without this file; it reveals
  * the passkey buttons when the browser supports passkeys, and starts autofill on the sign-in page.
  *
- * Each passkey block is an element with data-passkey="register|sign_in|second_step|reauth",
+ * Each passkey block is an element with data-passkey="register|sign_in|second_step|reauth|reset",
  * data-csrf (the page's CSRF token, sent as X-CSRF-Token) and data-error (the page's generic error
  * text); its [data-passkey-error] element shows what went wrong (role="alert"). The server's ceremony
  * endpoints are /webauthn/{register,authenticate}/{options,verify}; refusals are problem+json with a

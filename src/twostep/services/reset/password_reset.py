@@ -45,12 +45,14 @@ from twostep.domain.codes import (
     new_reset_code,
     normalize_reset_code,
 )
+from twostep.domain.factors import FactorKind, Verdict
 from twostep.domain.login_flow import Stage
+from twostep.domain.passkeys import Purpose
 from twostep.domain.sealing import SealError
 from twostep.services.core import accounts, audit, notify, rate_limits, sessions, throttling
 from twostep.services.core.context import Context, RequestInfo
 from twostep.services.enrollment.oob_enrollment import mailbox_key
-from twostep.services.factors import recovery, sent_codes
+from twostep.services.factors import passkey, recovery, sent_codes
 from twostep.services.factors import registry as factor_registry
 from twostep.services.factors.base import Proof
 from twostep.services.factors.sent_codes import SendResult
@@ -394,12 +396,14 @@ def confirm_code(
 # --- step 3: the second step (never the sign-in inbox) ----------------------------------------
 
 
+PASSKEY = FactorKind.PASSKEY.value
+
+
 def second_step_methods(ctx: Context, db: Session, user: User) -> list[str]:
-    """The app, SMS, the separate 2FA address (if it really is another mailbox), recovery codes."""
+    """A passkey, the app, SMS, the separate 2FA address (if it really is another mailbox), recovery
+    codes: every second step a sign-in offers, except a code sent to the sign-in mailbox."""
     methods: list[str] = []
     for kind in factor_registry.available_methods(db, user.id):
-        if factor_registry.ceremony(kind) != "code":  # a passkey: not (yet) a step of the reset page
-            continue
         if factor_registry.delivers_to_mailbox(kind):
             factor = sent_codes.confirmed_factor(db, user.id, kind)
             if factor is None or mailbox_key(sent_codes.open_target(ctx, factor)) == mailbox_key(user.email):
@@ -461,21 +465,52 @@ def send_code(ctx: Context, token: str | None, request: RequestInfo) -> SendResu
     )
 
 
+def passkey_options(ctx: Context, token: str | None) -> str | None:
+    """Options for answering this pending reset's second step with a passkey (the challenge is bound
+    to the pending reset); None when the account has no usable passkey."""
+    with ctx.db.transaction() as db:
+        found = _pending(ctx, db, token)
+        if found is None or PASSKEY not in second_step_methods(ctx, db, found[1]):
+            return None
+        row, user = found
+        return passkey.begin_authentication(ctx, db, bound_to=row.id, purpose=Purpose.SECOND_STEP, user_id=user.id)
+
+
+def confirm_passkey(ctx: Context, token: str | None, raw_credential: str, request: RequestInfo) -> ResetResult:
+    """The second step answered with a passkey (``/webauthn/authenticate/verify``, purpose ``reset``)."""
+    return _confirm(ctx, token, raw_credential, request, passkey_answer=True)
+
+
 def confirm_second_step(ctx: Context, token: str | None, raw_code: str, request: RequestInfo) -> ResetResult:
+    """The second step answered with a code (the method chosen on the page)."""
+    return _confirm(ctx, token, raw_code, request, passkey_answer=False)
+
+
+def _confirm(
+    ctx: Context, token: str | None, answer: str, request: RequestInfo, *, passkey_answer: bool
+) -> ResetResult:
     now = ctx.clock.now()
     with ctx.db.transaction() as db:
         found = _pending(ctx, db, token)
         if found is None:
             return ResetResult("no_session")
         row, user = found
-        method = chosen_method(ctx, db, user, row)
+        if passkey_answer:
+            method = PASSKEY if PASSKEY in second_step_methods(ctx, db, user) else None
+        else:
+            method = chosen_method(ctx, db, user, row)
+            if method == PASSKEY:  # a code posted while the page offers the passkey: nothing to compare
+                return ResetResult("invalid", method=PASSKEY)
         if method is None:
             return ResetResult("no_method")
-        proof = Proof(row.id)
-        checked = second_step_check.check(
-            ctx, db, user, lambda: (method, factor_registry.verify(ctx, db, user, method, raw_code, proof)), request,
-            RESET, now=now,
-        )  # fmt: skip
+        proof = Proof(row.id, request=request)
+        verdicts: list[Verdict] = []
+
+        def attempt() -> second_step_check.Attempt:
+            verdicts.append(factor_registry.verify(ctx, db, user, method, answer, proof))
+            return method, verdicts[-1]
+
+        checked = second_step_check.check(ctx, db, user, attempt, request, RESET, now=now)
         second_step_check.notices_after_commit(ctx, db, checked, request)
         if not checked.accepted:
             if not checked.method:  # throttled before the code was compared
@@ -505,6 +540,7 @@ def confirm_second_step(ctx: Context, token: str | None, raw_code: str, request:
             password_at=now,
             method="recovery_code" if method == RECOVERY else method,
             sign_in_method=method != RECOVERY,
+            session_method=verdicts[-1].session_method if verdicts else None,  # a synced passkey: amr says so
             via="reset",
             **detail,
         )

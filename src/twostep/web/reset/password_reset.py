@@ -113,13 +113,17 @@ def _finished(page: Page) -> Response:
     return page.redirect("/login?notice=password_reset")
 
 
-def _signed_in(page: Page, token: str, continue_to: str) -> Response:
-    """After a real second step the reset ends signed in (services.reset: the one sign-in completion)."""
+def signed_in_location(page: Page, token: str, continue_to: str) -> str:
+    """After a real second step the reset ends signed in (services.reset: the one sign-in completion):
+    the new session, the reset's ticket cookie cleared, and where the browser goes next (a code's
+    form here, or the passkey script: ``web.signin.passkey``)."""
     page.set_session(token)
     page.cookies_to_clear.append(ticket_cookie(page))
-    if continue_to == "/account":
-        return page.redirect("/account?notice=password_reset")
-    return page.continue_to(continue_to)
+    return "/account?notice=password_reset" if continue_to == "/account" else continue_to
+
+
+def _signed_in(page: Page, token: str, continue_to: str) -> Response:
+    return page.continue_to(signed_in_location(page, token, continue_to))
 
 
 @router.post("/password/reset", response_class=HTMLResponse)

@@ -28,10 +28,12 @@ from twostep.domain.login_flow import Stage
 from twostep.services.account import reauth
 from twostep.services.enrollment import passkey_enrollment
 from twostep.services.factors import passkey
+from twostep.services.reset import password_reset
 from twostep.services.signin import completion, login, passwordless
 from twostep.web.account.reauth import safe_next
 from twostep.web.core.messages import PASSKEY_TEXT
 from twostep.web.core.pages import Page, build_page
+from twostep.web.reset import password_reset as reset_pages
 
 router = APIRouter()
 PageDep = Annotated[Page, Depends(build_page)]
@@ -186,6 +188,10 @@ def _authenticate_options(page: Page, request: Request, raw: bytes) -> Response:
         if page.stage is not Stage.SIGNED_IN:
             return problem(page, "no_session", redirect="/login?notice=session_expired")
         built = reauth.passkey_options(ctx, page.session_token)
+    elif purpose == "reset":
+        if page.stage is not Stage.RESET_SECOND_STEP:
+            return problem(page, "no_session", redirect="/password/forgot?notice=expired")
+        built = password_reset.passkey_options(ctx, page.session_token)
     else:
         return problem(page, "malformed")
     return answer(page, built) if built is not None else problem(page, "unavailable")
@@ -232,6 +238,8 @@ def _authenticate_verify(page: Page, request: Request, raw: bytes) -> Response:
         if step.outcome == "throttled":
             return problem(page, "throttled", wait_seconds=step.wait_seconds)
         return problem(page, "invalid")
+    if purpose == "reset":
+        return _reset_verify(page, credential)
     if purpose == "reauth":
         if page.stage is not Stage.SIGNED_IN:
             return problem(page, "no_session", redirect="/login?notice=session_expired")
@@ -246,6 +254,25 @@ def _authenticate_verify(page: Page, request: Request, raw: bytes) -> Response:
             return problem(page, "throttled", wait_seconds=done.wait_seconds)
         return problem(page, "invalid")
     return problem(page, "malformed")
+
+
+def _reset_verify(page: Page, credential: str) -> Response:
+    """The password reset's second step answered with a passkey: the reset completes and signs in,
+    as with a code (``web.reset.password_reset``)."""
+    if page.stage is not Stage.RESET_SECOND_STEP:
+        return problem(page, "no_session", redirect="/password/forgot?notice=expired")
+    done = password_reset.confirm_passkey(page.ctx, page.session_token, credential, page.info)
+    if done.outcome == "signed_in" and done.token:
+        location = reset_pages.signed_in_location(page, done.token, done.continue_to)
+        return answer(page, {"status": "signed_in", "redirect": location})
+    if done.outcome in ("restart", "no_session"):
+        page.set_session(None)
+        notice = "restart" if done.outcome == "restart" else "expired"
+        return problem(page, "invalid" if notice == "restart" else "no_session",
+                       redirect=f"/password/forgot?notice={notice}")
+    if done.outcome == "throttled":
+        return problem(page, "throttled", wait_seconds=done.wait_seconds)
+    return problem(page, "invalid")
 
 
 @router.post("/webauthn/authenticate/options")
