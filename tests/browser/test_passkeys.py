@@ -28,10 +28,11 @@ from tests.browser.passkeys import (
     sign_up_with_passkey,
     without_autofill,
 )
-from tests.support import PASSWORD
+from tests.support import PASSWORD, RecordingMail
 from twostep.domain.clock import FrozenClock
 from twostep.services.core import accounts
 from twostep.services.core.context import Context
+from twostep.services.factors import recovery
 from twostep.settings import Settings, load_settings
 from twostep.storage.models import AuditEvent, PasskeyCredential
 
@@ -333,3 +334,38 @@ def test_without_javascript_the_passkey_pages_explain_and_offer_the_other_ways(
         expect(plain.get_by_role("link", name="Authenticator app")).to_be_visible()
     finally:
         context.close()
+
+
+def test_a_forgotten_password_is_reset_with_the_passkey_as_the_second_step(
+    page: Page, live_server: str, ctx: Context, keys: Authenticators, mail: RecordingMail
+) -> None:
+    """The reset's second step offers the passkey (Chromium's virtual authenticator answers it): no
+    recovery code spent, signed in at the end, the new password works."""
+    from tests.oob_helpers import reset_code_in
+
+    keys.add()
+    without_autofill(page)
+    codes = sign_up_with_passkey(page, live_server, ctx)  # ends signed out
+    page.goto(live_server + "/login")
+    page.get_by_role("link", name="Forgot your password?").click()
+    page.get_by_label("Email address").fill(EMAIL)
+    page.get_by_role("button", name="Send the code").click()
+    page.get_by_label("Security code from the email").fill(reset_code_in(mail.last_to(EMAIL).text))
+    page.get_by_label("New password", exact=True).fill("copper lantern orchard 7")
+    page.get_by_label("Repeat the new password").fill("copper lantern orchard 7")
+    page.get_by_role("button", name="Set the new password").click()
+    expect(page.get_by_role("heading", name="One more step")).to_be_visible()
+    page.get_by_role("button", name="Use your passkey").click()
+    expect(page.get_by_role("heading", name="My account")).to_be_visible()
+    expect(page.get_by_role("status").first).to_contain_text("you are signed in")
+    with ctx.db.transaction() as db:
+        changed = db.scalars(select(AuditEvent).where(AuditEvent.event == "authn_password_change")).one()
+        assert '"second_step": "passkey"' in changed.detail
+        user = accounts.find_user_by_email(db, EMAIL)
+        assert user is not None and recovery.remaining(db, user.id) == len(codes) == 10  # none spent
+    page.get_by_role("button", name="Sign out").click()
+    page.goto(live_server + "/login")
+    page.get_by_label("Email address").fill(EMAIL)
+    page.get_by_label("Password").fill("copper lantern orchard 7")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("button", name="Use your passkey")).to_be_visible()  # the new password worked
