@@ -38,6 +38,21 @@ class RecordingMail:
     def last_to(self, address: str) -> MailMessage:
         return [m for m in self.sent if m.to == address][-1]
 
+    def wait_for(self, address: str, subject_part: str, *, timeout: float = 10.0) -> MailMessage:
+        """The newest message to ``address`` whose subject contains ``subject_part``, waiting for it: a
+        live server sends some mail after its answer (a background task), so a browser can be on the
+        next page before the mail has left."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [m for m in self.sent if m.to == address and subject_part in m.subject]
+            if found:
+                return found[-1]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no mail to {address} with {subject_part!r} in its subject")
+            time.sleep(0.05)
+
 
 @dataclass
 class RecordingSms:
