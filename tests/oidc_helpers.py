@@ -16,7 +16,7 @@ from httpx import Response
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.support import PASSWORD, code_for, csrf_of
+from tests.support import PASSWORD, alerts, code_for, csrf_of, otpauth_uri, prove_mailbox, secret_of
 from twostep.domain.clock import FrozenClock
 from twostep.services.core.context import Context
 from twostep.services.oidc import clients
@@ -138,3 +138,21 @@ def id_token_claims(client: TestClient, id_token: str) -> tuple[dict[str, Any], 
     keys = KeySet.import_key_set(client.get("/oauth2/jwks").json())
     token = jwt.decode(id_token, keys)
     return dict(token.header), dict(token.claims)
+
+
+def enroll_app_and_save_the_codes(client: TestClient, clock: FrozenClock) -> Response:
+    """A signed-in user who must (or chose to) enrol: the mailbox check, an authenticator app, then
+    "I have saved these codes" under the recovery codes; the answer of that last form (a 303 onward)."""
+    prove_mailbox(client)
+    clock.advance(seconds=20)
+    enroll_page = client.get("/enroll/totp")
+    secret = secret_of(otpauth_uri(enroll_page.text))
+    form = {"code": code_for(secret, clock), "csrf_token": csrf_of(enroll_page.text)}
+    enrolled = client.post("/enroll/totp", data=form)
+    onward = re.search(r'<input type="hidden" name="continue_to" value="([^"]+)">', enrolled.text)
+    assert enrolled.status_code == 200 and onward, alerts(enrolled.text)
+    return client.post(
+        "/enroll/done",
+        data={"saved": "1", "continue_to": unescape(onward.group(1)), "csrf_token": csrf_of(enrolled.text)},
+        follow_redirects=False,
+    )

@@ -21,6 +21,7 @@ from tests.oidc_helpers import (
     authorize_to_code,
     authorize_url,
     back_to_client,
+    enroll_app_and_save_the_codes,
     exchange,
     id_token_claims,
     pkce,
@@ -37,9 +38,6 @@ from tests.support import (
     enrolled_user,
     login_password,
     make_user,
-    otpauth_uri,
-    prove_mailbox,
-    secret_of,
     sign_out,
     submit_code,
 )
@@ -474,20 +472,8 @@ def test_amr_names_the_method_enrolled_during_the_authorization(
     password = client.post(unescape(action.group(1)), data={
         "email": EMAIL, "password": PASSWORD, "csrf_token": csrf_of(page.text)}, follow_redirects=False)
     assert password.headers["location"] == "/enroll"
-    prove_mailbox(client)
-    clock.advance(seconds=20)
-    enroll_page = client.get("/enroll/totp")
-    secret = secret_of(otpauth_uri(enroll_page.text))
-    enrolled = client.post("/enroll/totp", data={"code": code_for(secret, clock),
-                                                 "csrf_token": csrf_of(enroll_page.text)})
     # "Continue" under the recovery codes is a form: "I have saved these codes", then onward.
-    onward = re.search(r'<input type="hidden" name="continue_to" value="([^"]+)">', enrolled.text)
-    assert enrolled.status_code == 200 and onward, alerts(enrolled.text)
-    answer = client.post(
-        "/enroll/done",
-        data={"saved": "1", "continue_to": unescape(onward.group(1)), "csrf_token": csrf_of(enrolled.text)},
-        follow_redirects=False,
-    )
+    answer = enroll_app_and_save_the_codes(client, clock)
     while answer.status_code == 303 and answer.headers["location"].startswith("/"):  # via /login/continue
         answer = client.get(answer.headers["location"], follow_redirects=False)
     assert answer.url.path == "/oauth2/authorize/resume", answer.url  # the authorization carries on

@@ -9,18 +9,22 @@ from html import unescape
 
 from fastapi.testclient import TestClient
 
-from tests.oidc_helpers import authorize_url, back_to_client, exchange, id_token_claims, pkce, query_of, register
+from tests.oidc_helpers import (
+    authorize_url,
+    back_to_client,
+    enroll_app_and_save_the_codes,
+    exchange,
+    id_token_claims,
+    pkce,
+    query_of,
+    register,
+)
 from tests.rollout.test_policy import later_text, set_policy
 from tests.support import (
     PASSWORD,
-    alerts,
-    code_for,
     csrf_of,
     login_password,
     make_user,
-    otpauth_uri,
-    prove_mailbox,
-    secret_of,
 )
 from twostep.domain.clock import FrozenClock
 from twostep.services.core.context import Context
@@ -70,19 +74,7 @@ def test_set_up_now_on_the_reminder_goes_back_to_the_application_once_enrolled(
     verifier, challenge = pkce()
     assert _password_from_an_authorization(client, authorize_url(rp, challenge=challenge)) == "/reminder"
     assert 'href="/enroll"' in client.get("/reminder").text
-    prove_mailbox(client)
-    clock.advance(seconds=20)
-    enroll_page = client.get("/enroll/totp")
-    secret = secret_of(otpauth_uri(enroll_page.text))
-    enrolled = client.post("/enroll/totp", data={"code": code_for(secret, clock),
-                                                 "csrf_token": csrf_of(enroll_page.text)})
-    onward = re.search(r'<input type="hidden" name="continue_to" value="([^"]+)">', enrolled.text)
-    assert enrolled.status_code == 200 and onward, alerts(enrolled.text)
-    saved = client.post(
-        "/enroll/done",
-        data={"saved": "1", "continue_to": unescape(onward.group(1)), "csrf_token": csrf_of(enrolled.text)},
-        follow_redirects=False,
-    )
+    saved = enroll_app_and_save_the_codes(client, clock)
     location = _follow_to_the_client(client, saved.headers["location"])
     assert location.startswith(rp.redirect_uri)
     assert exchange(client, rp, query_of(location)["code"], verifier).status_code == 200

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from twostep.domain import throttle as throttle_rules
 from twostep.domain.clock import as_utc
 from twostep.domain.codes import CodePurpose
-from twostep.domain.factors import FactorKind, Verdict
+from twostep.domain.factors import FactorKind
 from twostep.domain.login_flow import REAUTH_WINDOW, Stage
 from twostep.domain.passkeys import Purpose
 from twostep.services.core import accounts, audit, sessions, throttling
@@ -328,16 +328,13 @@ def confirm_passkey(ctx: Context, token: str | None, raw_credential: str, reques
         if PASSKEY not in usable_methods(db, user.id):
             return ReauthResult("invalid")
         proof = Proof(row.id, request=request)
-        verdicts: list[Verdict] = []
-
-        def attempt() -> second_step_check.Attempt:
-            verdicts.append(factor_registry.verify(ctx, db, user, PASSKEY, raw_credential, proof))
-            return PASSKEY, verdicts[-1]
-
-        checked = second_step_check.check(ctx, db, user, attempt, request, REAUTH, now=now)
+        checked = second_step_check.check(
+            ctx, db, user, lambda: (PASSKEY, factor_registry.verify(ctx, db, user, PASSKEY, raw_credential, proof)),
+            request, REAUTH, now=now,
+        )  # fmt: skip
         second_step_check.notices_after_commit(ctx, db, checked, request)
         if checked.accepted:
-            method = (verdicts[-1].session_method if verdicts else None) or PASSKEY
+            method = checked.session_method or PASSKEY
             return _complete(ctx, db, row, user, row.password_at, method, request)
         if not checked.method:
             return ReauthResult("throttled", wait_seconds=checked.wait_seconds)

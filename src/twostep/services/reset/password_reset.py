@@ -45,7 +45,7 @@ from twostep.domain.codes import (
     new_reset_code,
     normalize_reset_code,
 )
-from twostep.domain.factors import FactorKind, Verdict
+from twostep.domain.factors import FactorKind
 from twostep.domain.login_flow import Stage
 from twostep.domain.passkeys import Purpose
 from twostep.domain.sealing import SealError
@@ -504,13 +504,10 @@ def _confirm(
         if method is None:
             return ResetResult("no_method")
         proof = Proof(row.id, request=request)
-        verdicts: list[Verdict] = []
-
-        def attempt() -> second_step_check.Attempt:
-            verdicts.append(factor_registry.verify(ctx, db, user, method, answer, proof))
-            return method, verdicts[-1]
-
-        checked = second_step_check.check(ctx, db, user, attempt, request, RESET, now=now)
+        checked = second_step_check.check(
+            ctx, db, user, lambda: (method, factor_registry.verify(ctx, db, user, method, answer, proof)), request,
+            RESET, now=now,
+        )  # fmt: skip
         second_step_check.notices_after_commit(ctx, db, checked, request)
         if not checked.accepted:
             if not checked.method:  # throttled before the code was compared
@@ -540,7 +537,7 @@ def _confirm(
             password_at=now,
             method="recovery_code" if method == RECOVERY else method,
             sign_in_method=method != RECOVERY,
-            session_method=verdicts[-1].session_method if verdicts else None,  # a synced passkey: amr says so
+            session_method=checked.session_method,  # a synced passkey: amr says so
             via="reset",
             **detail,
         )

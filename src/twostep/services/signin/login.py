@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from twostep.domain import rollout
 from twostep.domain import throttle as throttle_rules
 from twostep.domain.emails import looks_like_email, normalize_email
-from twostep.domain.factors import FactorKind, Verdict
+from twostep.domain.factors import FactorKind
 from twostep.domain.login_flow import Stage, stage_after_password
 from twostep.domain.passkeys import Purpose
 from twostep.services.core import accounts, audit, devices, sessions, throttling
@@ -226,13 +226,10 @@ def second_step(
         if used is None:
             return CodeStepResult("no_method")
         proof = Proof(bound_to=row.id, request=request)
-        verdicts: list[Verdict] = []
-
-        def attempt() -> second_step_check.Attempt:
-            verdicts.append(factor_registry.verify(ctx, db, user, used, raw_code, proof))
-            return used, verdicts[-1]
-
-        checked = second_step_check.check(ctx, db, user, attempt, request, now=now)
+        checked = second_step_check.check(
+            ctx, db, user, lambda: (used, factor_registry.verify(ctx, db, user, used, raw_code, proof)), request,
+            now=now,
+        )  # fmt: skip
         second_step_check.notices_after_commit(ctx, db, checked, request)
         notices = [notice.event for notice in checked.notices]
         if checked.outcome == "throttled" and not checked.method:
@@ -255,7 +252,7 @@ def second_step(
             password_at=row.password_at,
             method=used,
             remember_device=remember_device,
-            session_method=verdicts[-1].session_method if verdicts else None,
+            session_method=checked.session_method,
         )
         return CodeStepResult(
             "signed_in",

@@ -75,6 +75,9 @@ class Checked:
     failures: int = 0
     #: To send after the commit (``notify.notice_after_commit``, or the API's answer path).
     notices: tuple[notify.Notice, ...] = ()
+    #: Accepted: how the session records the method when it differs from the kind (the verdict's,
+    #: e.g. a synced passkey); None: the method itself.
+    session_method: str | None = None
 
     @property
     def accepted(self) -> bool:
@@ -109,7 +112,7 @@ def check(
     if verdict.accepted:
         if has_failures:  # earlier failures are forgotten (one write, only when there were any)
             throttling.clear(db, key)
-        return Checked("accepted", method)
+        return Checked("accepted", method, session_method=verdict.session_method)
     failure = guesses.second_step_failed(ctx, db, user, method, request, now)
     own = verdict.replayed and _own_recent_success(db, user.id, request, now, caller)
     quiet: dict[str, Any] = {"after_own_success": True} if own else {}
