@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     # the access rules ([[access_rules]] in the configuration file), checked at start.
     cookie_domain: str = ""
     access_rules: tuple[dict[str, Any], ...] = ()
+    # How long a reverse proxy may keep an allowed forward-auth answer (X-Accel-Expires, honoured by
+    # docs/forward-auth/nginx-cache.conf), never past the session's end or a step-up window's; 0: no
+    # answer may be kept, every request is checked (a revocation then counts at the next request).
+    forward_auth_cache_seconds: int = Field(default=0, ge=0, le=60)
     password_min_length: int = Field(default=12, ge=8, le=128)
     # Rolling out 2FA (docs/admin.md). An administrator may override these at /admin/policy.
     twofa_required: Literal["all", "roles", "optional"] = "all"

@@ -4,7 +4,6 @@ parsing, the return address (rd) through the sign-in, step-up, sign-out (docs/fo
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -13,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.support import PASSWORD, code_for, csrf_of, enrolled_user, submit_code
+from tests.support import PASSWORD, code_for, csrf_of, submit_code
 from twostep.app import create_app
 from twostep.domain.clock import FrozenClock
 from twostep.services.core.context import Context
@@ -41,21 +40,6 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         cookie_domain="example.test",
         access_rules=RULES,
     )
-
-
-@pytest.fixture
-def browser(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, base_url="http://auth.example.test", raise_server_exceptions=False,
-                    follow_redirects=True) as client:
-        yield client
-
-
-@pytest.fixture
-def proxy(app: FastAPI) -> Iterator[TestClient]:
-    """A reverse proxy on loopback (a trusted peer by default)."""
-    with TestClient(app, base_url="http://auth.example.test", client=("127.0.0.1", 40000),
-                    raise_server_exceptions=False, follow_redirects=False) as client:
-        yield client
 
 
 def ask(proxy: TestClient, url: str, *, method: str = "GET", cookie: str | None = None,
@@ -104,11 +88,6 @@ def sign_in_from(browser: TestClient, location: str, secret: str, clock: FrozenC
                                  "csrf_token": csrf_of(page.text), "rd": rd}, follow_redirects=False)
     clock.advance(seconds=30)
     return submit_code(browser, code_for(secret, clock), remember=remember)
-
-
-@pytest.fixture
-def secret(browser: TestClient, ctx: Context, clock: FrozenClock) -> str:
-    return enrolled_user(browser, ctx, clock)
 
 
 def test_anonymous_get_is_sent_to_sign_in_with_the_target_and_method(proxy: TestClient, secret: str) -> None:

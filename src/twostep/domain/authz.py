@@ -282,6 +282,18 @@ def _apply(rule: Rule, subject: Subject | None, now: datetime) -> Decision:
     return Decision("allow", rule, f"{described}: second step passed")
 
 
+def allowed_until(decision: Decision, subject: Subject | None) -> datetime | None:
+    """The moment an ``allow`` may stop holding with nothing but time passing (the step-up window of
+    ``two_factor_within``; ``_apply`` reads the clock nowhere else), or None when only a change to
+    the session, the account or the rules can end it: how long a proxy may keep the answer."""
+    rule = decision.rule
+    if decision.verdict != "allow" or rule is None or rule.two_factor_within is None:
+        return None
+    if subject is None or subject.second_step_at is None:
+        return None
+    return subject.second_step_at + rule.two_factor_within
+
+
 def protected_hosts(rules: Iterable[Rule]) -> tuple[str, ...]:
     """The host patterns the rules name: where a sign-in may send the browser back to (``rd``)."""
     seen: dict[str, None] = {}

@@ -3,7 +3,9 @@
 The check runs on every request a reverse proxy forwards to a protected application, so it reads the
 session, its account and its roles with one prebuilt statement (``FastStatement``, no ORM) on every
 check and caches no answer: a sign-out on any instance deletes the session row, and the next check on
-every instance finds no row (issue 17: "sign-out ends access everywhere at the next request").
+every instance finds no row (issue 17: "sign-out ends access everywhere at the next request"). A proxy
+may keep an allowed answer only when the operator says so (``cacheable_seconds``), and never past the
+moment time alone would change it.
 ``RowMemo`` only spares re-parsing rows identical to the last ones read for that session.
 """
 
@@ -70,6 +72,8 @@ class Identity:
     methods: tuple[str, ...]
     auth_time: datetime
     subject: authz.Subject
+    #: The session's end as its rows stand: its expiry or the idle timeout, whichever comes first.
+    session_ends_at: datetime
 
     @cached_property
     def remote_values(self) -> tuple[str, str, str, str, str, str]:
@@ -164,8 +168,26 @@ def _parse(rows: list[tuple[object, ...]]) -> _Session | None:
         second_step_at=second_step_at,
         via_remembered_device=bool(remembered),
     )
-    identity = Identity(int(cast(int, user_id)), str(email), str(name or ""), roles, tuple(methods), auth_time, subject)
+    identity = Identity(int(cast(int, user_id)), str(email), str(name or ""), roles, tuple(methods), auth_time,
+                        subject, min(expires_at, last_seen_at + IDLE_TIMEOUT))
     return _Session(expires_at, last_seen_at, identity)
+
+
+def cacheable_seconds(limit: int, identity: Identity | None, decision: authz.Decision, now: datetime) -> int:
+    """Whole seconds a proxy may keep this allowed answer (``X-Accel-Expires``): at most ``limit``
+    (``TWOSTEP_FORWARD_AUTH_CACHE_SECONDS``), and never past a moment when the answer would change by
+    time alone (the session's expiry or idle timeout, a step-up window's end), so a kept answer never
+    outlives them. 0: not to be kept."""
+    if limit <= 0 or decision.verdict != "allow":
+        return 0
+    deadlines = [authz.allowed_until(decision, identity.subject if identity is not None else None)]
+    if identity is not None:
+        deadlines.append(identity.session_ends_at)
+    seconds = limit
+    for deadline in deadlines:
+        if deadline is not None:
+            seconds = min(seconds, int((deadline - now).total_seconds()))
+    return max(0, seconds)
 
 
 def decide(

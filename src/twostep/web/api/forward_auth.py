@@ -6,7 +6,8 @@
 
     200  allowed: Remote-User, Remote-Groups, Remote-Name, Remote-Email (always present, empty when
          unknown, so a proxy that copies them overwrites whatever the client sent), Remote-Auth-Methods,
-         Remote-Auth-Time (Unix seconds of the last sign-in step)
+         Remote-Auth-Time (Unix seconds of the last sign-in step); with
+         TWOSTEP_FORWARD_AUTH_CACHE_SECONDS, X-Accel-Expires: how long nginx may keep it
     403  signed in, but no rule lets this user (or anyone) here
     302 / 303 to /login?rd=<target>&rm=<method>  not signed in, or a step-up is due (302 for GET/HEAD)
     401  the same, for XHR (X-Requested-With) or a client that does not accept HTML; on the nginx
@@ -147,6 +148,7 @@ class ForwardAuthEndpoint:
         self.metadata = _ORIGINAL if nginx else _FORWARDED
         self.read = {*self.metadata, b"cookie", b"accept", b"x-requested-with"}
         self.memo = forward_auth.RowMemo()
+        self.cache_seconds = web.ctx.settings.forward_auth_cache_seconds
         self.parse = functools.lru_cache(maxsize=1024)(self._parse)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -184,14 +186,19 @@ class ForwardAuthEndpoint:
             return
         decision = parsed.anonymous
         identity = None
+        now = self.ctx.clock.now()
         if decision.verdict != "allow":
             identity = forward_auth.find_identity(self.ctx, self._session_token(headers), self.memo)
             if identity is not None:
                 state["user_id"] = identity.user_id
-                decision = authz.decide_among(parsed.rules, identity.subject, self.ctx.clock.now())
+                decision = authz.decide_among(parsed.rules, identity.subject, now)
         if decision.verdict == "allow":
             values = identity.remote_values if identity is not None else _ANONYMOUS
-            allowed = [(b"content-type", _TEXT), (b"content-length", b"0"), (b"cache-control", b"no-store")]
+            allowed = [(b"content-type", _TEXT), (b"content-length", b"0")]
+            keep = forward_auth.cacheable_seconds(self.cache_seconds, identity, decision, now)
+            if keep:  # before Cache-Control: nginx lets X-Accel-Expires overrule a no-store it has not read yet
+                allowed.append((b"x-accel-expires", str(keep).encode()))
+            allowed.append((b"cache-control", b"no-store"))  # for every other cache: browsers, CDNs
             allowed += [(name, value.encode()) for name, value in zip(_REMOTE, values, strict=True)]
             await send({"type": "http.response.start", "status": 200, "headers": allowed})
             await send(_EMPTY_BODY)
