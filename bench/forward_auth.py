@@ -17,8 +17,10 @@ round's forward-auth / floor. Every answer must be 200 (a refused check would co
 
 Optional rows: ``--empty``: the same snippet in front of bench/empty_check.py (a plain ASGI app on the
 same uvicorn that answers 200 and reads nothing): the ceiling of any Python check one HTTP hop away.
-``--cache``: the documented opt-in nginx cache of allowed checks (docs/forward-auth/nginx-cache.conf),
-which is not a check per request: sign-out reaches that proxy only when the cached answer expires.
+``--cache [SECONDS]``: the documented opt-in nginx cache of allowed checks (docs/forward-auth/nginx-cache.conf)
+with twostep run as TWOSTEP_FORWARD_AUTH_CACHE_SECONDS=SECONDS (default 1): nginx keeps an allowed
+answer per session cookie for that long, so a session ended from elsewhere reaches that proxy up to
+SECONDS late (the browser that signs out is refused at once: its cookie is gone).
 ``--before SRC``: the same check served by another source tree on the same database (before/after in
 one run: ``git archive COMMIT src | tar -x -C /tmp/before``, then ``--before /tmp/before/src``).
 
@@ -253,6 +255,8 @@ def run(kind: str, args: argparse.Namespace) -> list[dict[str, object]]:
     url = database(kind)
     if url:
         env["TWOSTEP_DATABASE_URL"] = url
+    if args.cache:  # only nginx-cache.conf keeps answers; the plain snippet's (b) still checks every request
+        env["TWOSTEP_FORWARD_AUTH_CACHE_SECONDS"] = str(args.cache)
     twostep = [sys.executable, "-m", "twostep.cli"]
     users = work / "users.csv"
     with users.open("w", newline="") as handle:
@@ -362,7 +366,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per connection count")
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
     parser.add_argument("--empty", action="store_true", help="add the empty-check ceiling row")
-    parser.add_argument("--cache", action="store_true", help="add the opt-in nginx cache row")
+    parser.add_argument("--cache", type=int, nargs="?", const=1, default=0, metavar="SECONDS",
+                        help="add the opt-in nginx cache row, twostep letting nginx keep answers SECONDS (1)")
     parser.add_argument("--profile", action="store_true", help="py-spy profile of one more forward-auth run")
     parser.add_argument("--workers", type=int, default=2, help="twostep serve --workers")
     parser.add_argument("--summarize", metavar="FILE", help="print the table of a run's saved output and stop")
