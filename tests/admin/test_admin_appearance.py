@@ -130,6 +130,8 @@ def test_svg_too_large_and_not_an_image_are_refused_next_to_the_field_and_nothin
     assert disguised.status_code == 422 and "SVG files are not accepted" in field_error(disguised)
     big = upload(client, b"\x89PNG\r\n\x1a\n" + bytes(300 * 1024))
     assert big.status_code == 422 and "larger than 256 KB" in field_error(big)
+    photo = upload(client, b"\x89PNG\r\n\x1a\n" + bytes(3 * 1024 * 1024))  # over the 1 MB of other forms
+    assert photo.status_code == 422 and "larger than 256 KB" in field_error(photo)
     text = upload(client, b"hello, not an image", "logo.png")
     assert text.status_code == 422 and "not a PNG, JPEG or WebP image" in field_error(text)
     gif = upload(client, image_bytes("GIF"), "logo.gif", "image/gif")

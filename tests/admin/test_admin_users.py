@@ -265,6 +265,13 @@ def test_inviting_from_an_uploaded_csv_file(client: TestClient, ctx: Context, cl
     assert not_text.status_code == 422 and alerts(not_text.text) == [
         "This file is not text in UTF-8. Save it as CSV (UTF-8) and choose it again."
     ]
+    too_long = "".join(f"person{n}@example.se,Person {n},sv,staff\n" for n in range(20_000))  # about 800 KB
+    over = client.post("/admin/users/invite", data={"csrf_token": token},
+                       files={"file": ("people.csv", too_long.encode(), "text/csv")})
+    assert over.status_code == 422 and alerts(over.text) == [  # never only its first 600 KB, silently
+        "This file is larger than 600 KB, more than 1000 people need. Invite at most 1000 people at once: "
+        "split the list into several files."
+    ]
     empty = client.post("/admin/users/invite", data={"csrf_token": token, "people": "  \n "})
     assert empty.status_code == 422 and 'id="people-error" role="alert"' in empty.text
     nobody = client.post("/admin/users/invite", data={"csrf_token": token, "people": "nope\nstill nope"})

@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from tests.route_list import flat_routes
 from twostep.domain.text_input import forbidden_character
+from twostep.web.core import input_guard
 from twostep.web.core.input_guard import MULTILINE_FIELDS, InputGuard
 
 #: What is sent, as it travels in a URL or form body (%-encoded UTF-8) and as a JSON escape.
@@ -220,6 +221,48 @@ def test_refused_input_keeps_the_keep_alive_connection_of_a_real_server(server: 
         assert connection.sock is first_socket
     finally:
         connection.close()
+
+
+def _multipart(field: str, size: int) -> tuple[bytes, str]:
+    boundary = "twostepboundary"
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="big.png"\r\n'
+            "Content-Type: image/png\r\n\r\n").encode()
+    return head + bytes(size) + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_every_form_that_takes_a_file_reads_up_to_the_upload_limit_and_names_its_page(app: FastAPI) -> None:
+    """The class: a route with a file field that is not in UPLOAD_FORMS would refuse any file over
+    1 MB with the generic page instead of its own answer next to the field."""
+    with_files = {
+        path for path, route in flat_routes(app)
+        if isinstance(route, APIRoute) and "POST" in route.methods
+        and any("UploadFile" in str(param.field_info.annotation)
+                for param in route.dependant.body_params)
+    }
+    assert with_files == set(input_guard.UPLOAD_FORMS)
+    pages = {path for path, route in flat_routes(app) if isinstance(route, APIRoute) and "GET" in route.methods}
+    assert set(input_guard.UPLOAD_FORMS.values()) <= pages
+
+
+def test_an_oversized_body_gets_the_page_with_its_limit_not_a_reset_connection(server: int) -> None:
+    """Over the upload limit: the 413 page names the limit and links back to the form, and a client
+    still sending its body reads that page (a real server); other forms: 1 MB."""
+    cases = [
+        ("/admin/appearance/logo", "logo", 9 * 1024 * 1024, "larger than 8 MB", 'href="/admin/appearance"'),
+        ("/login", "email", 2 * 1024 * 1024, "larger than 1 MB", None),
+    ]
+    for path, field, size, limit, back in cases:
+        body, content_type = _multipart(field, size)
+        connection = http.client.HTTPConnection("127.0.0.1", server, timeout=30)
+        try:
+            connection.request("POST", path, body=body, headers={"content-type": content_type})
+            response = connection.getresponse()
+            text = response.read().decode()
+        finally:
+            connection.close()
+        assert response.status == 413, path
+        assert re.search(rf'role="alert">What you sent is {limit}', text), text[-600:]
+        assert (back in text and "Back to the form" in text) if back else "Back to the form" not in text
 
 
 def test_a_cookie_with_a_control_character_is_dropped_not_a_lock_out() -> None:

@@ -146,11 +146,22 @@ def _refusal_text(page: Page, refused: invitations.Refused) -> str:
         return text
 
 
+#: The largest invitation file read: 600 bytes a person is far more than any row needs.
+MAX_INVITATION_FILE = invitations.MAX_PEOPLE * 600
+
+
+class FileTooLarge(Exception):
+    pass
+
+
 async def _upload_text(upload: UploadFile | None) -> str | None:
-    """The chosen file as text ("" when none was chosen), None when it is not UTF-8."""
+    """The chosen file as text ("" when none was chosen), None when it is not UTF-8; FileTooLarge
+    rather than reading only its beginning (the rest of the list would be dropped unseen)."""
     if upload is None or not upload.filename:
         return ""
-    raw = await upload.read(invitations.MAX_PEOPLE * 600)
+    raw = await upload.read(MAX_INVITATION_FILE + 1)
+    if len(raw) > MAX_INVITATION_FILE:
+        raise FileTooLarge
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -199,7 +210,12 @@ async def invite(
             return _invite_form(page, status_code=422, errors={"people": page.message(TEXT["people_missing"])})
         report = users.invite(page.ctx, actor, chosen, page.info)
         return render(page, "admin/invite_done.html", report=report, refusal=lambda code: _line_text(page, code))
-    uploaded = await _upload_text(file)
+    try:
+        uploaded = await _upload_text(file)
+    except FileTooLarge:
+        too_large = page.message(TEXT["file_too_large"], size=MAX_INVITATION_FILE // 1000,
+                                 people=invitations.MAX_PEOPLE)
+        return _invite_form(page, status_code=422, errors={"file": too_large}, people=people)
     if uploaded is None:
         return _invite_form(
             page, status_code=422, errors={"file": page.message(TEXT["file_unreadable"])}, people=people

@@ -17,7 +17,10 @@ request became a 500, and the exception closed the client's keep-alive connectio
 
 Bodies are read whole before the app sees them (they are replayed to it unchanged), up to
 ``MAX_CHECKED_BODY`` bytes; a larger form or JSON body is refused with 413, since nothing twostep
-accepts comes near it.
+accepts comes near it. The forms that take a file (``UPLOAD_FORMS``: the logo, the invitation list)
+are read up to ``MAX_UPLOAD_BODY``, so that a photo sent as a logo gets its answer next to the field
+from the page itself; past that, the 413 page names the limit and links back to the form (uvicorn
+reads and drops the rest of the body, so a client still sending gets that page, not a reset).
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ from twostep.web.core.pages import build_page
 log = logging.getLogger("twostep")
 
 MAX_CHECKED_BODY = 1024 * 1024
+MAX_UPLOAD_BODY = 8 * 1024 * 1024
+#: The forms that take a file: where each is posted, and the page that shows it again.
+UPLOAD_FORMS = {"/admin/appearance/logo": "/admin/appearance", "/admin/users/invite": "/admin/users/invite"}
 #: Fields that really hold several lines (tab, line feed and carriage return allowed): the reason
 #: an administrator gives for a reset (a textarea on /admin/users/{id}), and the list of people to
 #: invite (/admin/users/invite; rows pasted from a spreadsheet are tab-separated).
@@ -129,7 +135,12 @@ def _kind_of_body(scope: Scope) -> str | None:
     return None
 
 
-async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
+def body_limit(scope: Scope, kind: str) -> int:
+    """How much of a body is read: more for the forms that take a file."""
+    return MAX_UPLOAD_BODY if kind == "form" and scope["path"] in UPLOAD_FORMS else MAX_CHECKED_BODY
+
+
+async def _read_body(receive: Receive, limit: int = MAX_CHECKED_BODY) -> tuple[bytes, list[Message]]:
     chunks: list[bytes] = []
     size = 0
     extra: list[Message] = []
@@ -140,12 +151,13 @@ async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
             break
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_CHECKED_BODY:
-            raise Refusal("the body", f"more than {MAX_CHECKED_BODY} bytes", status=413)
+        if size > limit:
+            raise Refusal("the body", f"more than {limit} bytes", status=413)
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
     return b"".join(chunks), extra
+
 
 
 def _replay(body: bytes, extra: list[Message], receive: Receive) -> Receive:
@@ -208,7 +220,7 @@ class InputGuard:
             check_head(scope)
             kind = _kind_of_body(scope)
             if kind is not None:
-                body, extra = await _read_body(receive)
+                body, extra = await _read_body(receive, body_limit(scope, kind))
                 await check_body(scope, kind, body, extra, receive)
                 receive = _replay(body, extra, receive)
         except Refusal as refusal:
@@ -237,11 +249,17 @@ def _page(scope: Scope, refusal: Refusal) -> Response:
     try:
         page = build_page(Request(_clean_scope(scope)))
         title = page.gettext("The request was not understood.")
+        back = ""
         if refusal.status == 413:
-            error = page.gettext("The form was too large.")
+            limit = body_limit(scope, "form") // (1024 * 1024)
+            error = page.gettext("What you sent is larger than %(limit)s MB, the most this form takes.") % {
+                "limit": limit}
+            back = UPLOAD_FORMS.get(scope["path"], "")
+            if back:
+                error += " " + page.gettext("Choose a smaller file and send it again.")
         else:
             error = page.gettext("The form contained a character that is not allowed (a control character).")
-        return page.render("message.html", status_code=refusal.status, title=title, error=error)
+        return page.render("message.html", status_code=refusal.status, title=title, error=error, back=back)
     except Exception:  # the page itself could not be built (the database is down): still no 500
         log.warning("input refused and the answer page could not be rendered", exc_info=True)
         return HTMLResponse(

@@ -306,6 +306,10 @@ USERS_TEXT: dict[str, str] = {
     ),
     "people_missing": N_("Paste at least one email address, or choose a file."),
     "file_unreadable": N_("This file is not text in UTF-8. Save it as CSV (UTF-8) and choose it again."),
+    "file_too_large": N_(
+        "This file is larger than %(size)s KB, more than %(people)s people need. Invite at most %(people)s "
+        "people at once: split the list into several files."
+    ),
     "nobody": N_("Nobody on the list can be invited. The reasons are below."),
     "invitation_accepted": N_("This user has already chosen a password: there is no invitation to send."),
     "bulk_none": N_("Choose at least one user in the list first."),
