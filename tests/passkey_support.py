@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,7 +126,8 @@ def ceremony(client: TestClient, path: str, body: dict[str, Any], csrf: str) -> 
 
 
 def register_passkey(
-    client: TestClient, authenticator: SoftAuthenticator, name: str = "", *, page_path: str = "/enroll/passkey"
+    client: TestClient, authenticator: SoftAuthenticator, name: str = "", *, page_path: str = "/enroll/passkey",
+    origin: str = ORIGIN,
 ) -> Response:
     """What /enroll/passkey does with JavaScript: options, create, verify, then the form. Returns the
     form's answer (the enrolled page)."""
@@ -133,7 +136,8 @@ def register_passkey(
     csrf = csrf_of(page.text)
     options = ceremony(client, "/webauthn/register/options", {}, csrf)
     assert options.status_code == 200, options.text
-    verified = ceremony(client, "/webauthn/register/verify", {"credential": authenticator.create(options.json())}, csrf)
+    credential = authenticator.create(options.json(), origin=origin)
+    verified = ceremony(client, "/webauthn/register/verify", {"credential": credential}, csrf)
     assert verified.status_code == 200, verified.text
     return client.post("/enroll/passkey", data={"name": name, "csrf_token": csrf})
 
@@ -149,9 +153,12 @@ def sign_in_with_passkey(
     client: TestClient, authenticator: SoftAuthenticator, *, purpose: str = "sign_in", page_path: str = "/login",
     **knobs: Any,
 ) -> Response:
-    """The script on ``page_path``: options for ``purpose``, the authenticator's answer, verify."""
+    """The script on ``page_path``: options for ``purpose``, the authenticator's answer, verify (with
+    the page's ``data-next``, as the script sends it)."""
     page = client.get(page_path)
     csrf = csrf_of(page.text)
+    found = re.search(r'data-next="([^"]*)"', page.text)
     options = options_for(client, purpose, csrf)
     credential = authenticator.get(options, **knobs)
-    return ceremony(client, "/webauthn/authenticate/verify", {"purpose": purpose, "credential": credential}, csrf)
+    body = {"purpose": purpose, "credential": credential, "next": html.unescape(found.group(1)) if found else ""}
+    return ceremony(client, "/webauthn/authenticate/verify", body, csrf)
