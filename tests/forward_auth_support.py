@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "forward-auth"
@@ -70,3 +74,73 @@ def nginx_conf(prefix: Path, port: int, instances: list[int], upstream: int, *, 
         f"worker_processes 1;\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log;\n"
         f"events {{ worker_connections 256; }}\nhttp {{\n access_log off;\n {temp}\n{site}\n}}\n"
     )
+
+
+def caddyfile(port: int, instances: list[int], upstream: int) -> str:
+    text = (DOCS / "Caddyfile").read_text()
+    pool = " ".join(f"127.0.0.1:{p}" for p in instances)
+    replacements = {
+        "auth.example.com {": f"http://auth.example.test:{port} {{",
+        "app.example.com {": ", ".join(f"http://{host}:{port}" for host in PROTECTED) + " {",
+        "reverse_proxy 127.0.0.1:9091": f"reverse_proxy {pool} {{\n\t\tlb_policy round_robin\n\t}}",
+        "forward_auth 127.0.0.1:9091 {": f"forward_auth {pool} {{\n\t\t\tlb_policy round_robin",
+        "reverse_proxy 127.0.0.1:8080": f"reverse_proxy 127.0.0.1:{upstream}",
+    }
+    for old, new in replacements.items():
+        assert old in text, f"docs/forward-auth/Caddyfile no longer has {old!r}"
+        text = text.replace(old, new)
+    return f"{{\n\tadmin off\n\tauto_https off\n\thttp_port {port}\n}}\n" + text
+
+
+def traefik_yml(instances: list[int], upstream: int) -> str:
+    text = (DOCS / "traefik.yml").read_text()
+    replacements = {
+        # Traefik's ForwardAuth has one address: the first instance (nginx and Caddy alternate).
+        "http://127.0.0.1:9091/api/authz/forward-auth": f"http://127.0.0.1:{instances[0]}/api/authz/forward-auth",
+        "Host(`auth.example.com`)": "Host(`auth.example.test`)",
+        "Host(`app.example.com`)": " || ".join(f"Host(`{host}`)" for host in PROTECTED),
+        'servers: [{url: "http://127.0.0.1:9091"}]': "servers: ["
+        + ", ".join(f'{{url: "http://127.0.0.1:{p}"}}' for p in instances)
+        + "]",
+        'servers: [{url: "http://127.0.0.1:8080"}]': f'servers: [{{url: "http://127.0.0.1:{upstream}"}}]',
+    }
+    for old, new in replacements.items():
+        assert old in text, f"docs/forward-auth/traefik.yml no longer has {old!r}"
+        text = text.replace(old, new)
+    return text
+
+
+def traefik_instances_yml(instances: list[int], upstream: int, authz: int) -> str:
+    text = (DOCS / "traefik-instances.yml").read_text()
+    replacements = {
+        "http://127.0.0.1:9092/api/authz/forward-auth": f"http://127.0.0.1:{authz}/api/authz/forward-auth",
+        "Host(`auth.example.com`)": "Host(`auth.example.test`)",
+        "Host(`app.example.com`)": " || ".join(f"Host(`{host}`)" for host in PROTECTED),
+        'servers: [{url: "http://127.0.0.1:9091"}, {url: "http://127.0.0.1:9093"}]': "servers: ["
+        + ", ".join(f'{{url: "http://127.0.0.1:{p}"}}' for p in instances)
+        + "]",
+        'servers: [{url: "http://127.0.0.1:8080"}]': f'servers: [{{url: "http://127.0.0.1:{upstream}"}}]',
+    }
+    for old, new in replacements.items():
+        assert old in text, f"docs/forward-auth/traefik-instances.yml no longer has {old!r}"
+        text = text.replace(old, new)
+    return text
+
+
+def traefik_command(config: Path, port: int, authz: int | None = None) -> list[str]:
+    """Traefik with the file provider; with ``authz``, also the entry point traefik-instances.yml's
+    comment asks for (trusting forwarded headers from this machine only)."""
+    command = [binary("traefik"), f"--entryPoints.web.address=127.0.0.1:{port}",
+               f"--providers.file.filename={config}", "--log.level=ERROR",
+               "--global.checkNewVersion=false", "--global.sendAnonymousUsage=false"]
+    if authz is not None:
+        command += [f"--entryPoints.twostep-authz.address=127.0.0.1:{authz}",
+                    "--entryPoints.twostep-authz.forwardedHeaders.trustedIPs=127.0.0.1/32"]
+    return command
+
+
+def binary(name: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if found is None:
+        pytest.fail(f"{name} is not installed (`make test` installs it: scripts/system-packages.sh, pyproject dev)")
+    return found

@@ -1,12 +1,12 @@
-"""Forward-auth in a real browser: Chromium asks nginx (the documented auth_request snippet) for a
-protected application, signs in with password and authenticator code on twostep, and lands back on
-the application, whose upstream sees Remote-User; the parent-domain cookie carries the sign-in."""
+"""Forward-auth in a real browser: Chromium asks nginx, Caddy or Traefik (each with its documented
+snippet) for a protected application, signs in with password and authenticator code on twostep, and
+lands back on the application, whose upstream sees Remote-User; the parent-domain cookie carries the
+sign-in."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser
 
-from tests.forward_auth_support import echo_server, nginx_conf
+from tests.forward_auth_support import binary, caddyfile, echo_server, nginx_conf, traefik_command, traefik_yml
 from tests.real_servers import free_port
 from tests.support import PASSWORD, code_for, enrolled_user
 from twostep.domain.clock import FrozenClock
@@ -34,25 +34,38 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
                          cookie_domain="example.test", access_rules=RULES)
 
 
-@pytest.fixture
-def proxy_port(tmp_path: Path, live_server: str) -> Iterator[int]:
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    assert os.path.exists(nginx), "nginx is not installed: `make test` installs it"
+@pytest.fixture(params=["nginx", "caddy", "traefik"])
+def proxy_port(request: pytest.FixtureRequest, tmp_path: Path, live_server: str) -> Iterator[int]:
+    """The proxy in front of twostep and the echoing upstream, from its documented snippet."""
     port = free_port()
-    prefix = tmp_path / "nginx"
-    prefix.mkdir()
+    instance = int(live_server.rsplit(":", 1)[1])
     with echo_server() as upstream:
-        (prefix / "nginx.conf").write_text(nginx_conf(prefix, port, [int(live_server.rsplit(":", 1)[1])], upstream))
-        process = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if request.param == "nginx":
+            prefix = tmp_path / "nginx"
+            prefix.mkdir()
+            (prefix / "nginx.conf").write_text(nginx_conf(prefix, port, [instance], upstream))
+            command = [binary("nginx"), "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"]
+        elif request.param == "caddy":
+            config = tmp_path / "Caddyfile"
+            config.write_text(caddyfile(port, [instance], upstream))
+            command = [binary("caddy"), "run", "--config", str(config), "--adapter", "caddyfile"]
+        else:
+            config = tmp_path / "dynamic.yml"  # not traefik.yml: Traefik reads that name as its static configuration
+            config.write_text(traefik_yml([instance], upstream))
+            command = traefik_command(config, port)
+        env = os.environ | {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         try:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-                    break
-                except httpx.HTTPError:
+            deadline = time.monotonic() + 30
+            with httpx.Client(proxy=f"http://127.0.0.1:{port}", timeout=1) as probe:
+                while True:
+                    assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                    assert time.monotonic() < deadline, f"{request.param} did not come up"
+                    try:
+                        if probe.get("http://auth.example.test/healthz").status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
                     time.sleep(0.05)
             yield port
         finally:
@@ -60,7 +73,7 @@ def proxy_port(tmp_path: Path, live_server: str) -> Iterator[int]:
             process.wait(timeout=10)
 
 
-def test_chromium_signs_in_through_nginx_and_lands_on_the_protected_page(
+def test_chromium_signs_in_through_the_proxy_and_lands_on_the_protected_page(
     app: FastAPI, ctx: Context, clock: FrozenClock, browser: Browser, proxy_port: int
 ) -> None:
     with TestClient(app, base_url="http://auth.example.test") as client:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,15 @@ import pyotp
 import pytest
 from argon2 import PasswordHasher
 
-from tests.forward_auth_support import DOCS, PROTECTED, echo_server, nginx_conf
+from tests.forward_auth_support import (
+    binary,
+    caddyfile,
+    echo_server,
+    nginx_conf,
+    traefik_command,
+    traefik_instances_yml,
+    traefik_yml,
+)
 from tests.real_servers import free_port
 
 PASSWORD = "violet staple meadow 42"
@@ -85,69 +92,6 @@ def wait_until(check: object, what: str, process: subprocess.Popen[bytes] | None
     raise AssertionError(f"{what} did not come up")
 
 
-def caddyfile(port: int, instances: list[int], upstream: int) -> str:
-    text = (DOCS / "Caddyfile").read_text()
-    pool = " ".join(f"127.0.0.1:{p}" for p in instances)
-    replacements = {
-        "auth.example.com {": f"http://auth.example.test:{port} {{",
-        "app.example.com {": ", ".join(f"http://{host}:{port}" for host in PROTECTED) + " {",
-        "reverse_proxy 127.0.0.1:9091": f"reverse_proxy {pool} {{\n\t\tlb_policy round_robin\n\t}}",
-        "forward_auth 127.0.0.1:9091 {": f"forward_auth {pool} {{\n\t\t\tlb_policy round_robin",
-        "reverse_proxy 127.0.0.1:8080": f"reverse_proxy 127.0.0.1:{upstream}",
-    }
-    for old, new in replacements.items():
-        assert old in text, f"docs/forward-auth/Caddyfile no longer has {old!r}"
-        text = text.replace(old, new)
-    return f"{{\n\tadmin off\n\tauto_https off\n\thttp_port {port}\n}}\n" + text
-
-
-def traefik_yml(instances: list[int], upstream: int) -> str:
-    text = (DOCS / "traefik.yml").read_text()
-    replacements = {
-        # Traefik's ForwardAuth has one address: the first instance (nginx and Caddy alternate).
-        "http://127.0.0.1:9091/api/authz/forward-auth": f"http://127.0.0.1:{instances[0]}/api/authz/forward-auth",
-        "Host(`auth.example.com`)": "Host(`auth.example.test`)",
-        "Host(`app.example.com`)": " || ".join(f"Host(`{host}`)" for host in PROTECTED),
-        'servers: [{url: "http://127.0.0.1:9091"}]': "servers: ["
-        + ", ".join(f'{{url: "http://127.0.0.1:{p}"}}' for p in instances)
-        + "]",
-        'servers: [{url: "http://127.0.0.1:8080"}]': f'servers: [{{url: "http://127.0.0.1:{upstream}"}}]',
-    }
-    for old, new in replacements.items():
-        assert old in text, f"docs/forward-auth/traefik.yml no longer has {old!r}"
-        text = text.replace(old, new)
-    return text
-
-
-def traefik_instances_yml(instances: list[int], upstream: int, authz: int) -> str:
-    text = (DOCS / "traefik-instances.yml").read_text()
-    replacements = {
-        "http://127.0.0.1:9092/api/authz/forward-auth": f"http://127.0.0.1:{authz}/api/authz/forward-auth",
-        "Host(`auth.example.com`)": "Host(`auth.example.test`)",
-        "Host(`app.example.com`)": " || ".join(f"Host(`{host}`)" for host in PROTECTED),
-        'servers: [{url: "http://127.0.0.1:9091"}, {url: "http://127.0.0.1:9093"}]': "servers: ["
-        + ", ".join(f'{{url: "http://127.0.0.1:{p}"}}' for p in instances)
-        + "]",
-        'servers: [{url: "http://127.0.0.1:8080"}]': f'servers: [{{url: "http://127.0.0.1:{upstream}"}}]',
-    }
-    for old, new in replacements.items():
-        assert old in text, f"docs/forward-auth/traefik-instances.yml no longer has {old!r}"
-        text = text.replace(old, new)
-    return text
-
-
-def traefik_command(config: Path, port: int, authz: int | None = None) -> list[str]:
-    """Traefik with the file provider; with ``authz``, also the entry point traefik-instances.yml's
-    comment asks for (trusting forwarded headers from this machine only)."""
-    command = [_binary("traefik"), f"--entryPoints.web.address=127.0.0.1:{port}",
-               f"--providers.file.filename={config}", "--log.level=ERROR",
-               "--global.checkNewVersion=false", "--global.sendAnonymousUsage=false"]
-    if authz is not None:
-        command += [f"--entryPoints.twostep-authz.address=127.0.0.1:{authz}",
-                    "--entryPoints.twostep-authz.forwardedHeaders.trustedIPs=127.0.0.1/32"]
-    return command
-
-
 def _users_csv(path: Path, count: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     hashed = PasswordHasher().hash(PASSWORD)
     users, admins = [], []
@@ -160,13 +104,6 @@ def _users_csv(path: Path, count: int) -> tuple[list[tuple[str, str]], list[tupl
             writer.writerow([email, f"User {index}", "admin" if admin else "staff", hashed, secret])
             (admins if admin else users).append((email, secret))
     return users, admins
-
-
-def _binary(name: str) -> str:
-    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if found is None:
-        pytest.fail(f"{name} is not installed (`make test` installs it: scripts/system-packages.sh, pyproject dev)")
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -227,11 +164,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         traefik_lb_authz = free_port()
         traefik_lb_file.write_text(traefik_instances_yml(instances, upstream, traefik_lb_authz))
         started = {
-            "nginx": start([_binary("nginx"), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
+            "nginx": start([binary("nginx"), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
                             "-g", "daemon off;"]),
-            "nginx-cache": start([_binary("nginx"), "-p", str(cache_prefix), "-c", str(cache_prefix / "nginx.conf"),
+            "nginx-cache": start([binary("nginx"), "-p", str(cache_prefix), "-c", str(cache_prefix / "nginx.conf"),
                                   "-g", "daemon off;"]),
-            "caddy": start([_binary("caddy"), "run", "--config", str(caddy_file), "--adapter", "caddyfile"]),
+            "caddy": start([binary("caddy"), "run", "--config", str(caddy_file), "--adapter", "caddyfile"]),
             "traefik": start(traefik_command(traefik_file, proxies["traefik"])),
             "traefik-lb": start(traefik_command(traefik_lb_file, proxies["traefik-lb"], traefik_lb_authz)),
         }
