@@ -31,15 +31,16 @@ FA = "/api/authz/forward-auth"
 AR = "/api/authz/auth-request"
 
 
+def forward_auth_settings(tmp_path: Path, database_url: str, **overrides: object) -> Settings:
+    """twostep on auth.example.test, its cookie for example.test, ``RULES``."""
+    values: dict[str, object] = {"base_url": "http://auth.example.test", "cookie_domain": "example.test",
+                                 "access_rules": RULES, **overrides}
+    return load_settings(data_dir=tmp_path / "data", database_url=database_url, **values)
+
+
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return load_settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        base_url="http://auth.example.test",
-        cookie_domain="example.test",
-        access_rules=RULES,
-    )
+    return forward_auth_settings(tmp_path, database_url)
 
 
 def ask(proxy: TestClient, url: str, *, method: str = "GET", cookie: str | None = None,

@@ -12,25 +12,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import T0
-from tests.forward_auth.test_forward_auth import AR, FA, RULES, ask, session_cookie, sign_in_from
+from tests.forward_auth.test_forward_auth import AR, FA, ask, forward_auth_settings, session_cookie, sign_in_from
 from twostep.domain import authz
 from twostep.domain.clock import FrozenClock
 from twostep.domain.login_flow import IDLE_TIMEOUT
-from twostep.settings import Settings, load_settings
+from twostep.settings import Settings
 
 KEEP = 20
 
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return load_settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        base_url="http://auth.example.test",
-        cookie_domain="example.test",
-        access_rules=RULES,
-        forward_auth_cache_seconds=KEEP,
-    )
+    return forward_auth_settings(tmp_path, database_url, forward_auth_cache_seconds=KEEP)
 
 
 def signed_in(proxy: TestClient, browser: TestClient, secret: str, clock: FrozenClock, url: str) -> str:

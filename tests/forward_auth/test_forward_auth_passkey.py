@@ -13,11 +13,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.forward_auth.test_forward_auth import RULES, ask, landing
+from tests.forward_auth.test_forward_auth import ask, forward_auth_settings, landing
 from tests.passkey_support import SoftAuthenticator, register_passkey, sign_in_with_passkey
 from tests.support import PASSWORD, csrf_of, login_password, make_user, sign_out
 from twostep.services.core.context import Context
-from twostep.settings import Settings, load_settings
+from twostep.settings import Settings
 
 AUTH = "https://auth.example.test"
 EMAIL = "ada@example.com"
@@ -26,8 +26,7 @@ TARGET = "https://app.example.test/wiki/page?x=1"
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return load_settings(data_dir=tmp_path / "data", database_url=database_url, base_url=AUTH,
-                         cookie_domain="example.test", access_rules=RULES)
+    return forward_auth_settings(tmp_path, database_url, base_url=AUTH)
 
 
 @pytest.fixture
