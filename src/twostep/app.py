@@ -163,18 +163,23 @@ def create_app(
 
 
 def _background_purge(ctx: Context) -> Any:
-    """Each worker deletes expired rows every ``purge_interval_seconds`` (services.purge), in batches."""
+    """Each worker deletes expired rows every ``purge_interval_seconds`` (services.purge), in batches,
+    and as often sends the invitations still waiting (services.admin.invitation_queue)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from twostep.services.admin import invitation_queue
         from twostep.services.operations import purge
 
         interval = ctx.settings.purge_interval_seconds
-        task = asyncio.create_task(purge.run_periodically(ctx, interval)) if interval > 0 else None
+        tasks = [
+            asyncio.create_task(purge.run_periodically(ctx, interval)),
+            asyncio.create_task(invitation_queue.run_periodically(ctx, interval)),
+        ] if interval > 0 else []
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task

@@ -291,6 +291,27 @@ class BrandingImage(Base):
     updated_by: Mapped[int | None] = mapped_column(Integer)
 
 
+class QueuedInvitation(Base):
+    """One person of an "Invite users" list (``batch``), and where their invitation stands:
+    ``queued`` → ``sending`` → ``sent`` or ``failed`` (services.admin.invitation_queue sends them
+    after the answer; no code is kept here: it is made when the mail leaves); ``existing`` and
+    ``refused`` (with ``reason``) were never to be sent, and are kept so the batch's page can say so."""
+
+    __tablename__ = "invitation_queue"
+    __table_args__ = (Index("ix_invitation_queue_state_claimed_at", "state", "claimed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch: Mapped[str] = mapped_column(String(32), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(String(40))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 # --- OpenID Connect provider (services.oidc) -------------------------------------------------------
 
 

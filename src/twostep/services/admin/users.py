@@ -6,9 +6,11 @@ link (``services.reset.invitation``), valid for seven days; the person chooses a
 password-reset page, then sets up two-step verification at the first sign-in as the policy says.
 
 Each account is created in its own short transaction (one bad row, or someone creating the same
-account meanwhile, never takes the others with it) with its audit events — ``user_created``,
-``user_invited`` and the ``authz_admin`` record of who did it — and its mail goes out after the
-commit. A mail that can't be sent is reported back (the account stays; "Resend" tries again).
+account meanwhile, never takes the others with it) with its audit events — ``user_created`` and the
+``authz_admin`` record of who did it. "Add user" mails its invitation after the commit and reports a
+mail that can't be sent (the account stays; "Resend" tries again). "Invite users" queues each
+invitation with its account instead, and they leave after the answer
+(``services.admin.invitation_queue``: ``user_invited`` when each mail is made).
 
 Bulk actions call the one-user actions of ``services.admin.admin`` for each account, so every rule
 holds as it does one by one (not on yourself, never the last administrator) and every account gets
@@ -27,7 +29,7 @@ from twostep.domain.emails import normalize_email
 from twostep.domain.invitations import LANGUAGES, NAME_MAX, Invitee
 from twostep.domain.rollout import parse_roles
 from twostep.domain.text_input import forbidden_character
-from twostep.services.admin import admin
+from twostep.services.admin import admin, invitation_queue
 from twostep.services.admin.admin import Actor, AdminError
 from twostep.services.core import accounts, audit
 from twostep.services.core.context import Context, RequestInfo
@@ -56,13 +58,12 @@ class Added:
 
 @dataclass
 class InviteReport:
-    invited: list[Added] = field(default_factory=list)
+    """What "Invite users" did with a list: ``batch`` names it in the queue, and its page."""
+
+    batch: str
+    invited: list[tuple[int, str]] = field(default_factory=list)
     existing: list[tuple[int, str]] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def not_mailed(self) -> list[Added]:
-        return [person for person in self.invited if not person.mailed]
 
 
 @dataclass(frozen=True)
@@ -101,9 +102,10 @@ def check_person(raw_email: str, name: str, language: str, roles_text: str) -> I
 
 
 def _create_one(
-    ctx: Context, actor: Actor, person: Invitee, request: RequestInfo, *, via: str
-) -> tuple[int, invitation.InvitationMail] | None:
-    """The account, its code and its events in one transaction; None when the address is taken."""
+    ctx: Context, actor: Actor, person: Invitee, request: RequestInfo, *, via: str, batch: str | None = None
+) -> tuple[int, invitation.InvitationMail | None] | None:
+    """The account and its events in one transaction, with its invitation: made now (its mail to
+    send after the commit), or queued in ``batch``. None when the address is taken."""
     with ctx.db.transaction() as db:
         admin._check_actor(db, actor)
         if db.scalar(select(User.id).where(User.email == person.email)) is not None:
@@ -111,11 +113,16 @@ def _create_one(
         user = accounts.create_user_in(
             ctx, db, person.email, None, roles=list(person.roles), name=person.name, language=person.language
         )
-        mail = invitation.issue(ctx, db, user)
         by = admin._actor_user(db, actor)
         audit.record(ctx, db, "user_created", request=request, user=user, actor=by, roles=list(person.roles), via=via)
-        audit.record(ctx, db, "user_invited", request=request, user=user, actor=by, expires=mail.expires_at.isoformat())
         admin._record_admin(ctx, db, actor, user, "invite_user", request)
+        if batch is not None:
+            user.invited_at = ctx.clock.now()  # listed as invited at once; the code is made when it leaves
+            db.flush()
+            invitation_queue.add(ctx, db, batch, user.email, user_id=user.id)
+            return user.id, None
+        mail = invitation.issue(ctx, db, user)
+        audit.record(ctx, db, "user_invited", request=request, user=user, actor=by, expires=mail.expires_at.isoformat())
         return user.id, mail
 
 
@@ -142,25 +149,29 @@ def add_user(ctx: Context, actor: Actor, person: Invitee, request: RequestInfo) 
     if created is None:
         raise FieldError("email_taken", "email")
     user_id, mail = created
+    assert mail is not None  # made now: not queued
     return Added(user_id, person.email, _mailed(ctx, user_id, mail, request))
 
 
 def invite(ctx: Context, actor: Actor, people: Sequence[Invitee], request: RequestInfo) -> InviteReport:
-    """Everyone on the list who has no account yet gets one and an invitation; existing accounts
-    are listed, not changed."""
-    report = InviteReport()
+    """Everyone on the list who has no account yet gets one, and an invitation queued in a new batch
+    (``invitation_queue.send_queued`` sends them); existing accounts are listed, not changed."""
+    report = InviteReport(invitation_queue.new_batch())
     for person in people:
         if accounts.ADMIN in person.roles:
             report.refused.append((person.email, "admin_elsewhere"))
             continue
-        created = _create_one(ctx, actor, person, request, via="invite")
+        created = _create_one(ctx, actor, person, request, via="invite", batch=report.batch)
         if created is None:
             existing = admin.find_user_id(ctx, person.email)
             report.existing.append((existing or 0, person.email))
             continue
-        user_id, mail = created
-        report.invited.append(Added(user_id, person.email, _mailed(ctx, user_id, mail, request)))
+        report.invited.append((created[0], person.email))
     with ctx.db.transaction() as db:
+        for user_id, email in report.existing:
+            invitation_queue.add(ctx, db, report.batch, email, user_id=user_id or None, state=invitation_queue.EXISTING)
+        for email, reason in report.refused:
+            invitation_queue.add(ctx, db, report.batch, email, state=invitation_queue.REFUSED, reason=reason)
         admin._record_admin(
             ctx,
             db,
@@ -171,7 +182,7 @@ def invite(ctx: Context, actor: Actor, people: Sequence[Invitee], request: Reque
             invited=len(report.invited),
             existing=len(report.existing),
             refused=len(report.refused),
-            not_mailed=len(report.not_mailed),
+            batch=report.batch,
         )
     return report
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, Form, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from twostep.domain import invitations
 from twostep.domain.invitations import Invitee
 from twostep.domain.rollout import METHODS
-from twostep.services.admin import user_list, users
+from twostep.services.admin import invitation_queue, user_list, users
 from twostep.services.admin.admin import AdminError
 from twostep.services.admin.user_list import UserQuery
 from twostep.web.admin.admin import render_user
@@ -42,6 +42,22 @@ def _csrf_refused(page: Page) -> Response:
 def _say(page: Page, error: AdminError) -> str:
     text = TEXT.get(error.code) or ADMIN_TEXT.get(error.code) or error.code
     return page.message(text, **getattr(error, "params", {}))
+
+
+@router.get("/users/invite/sent/{batch_name}", response_class=HTMLResponse)
+def invite_sent(page: AdminPageDep, batch_name: str) -> Response:
+    """How far a list's invitations got; refreshes itself while some are still waiting."""
+    found = invitation_queue.batch(page.ctx, batch_name) if len(batch_name) <= 32 else None
+    if found is None:
+        return page.render("message.html", status_code=404, title=page.gettext("Page not found"),
+                           error=page.message(TEXT["batch_not_found"]))
+    response = render(page, "admin/invite_done.html", batch=found, refusal=lambda code: _line_text(page, code))
+    if found.waiting:
+        response.headers["Refresh"] = str(REFRESH_SECONDS)
+    return response
+
+
+REFRESH_SECONDS = 3
 
 
 # --- the list ----------------------------------------------------------------------------------
@@ -201,6 +217,8 @@ async def invite(
     person_language: Many = [],  # noqa: B006
     person_roles: Many = [],  # noqa: B006
     csrf_token: Text = "",
+    *,
+    background: BackgroundTasks,
 ) -> Response:
     if not page.csrf_ok(csrf_token):
         return _invite_form(page, status_code=400, errors={"form": page.message("csrf")}, people=people)
@@ -209,7 +227,8 @@ async def invite(
         if not chosen:
             return _invite_form(page, status_code=422, errors={"people": page.message(TEXT["people_missing"])})
         report = users.invite(page.ctx, actor, chosen, page.info)
-        return render(page, "admin/invite_done.html", report=report, refusal=lambda code: _line_text(page, code))
+        background.add_task(invitation_queue.send_queued, page.ctx, batch_name=report.batch, request=page.info)
+        return page.redirect(f"/admin/users/invite/sent/{report.batch}")
     try:
         uploaded = await _upload_text(file)
     except FileTooLarge:

@@ -306,6 +306,7 @@ USERS_TEXT: dict[str, str] = {
     ),
     "people_missing": N_("Paste at least one email address, or choose a file."),
     "file_unreadable": N_("This file is not text in UTF-8. Save it as CSV (UTF-8) and choose it again."),
+    "batch_not_found": N_("There is no such list of invitations. Lists are kept for 30 days."),
     "file_too_large": N_(
         "This file is larger than %(size)s KB, more than %(people)s people need. Invite at most %(people)s "
         "people at once: split the list into several files."
