@@ -5,6 +5,7 @@ that died mid-send leaves nothing behind; two senders never send one invitation 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 from datetime import timedelta
@@ -176,3 +177,23 @@ def test_finished_batches_are_forgotten_after_thirty_days_and_waiting_ones_never
     assert invitation_queue.forget_finished(ctx) == 2
     assert invitation_queue.batch(ctx, sent.batch) is None
     assert states(ctx, waiting.batch) == {"person10@example.com": "queued"}
+
+
+def test_every_worker_sends_what_is_still_waiting_on_its_own(
+    ctx: Context, clock: FrozenClock, mail: RecordingMail, client: TestClient
+) -> None:
+    """What the server's lifespan runs every TWOSTEP_PURGE_INTERVAL_SECONDS: invitations left waiting
+    (a mail server that was down) leave without anyone asking."""
+    signed_in(client, ctx, clock, ROOT, is_admin=True)
+    report = users.invite(ctx, admin_actor(ctx), people(2), RequestInfo())
+
+    async def a_while() -> None:
+        task = asyncio.create_task(invitation_queue.run_periodically(ctx, 0.05))
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if len(invitations_to(mail)) == 2:
+                break
+        task.cancel()
+
+    asyncio.run(a_while())
+    assert set(states(ctx, report.batch).values()) == {"sent"}
