@@ -114,9 +114,22 @@ def test_a_mail_server_that_is_down_stops_a_run_and_the_invitations_wait_then_fa
     assert "refresh" not in page.headers and 'id="invite-not-mailed"' in page.text
     assert page.text.count('href="/admin/users/') >= 5
 
-    mail.down = False  # the server is back: "Send the invitation again" from a user's page works
+    mail.down = False  # the server is back, but failed rows are final: sending again is the admin's call
     clock.advance(seconds=invitation_queue.RETRY_AFTER.total_seconds() + 1)
-    assert invitation_queue.send_queued(ctx) == 0  # failed rows are final: resending is a person's choice
+    assert invitation_queue.send_queued(ctx) == 0 and invitations_to(mail) == []
+
+    assert "Send these 5 invitations again" in page.text
+    forged = client.post(f"/admin/users/invite/sent/{report.batch}/retry", data={"csrf_token": "forged"})
+    assert forged.status_code == 400 and set(states(ctx, report.batch).values()) == {"failed"}
+    again = client.post(f"/admin/users/invite/sent/{report.batch}/retry", data={"csrf_token": csrf_of(page.text)},
+                        follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"] == f"/admin/users/invite/sent/{report.batch}"
+    assert sorted(invitations_to(mail)) == sorted(f"person{n}@example.com" for n in range(5))  # after the answer
+    assert set(states(ctx, report.batch).values()) == {"sent"}
+    done = client.get(again.headers["location"])
+    assert "5 invitations sent." in done.text and 'id="invite-not-mailed"' not in done.text
+    [retried] = [e for e in events(ctx, "authz_admin") if '"retry_invitations"' in e.detail]
+    assert '"count": 5' in retried.detail
 
 
 def test_a_row_left_sending_by_a_dead_worker_is_sent_after_its_lease_and_a_live_one_is_left_alone(

@@ -30,6 +30,8 @@ from datetime import timedelta
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from twostep.services.admin import admin
+from twostep.services.admin.admin import Actor
 from twostep.services.core import audit
 from twostep.services.core.context import Context, RequestInfo
 from twostep.services.reset import invitation
@@ -211,6 +213,23 @@ def send_queued(ctx: Context, *, batch_name: str | None = None, request: Request
     if failures >= STOP_AFTER:
         log.warning("invitations: %d mails in a row could not be sent; the rest wait for the next try", failures)
     return sent
+
+
+def retry_failed(ctx: Context, batch_name: str, actor: Actor, request: RequestInfo) -> int:
+    """Puts the list's failed invitations back in the queue with three new tries ("Send these again",
+    once the mail settings are fixed); how many."""
+    with ctx.db.transaction() as db:
+        admin._check_actor(db, actor)
+        done = db.execute(
+            update(QueuedInvitation)
+            .where(QueuedInvitation.batch == batch_name, QueuedInvitation.state == FAILED)
+            .values(state=QUEUED, attempts=0, claimed_at=None, updated_at=ctx.clock.now())
+            .execution_options(synchronize_session=False)
+        )
+        count = int(done.rowcount)  # type: ignore[attr-defined]
+        if count:
+            admin._record_admin(ctx, db, actor, None, "retry_invitations", request, batch=batch_name, count=count)
+    return count
 
 
 def forget_finished(ctx: Context) -> int:

@@ -51,13 +51,26 @@ def invite_sent(page: AdminPageDep, batch_name: str) -> Response:
     if found is None:
         return page.render("message.html", status_code=404, title=page.gettext("Page not found"),
                            error=page.message(TEXT["batch_not_found"]))
-    response = render(page, "admin/invite_done.html", batch=found, refusal=lambda code: _line_text(page, code))
+    response = render(page, "admin/invite_done.html", batch=found, batch_name=batch_name,
+                      refusal=lambda code: _line_text(page, code))
     if found.waiting:
         response.headers["Refresh"] = str(REFRESH_SECONDS)
     return response
 
 
 REFRESH_SECONDS = 3
+
+
+@router.post("/users/invite/sent/{batch_name}/retry", response_class=HTMLResponse)
+def invite_retry(
+    page: AdminPageDep, actor: ActorDep, batch_name: str, background: BackgroundTasks, csrf_token: Text = ""
+) -> Response:
+    """"Send these again": the list's failed invitations back in the queue, sent after the answer."""
+    if not page.csrf_ok(csrf_token):
+        return _csrf_refused(page)
+    if invitation_queue.retry_failed(page.ctx, batch_name[:32], actor, page.info):
+        background.add_task(invitation_queue.send_queued, page.ctx, batch_name=batch_name, request=page.info)
+    return page.redirect(f"/admin/users/invite/sent/{quote(batch_name[:32], safe='')}")
 
 
 # --- the list ----------------------------------------------------------------------------------

@@ -436,6 +436,7 @@ ADMIN_ACTIONS: dict[str, str] = {
     "invite_user": N_("invited"),
     "invite_users": N_("invited a list of people"),
     "resend_invitation": N_("sent the invitation again"),
+    "retry_invitations": N_("sent a list's failed invitations again"),
     "bulk_reset_2fa": N_("reset two-step verification of several users"),
     "bulk_sign_out": N_("signed out several users"),
     "bulk_delete": N_("deleted several accounts"),
