@@ -18,15 +18,18 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+from sqlalchemy import select
 
 from tests.browser.flows import Auditor, sign_up_and_enroll
 from tests.browser.test_accessibility import focused, tab_to
 from tests.support import PASSWORD
 from twostep.domain.clock import FrozenClock
-from twostep.services.admin import appearance
+from twostep.domain.invitations import Invitee
+from twostep.services.admin import appearance, users
+from twostep.services.admin.admin import Actor
 from twostep.services.core import accounts, audit, throttling
 from twostep.services.core.context import Context, RequestInfo
-from twostep.storage.models import UserRole
+from twostep.storage.models import QueuedInvitation, UserRole
 
 pytestmark = pytest.mark.browser
 
@@ -46,6 +49,19 @@ def make_admin(page: Page, live_server: str, ctx: Context, clock: FrozenClock) -
         assert admin is not None
         db.add(UserRole(user_id=admin.id, role=accounts.ADMIN))
         return admin.id
+
+
+def a_list_of_invitations(ctx: Context, admin_id: int) -> str:
+    """An "Invite users" list in every state its page shows (one sent, two that could not be sent, an
+    address that already had an account); none still on its way, so the page does not refresh."""
+    listed = [Invitee(n, f"invited{n}@example.com", "", None, ()) for n in range(3)]
+    listed.append(Invitee(3, "ada.lovelace@example.com", "", None, ()))
+    report = users.invite(ctx, Actor(id=admin_id), listed, RequestInfo())
+    with ctx.db.transaction() as db:
+        for row in db.scalars(select(QueuedInvitation).where(QueuedInvitation.batch == report.batch)):
+            if row.state == "queued":
+                row.state = "sent" if row.email == "invited0@example.com" else "failed"
+    return report.batch
 
 
 def some_people(ctx: Context, clock: FrozenClock) -> int:
@@ -104,6 +120,7 @@ def test_every_console_page_fits_1280_and_390_pixels_and_passes_axe(
     setup = axe_contexts["wide"].new_page()
     admin_id = make_admin(setup, live_server, ctx, clock)
     ada = some_people(ctx, clock)
+    batch = a_list_of_invitations(ctx, admin_id)
     logo = io.BytesIO()
     Image.new("RGB", (160, 48), (23, 73, 140)).save(logo, format="PNG")
     cookies = axe_contexts["wide"].cookies()
@@ -138,6 +155,7 @@ def test_every_console_page_fits_1280_and_390_pixels_and_passes_axe(
             ("api-keys", "/admin/api-keys"),
             ("applications", "/admin/oidc"),
             ("appearance", "/admin/appearance"),
+            ("invite-sent", f"/admin/users/invite/sent/{batch}"),
         ]:
             if name == "appearance":  # with a logo: in the header and as the preview
                 appearance.save_logo(ctx, logo.getvalue(), actor_id=admin_id, request=RequestInfo())
@@ -173,7 +191,7 @@ def test_every_console_page_fits_1280_and_390_pixels_and_passes_axe(
         check("audit-details")
         axe.assert_clean()
     assert not wide, wide
-    assert len(checked) == 2 * 19
+    assert len(checked) == 2 * 20
 
 
 def test_add_a_user_and_invite_a_list_with_the_keyboard_alone(
