@@ -47,6 +47,16 @@ def echo_server() -> Iterator[int]:
         server.server_close()
 
 
+def filled(snippet: str, replacements: dict[str, str], text: str | None = None) -> str:
+    """``docs/forward-auth/<snippet>`` (or ``text`` read from it) with each documented value replaced;
+    a value the snippet no longer has fails the test, so the tests never drift from the docs."""
+    text = (DOCS / snippet).read_text() if text is None else text
+    for old, new in replacements.items():
+        assert old in text, f"docs/forward-auth/{snippet} no longer has {old!r}"
+        text = text.replace(old, new)
+    return text
+
+
 def nginx_conf(prefix: Path, port: int, instances: list[int], upstream: int, *, snippet: str = "nginx.conf",
                cache: Path | None = None) -> str:
     """``docs/forward-auth/<snippet>`` in a whole nginx configuration; for nginx-cache.conf, the cache
@@ -55,19 +65,14 @@ def nginx_conf(prefix: Path, port: int, instances: list[int], upstream: int, *, 
     site = (DOCS / snippet).read_text()
     if snippet == "nginx-cache.conf":
         assert cache is not None, "nginx-cache.conf needs a cache directory"
-        for old, new in {"/run/twostep-authz-cache": str(cache)}.items():
-            assert old in site, f"docs/forward-auth/{snippet} no longer has {old!r}"
-            site = site.replace(old, new)
-    replacements = {
+        site = filled(snippet, {"/run/twostep-authz-cache": str(cache)}, site)
+    site = filled(snippet, {
         "server 127.0.0.1:9091;": " ".join(f"server 127.0.0.1:{p};" for p in instances),
         "listen 80;": f"listen 127.0.0.1:{port};",
         "server_name auth.example.com;": "server_name auth.example.test;",
         "server_name app.example.com;": f"server_name {' '.join(PROTECTED)};",
         "server 127.0.0.1:8080;": f"server 127.0.0.1:{upstream};",
-    }
-    for old, new in replacements.items():
-        assert old in site, f"docs/forward-auth/{snippet} no longer has {old!r}"
-        site = site.replace(old, new)
+    }, site)
     kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     temp = " ".join(f"{name}_temp_path {prefix}/{name};" for name in kinds)
     return (
@@ -77,24 +82,19 @@ def nginx_conf(prefix: Path, port: int, instances: list[int], upstream: int, *, 
 
 
 def caddyfile(port: int, instances: list[int], upstream: int) -> str:
-    text = (DOCS / "Caddyfile").read_text()
     pool = " ".join(f"127.0.0.1:{p}" for p in instances)
-    replacements = {
+    text = filled("Caddyfile", {
         "auth.example.com {": f"http://auth.example.test:{port} {{",
         "app.example.com {": ", ".join(f"http://{host}:{port}" for host in PROTECTED) + " {",
         "reverse_proxy 127.0.0.1:9091": f"reverse_proxy {pool} {{\n\t\tlb_policy round_robin\n\t}}",
         "forward_auth 127.0.0.1:9091 {": f"forward_auth {pool} {{\n\t\t\tlb_policy round_robin",
         "reverse_proxy 127.0.0.1:8080": f"reverse_proxy 127.0.0.1:{upstream}",
-    }
-    for old, new in replacements.items():
-        assert old in text, f"docs/forward-auth/Caddyfile no longer has {old!r}"
-        text = text.replace(old, new)
+    })
     return f"{{\n\tadmin off\n\tauto_https off\n\thttp_port {port}\n}}\n" + text
 
 
 def traefik_yml(instances: list[int], upstream: int) -> str:
-    text = (DOCS / "traefik.yml").read_text()
-    replacements = {
+    return filled("traefik.yml", {
         # Traefik's ForwardAuth has one address: the first instance (nginx and Caddy alternate).
         "http://127.0.0.1:9091/api/authz/forward-auth": f"http://127.0.0.1:{instances[0]}/api/authz/forward-auth",
         "Host(`auth.example.com`)": "Host(`auth.example.test`)",
@@ -103,16 +103,11 @@ def traefik_yml(instances: list[int], upstream: int) -> str:
         + ", ".join(f'{{url: "http://127.0.0.1:{p}"}}' for p in instances)
         + "]",
         'servers: [{url: "http://127.0.0.1:8080"}]': f'servers: [{{url: "http://127.0.0.1:{upstream}"}}]',
-    }
-    for old, new in replacements.items():
-        assert old in text, f"docs/forward-auth/traefik.yml no longer has {old!r}"
-        text = text.replace(old, new)
-    return text
+    })
 
 
 def traefik_instances_yml(instances: list[int], upstream: int, authz: int) -> str:
-    text = (DOCS / "traefik-instances.yml").read_text()
-    replacements = {
+    return filled("traefik-instances.yml", {
         "http://127.0.0.1:9092/api/authz/forward-auth": f"http://127.0.0.1:{authz}/api/authz/forward-auth",
         "Host(`auth.example.com`)": "Host(`auth.example.test`)",
         "Host(`app.example.com`)": " || ".join(f"Host(`{host}`)" for host in PROTECTED),
@@ -120,11 +115,7 @@ def traefik_instances_yml(instances: list[int], upstream: int, authz: int) -> st
         + ", ".join(f'{{url: "http://127.0.0.1:{p}"}}' for p in instances)
         + "]",
         'servers: [{url: "http://127.0.0.1:8080"}]': f'servers: [{{url: "http://127.0.0.1:{upstream}"}}]',
-    }
-    for old, new in replacements.items():
-        assert old in text, f"docs/forward-auth/traefik-instances.yml no longer has {old!r}"
-        text = text.replace(old, new)
-    return text
+    })
 
 
 def traefik_command(config: Path, port: int, authz: int | None = None) -> list[str]:

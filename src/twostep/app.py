@@ -172,14 +172,12 @@ def _background_purge(ctx: Context) -> Any:
         from twostep.services.operations import purge
 
         interval = ctx.settings.purge_interval_seconds
-        tasks = [
-            asyncio.create_task(purge.run_periodically(ctx, interval)),
-            asyncio.create_task(invitation_queue.run_periodically(ctx, interval)),
-        ] if interval > 0 else []
+        jobs = (invitation_queue.send_queued, invitation_queue.forget_finished)
+        task = asyncio.create_task(purge.run_periodically(ctx, interval, *jobs)) if interval > 0 else None
         try:
             yield
         finally:
-            for task in tasks:
+            if task is not None:
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task

@@ -10,7 +10,8 @@ how far it got.
 No code waits in the queue: an invitation's code and link are made when its mail leaves
 (``invitation.issue``), so the table holds nothing secret. The queue survives a restart: a row
 ``sending`` for longer than ``LEASE`` (its worker died) is taken again, and every worker looks for
-queued rows every ``TWOSTEP_PURGE_INTERVAL_SECONDS``. Rows are claimed one at a time by a
+queued rows every ``TWOSTEP_PURGE_INTERVAL_SECONDS`` (``send_queued`` and ``forget_finished`` run
+with the purge: ``purge.run_periodically``). Rows are claimed one at a time by a
 compare-and-set, so workers and instances never send one invitation twice.
 
 A failed mail is tried again after ``RETRY_AFTER``, at most ``MAX_ATTEMPTS`` times, then the row is
@@ -20,14 +21,12 @@ After ``STOP_AFTER`` failures in a row a run stops: the mail server is down, and
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from twostep.services.admin import admin
@@ -116,7 +115,7 @@ def batch(ctx: Context, name: str) -> Batch | None:
     return Batch([Person(row.user_id, row.email, row.state, row.reason) for row in rows])
 
 
-def _claimable(ctx: Context) -> object:
+def _claimable(ctx: Context) -> ColumnElement[bool]:
     now = ctx.clock.now()
     return or_(
         and_(QueuedInvitation.state == QUEUED,
@@ -139,7 +138,7 @@ def _claim(ctx: Context, batch_name: str | None, request: RequestInfo) -> _Claim
     with ctx.db.transaction() as db:
         for _ in range(20):
             query = select(QueuedInvitation.id, QueuedInvitation.user_id, QueuedInvitation.attempts).where(
-                _claimable(ctx)  # type: ignore[arg-type]
+                _claimable(ctx)
             )
             if batch_name is not None:
                 query = query.where(QueuedInvitation.batch == batch_name)
@@ -149,7 +148,7 @@ def _claim(ctx: Context, batch_name: str | None, request: RequestInfo) -> _Claim
             now = ctx.clock.now()
             taken = db.execute(
                 update(QueuedInvitation)
-                .where(QueuedInvitation.id == row.id, _claimable(ctx))  # type: ignore[arg-type]
+                .where(QueuedInvitation.id == row.id, _claimable(ctx))
                 .values(state=SENDING, claimed_at=now, updated_at=now, attempts=QueuedInvitation.attempts + 1)
                 .execution_options(synchronize_session=False)
             )
@@ -242,16 +241,3 @@ def forget_finished(ctx: Context) -> int:
             )
         )
         return int(done.rowcount)  # type: ignore[attr-defined]
-
-
-async def run_periodically(ctx: Context, interval_seconds: float) -> None:
-    """Each worker looks for invitations still waiting (a worker died, or the mail server was down)
-    every ``interval_seconds`` (±20 %), in a thread so the event loop keeps serving."""
-    while True:
-        await asyncio.sleep(interval_seconds * random.uniform(0.8, 1.2))  # jitter, not a secret
-        try:
-            await asyncio.to_thread(send_queued, ctx)
-            await asyncio.to_thread(forget_finished, ctx)
-        except Exception:  # never take the worker down
-            log.exception("sending queued invitations failed")
-

@@ -125,12 +125,14 @@ def purge(ctx: Context, *, batch_size: int = BATCH, pause: Callable[[], None] | 
     return removed
 
 
-async def run_periodically(ctx: Context, interval_seconds: float) -> None:
-    """The server's background purge: every ``interval_seconds`` (±20 % so that several workers and
-    instances spread out), in a worker thread so the event loop keeps serving."""
+async def run_periodically(ctx: Context, interval_seconds: float, *also: Callable[[Context], object]) -> None:
+    """The server's background housekeeping: ``purge``, then each of ``also`` (the caller's other
+    periodic jobs: sending waiting invitations), every ``interval_seconds`` (±20 % so that several
+    workers and instances spread out), each in a worker thread so the event loop keeps serving."""
     while True:
         await asyncio.sleep(interval_seconds * random.uniform(0.8, 1.2))  # jitter, not a secret
-        try:
-            await asyncio.to_thread(purge, ctx)
-        except Exception:  # a database hiccup: try again next time, never take the worker down
-            log.exception("purge failed")
+        for job in (purge, *also):
+            try:
+                await asyncio.to_thread(job, ctx)
+            except Exception:  # a database hiccup: try again next time, never take the worker down
+                log.exception("%s failed", getattr(job, "__name__", "a periodic job"))
